@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The counter layout shared by the XDP program and the agent: one per-CPU value per
+ * interface. src/bpf/counter-layout.ts mirrors it; test/unit/counter-layout.test.ts
+ * compiles this header and compares sizes, offsets and enum values with it, so a
+ * change made on one side only fails the tests.
+ */
+#ifndef CARNX_COUNTERS_H
+#define CARNX_COUNTERS_H
+
+/* Bump when struct carnx_counters changes: the pin path carries it, so an agent never
+ * reuses a pinned map whose layout it does not know. */
+#define CARNX_LAYOUT_VERSION 1
+
+/* Every frame lands in exactly one class: (network, transport). */
+enum carnx_class {
+	CARNX_CLASS_IPV4_TCP = 0,
+	CARNX_CLASS_IPV4_UDP = 1,
+	CARNX_CLASS_IPV4_ICMP = 2,
+	CARNX_CLASS_IPV4_OTHER = 3,	/* any other IP protocol number */
+	CARNX_CLASS_IPV4_NONE = 4,	/* IPv4 header missing or invalid */
+	CARNX_CLASS_IPV6_TCP = 5,
+	CARNX_CLASS_IPV6_UDP = 6,
+	CARNX_CLASS_IPV6_ICMPV6 = 7,
+	CARNX_CLASS_IPV6_OTHER = 8,	/* other next header, or a chain too long to walk */
+	CARNX_CLASS_IPV6_NONE = 9,	/* no next header (59), or header missing or invalid */
+	CARNX_CLASS_ARP = 10,
+	CARNX_CLASS_OTHER = 11,		/* any other ethertype, or a broken VLAN tag */
+	CARNX_CLASS_COUNT = 12,
+};
+
+/* Bit positions of the TCP flags, in header order (FIN is bit 0 of byte 13). */
+enum carnx_tcp_flag {
+	CARNX_TCP_FIN = 0,
+	CARNX_TCP_SYN = 1,
+	CARNX_TCP_RST = 2,
+	CARNX_TCP_PSH = 3,
+	CARNX_TCP_ACK = 4,
+	CARNX_TCP_URG = 5,
+	CARNX_TCP_ECE = 6,
+	CARNX_TCP_CWR = 7,
+	CARNX_TCP_FLAG_COUNT = 8,
+};
+
+/* The layer at which a header did not fit in the frame or was invalid. */
+enum carnx_layer {
+	CARNX_LAYER_L2 = 0,	/* Ethernet or VLAN tag */
+	CARNX_LAYER_L3 = 1,	/* IPv4, IPv6 (with extension headers), ARP */
+	CARNX_LAYER_L4 = 2,	/* TCP, UDP, ICMP, ICMPv6 */
+	CARNX_LAYER_COUNT = 3,
+};
+
+/* Frame-size buckets by inclusive upper bound in bytes; the last one is unbounded. */
+enum carnx_size_bucket {
+	CARNX_SIZE_LE_64 = 0,
+	CARNX_SIZE_LE_127 = 1,
+	CARNX_SIZE_LE_255 = 2,
+	CARNX_SIZE_LE_511 = 3,
+	CARNX_SIZE_LE_1023 = 4,
+	CARNX_SIZE_LE_1518 = 5,
+	CARNX_SIZE_LE_9000 = 6,
+	CARNX_SIZE_GT_9000 = 7,
+	CARNX_SIZE_BUCKET_COUNT = 8,
+};
+
+/* Bytes are frame lengths as XDP sees them: Ethernet header and VLAN tags included,
+ * FCS excluded. */
+struct carnx_counters {
+	__u64 packets[CARNX_CLASS_COUNT];
+	__u64 bytes[CARNX_CLASS_COUNT];
+	__u64 tcp_flags[CARNX_TCP_FLAG_COUNT];
+	__u64 vlan_packets;		/* frames with at least one 802.1Q/802.1ad tag */
+	__u64 malformed[CARNX_LAYER_COUNT];
+	__u64 size_buckets[CARNX_SIZE_BUCKET_COUNT];
+};
+
+/* Written once by the agent when counting starts on an interface; pinned beside the
+ * counters so a restarted agent reports the same start time. */
+struct carnx_meta {
+	__u64 counting_since_unix_ns;
+	__u32 layout_version;
+	__u32 ifindex;
+};
+
+#endif /* CARNX_COUNTERS_H */

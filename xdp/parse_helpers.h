@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Header parsers over a cursor: each checks that its header fits before data_end,
+ * advances the cursor past it, and returns the next protocol, or -1 if it did not fit.
+ */
+#ifndef CARNX_PARSE_HELPERS_H
+#define CARNX_PARSE_HELPERS_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#define CARNX_MAX_VLAN_TAGS 2
+/* Extension headers walked before giving up on finding the transport; real traffic
+ * carries at most a few, and the verifier needs a bound. */
+#define CARNX_MAX_IPV6_EXT_HEADERS 8
+
+#ifndef ETH_P_8021AD
+#define ETH_P_8021AD 0x88A8
+#endif
+
+struct hdr_cursor {
+	void *pos;
+};
+
+struct vlan_tag {
+	__be16 tci;
+	__be16 encapsulated_proto;
+};
+
+/* Fixed part of an ARP header (RFC 826), before the variable-length addresses. */
+struct arp_fixed {
+	__be16 hw_type;
+	__be16 proto_type;
+	__u8 hw_len;
+	__u8 proto_len;
+	__be16 op;
+};
+
+/* The first two bytes every IPv6 extension header we walk shares. */
+struct ipv6_ext_hdr {
+	__u8 next_header;
+	__u8 hdr_ext_len;
+};
+
+struct ipv6_frag_hdr {
+	__u8 next_header;
+	__u8 reserved;
+	__be16 frag_off;	/* offset in 8-byte units in the top 13 bits */
+	__be32 identification;
+};
+
+static __always_inline int parse_ethhdr(struct hdr_cursor *nh, void *data_end)
+{
+	struct ethhdr *eth = nh->pos;
+
+	if ((void *)(eth + 1) > data_end)
+		return -1;
+	nh->pos = eth + 1;
+	return eth->h_proto;	/* network byte order */
+}
+
+static __always_inline int proto_is_vlan(__u16 h_proto)
+{
+	return h_proto == bpf_htons(ETH_P_8021Q) || h_proto == bpf_htons(ETH_P_8021AD);
+}
+
+/* Skips up to CARNX_MAX_VLAN_TAGS tags. *tags gets how many were skipped; returns the
+ * inner ethertype (network byte order), or -1 if a tag was cut short. */
+static __always_inline int parse_vlan_tags(struct hdr_cursor *nh, void *data_end,
+					   __u16 h_proto, int *tags)
+{
+	struct vlan_tag *tag;
+	int i;
+
+	*tags = 0;
+#pragma unroll
+	for (i = 0; i < CARNX_MAX_VLAN_TAGS; i++) {
+		if (!proto_is_vlan(h_proto))
+			break;
+		tag = nh->pos;
+		if ((void *)(tag + 1) > data_end)
+			return -1;
+		h_proto = tag->encapsulated_proto;
+		nh->pos = tag + 1;
+		*tags = i + 1;
+	}
+	return h_proto;
+}
+
+/* IPv4 honouring IHL. *non_first_fragment is set when the fragment offset is not zero:
+ * such a fragment carries no transport header. Returns the protocol number or -1. */
+static __always_inline int parse_iphdr(struct hdr_cursor *nh, void *data_end,
+				       int *non_first_fragment)
+{
+	struct iphdr *iph = nh->pos;
+	int hdrsize;
+
+	if ((void *)(iph + 1) > data_end)
+		return -1;
+	if (iph->version != 4 || iph->ihl < 5)
+		return -1;
+	hdrsize = iph->ihl * 4;
+	if (nh->pos + hdrsize > data_end)
+		return -1;
+	*non_first_fragment = (iph->frag_off & bpf_htons(0x1fff)) != 0;
+	nh->pos += hdrsize;
+	return iph->protocol;
+}
+
+static __always_inline int ipv6_is_walked_ext(__u8 next_header)
+{
+	return next_header == IPPROTO_HOPOPTS || next_header == IPPROTO_ROUTING ||
+	       next_header == IPPROTO_DSTOPTS || next_header == IPPROTO_FRAGMENT;
+}
+
+/* IPv6 and its hop-by-hop, routing, destination-options and fragment headers.
+ * Returns the next-header value that ends the walk (for a non-first fragment, the one
+ * its fragment header names), -2 when the chain is longer than we walk, or -1 if a
+ * header did not fit. */
+static __always_inline int parse_ipv6hdr(struct hdr_cursor *nh, void *data_end,
+					 int *non_first_fragment)
+{
+	struct ipv6hdr *ip6h = nh->pos;
+	struct ipv6_ext_hdr *ext;
+	struct ipv6_frag_hdr *frag;
+	__u8 next_header;
+	int i;
+
+	if ((void *)(ip6h + 1) > data_end)
+		return -1;
+	if (ip6h->version != 6)
+		return -1;
+	nh->pos = ip6h + 1;
+	next_header = ip6h->nexthdr;
+
+	for (i = 0; i < CARNX_MAX_IPV6_EXT_HEADERS; i++) {
+		if (!ipv6_is_walked_ext(next_header))
+			return next_header;
+		if (next_header == IPPROTO_FRAGMENT) {
+			frag = nh->pos;
+			if ((void *)(frag + 1) > data_end)
+				return -1;
+			nh->pos = frag + 1;
+			if (frag->frag_off & bpf_htons(0xfff8)) {
+				*non_first_fragment = 1;
+				return frag->next_header;
+			}
+			next_header = frag->next_header;
+			continue;
+		}
+		ext = nh->pos;
+		if ((void *)(ext + 1) > data_end)
+			return -1;
+		if (nh->pos + (ext->hdr_ext_len + 1) * 8 > data_end)
+			return -1;
+		next_header = ext->next_header;
+		nh->pos += (ext->hdr_ext_len + 1) * 8;
+	}
+	return ipv6_is_walked_ext(next_header) ? -2 : next_header;
+}
+
+/* ARP: the fixed header and both address pairs must fit. Returns 0 or -1. */
+static __always_inline int parse_arp(struct hdr_cursor *nh, void *data_end)
+{
+	struct arp_fixed *arp = nh->pos;
+
+	if ((void *)(arp + 1) > data_end)
+		return -1;
+	if (nh->pos + sizeof(*arp) + 2 * (arp->hw_len + arp->proto_len) > data_end)
+		return -1;
+	return 0;
+}
+
+#endif /* CARNX_PARSE_HELPERS_H */
