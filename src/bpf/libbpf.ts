@@ -1,0 +1,377 @@
+// The one module that talks to libbpf.so.1 through koffi: libbpf's conventions become typed calls and BpfErrors.
+import koffi from 'koffi';
+import { BpfError } from './bpf-error.js';
+
+/** libbpf's print levels. */
+export type LibbpfLogLevel = 'warn' | 'info' | 'debug';
+export type LibbpfLogSink = (level: LibbpfLogLevel, message: string) => void;
+
+/** What `bpf_xdp_query` reports for one interface. Ids are 0 when nothing is attached. */
+export interface XdpQueryResult {
+  /** The program attached in the reported mode (any mode), 0 for none. */
+  progId: number;
+  drvProgId: number;
+  skbProgId: number;
+  hwProgId: number;
+  attachMode: 'none' | 'native' | 'generic' | 'offload' | 'multi';
+}
+
+export interface TestRunResult {
+  retval: number;
+  /** Average nanoseconds per repetition, as the kernel measured it. */
+  durationNs: number;
+  dataOut: Buffer;
+}
+
+export interface ProgInfo {
+  id: number;
+  tag: string;
+  name: string;
+}
+
+export interface LinkInfo {
+  id: number;
+  progId: number;
+  /** For an XDP link: its interface, 0 once the interface is gone (a defunct link). */
+  ifindex: number;
+}
+
+const BPF_XDP_ATTACH_TYPE = 37; // enum bpf_attach_type BPF_XDP
+const ATTACH_MODES: XdpQueryResult['attachMode'][] = ['none', 'native', 'generic', 'offload', 'multi'];
+const LOG_LEVELS: LibbpfLogLevel[] = ['warn', 'info', 'debug'];
+const LOG_TAIL_LINES = 40;
+
+// Opaque handles stay inside this module: callers see BpfObject methods, never pointers.
+const bpfObjectType = koffi.opaque('bpf_object');
+const bpfProgramType = koffi.opaque('bpf_program');
+const bpfMapType = koffi.opaque('bpf_map');
+void bpfObjectType;
+void bpfProgramType;
+void bpfMapType;
+
+// Option structs begin with their own size; layouts match libbpf 1.1.2 built by gcc.
+koffi.struct('bpf_xdp_query_opts', {
+  sz: 'size_t',
+  prog_id: 'uint32_t',
+  drv_prog_id: 'uint32_t',
+  hw_prog_id: 'uint32_t',
+  skb_prog_id: 'uint32_t',
+  attach_mode: 'uint8_t',
+});
+koffi.struct('bpf_xdp_attach_opts', { sz: 'size_t', old_prog_fd: 'int' });
+koffi.struct('bpf_link_create_opts', {
+  sz: 'size_t',
+  flags: 'uint32_t',
+  iter_info: 'uint64_t',
+  iter_info_len: 'uint32_t',
+  target_btf_id: 'uint32_t',
+  union_space: koffi.array('uint64_t', 4), // the largest union member, kprobe_multi
+});
+koffi.struct('bpf_link_update_opts', { sz: 'size_t', flags: 'uint32_t', old_prog_fd: 'uint32_t' });
+// Pointer members are addresses (koffi.address of a live Buffer) so libbpf writes into our Buffers.
+koffi.struct('bpf_test_run_opts', {
+  sz: 'size_t',
+  data_in: 'uint64_t',
+  data_out: 'uint64_t',
+  data_size_in: 'uint32_t',
+  data_size_out: 'uint32_t',
+  ctx_in: 'uint64_t',
+  ctx_out: 'uint64_t',
+  ctx_size_in: 'uint32_t',
+  ctx_size_out: 'uint32_t',
+  retval: 'uint32_t',
+  repeat: 'int',
+  duration: 'uint32_t',
+  flags: 'uint32_t',
+  cpu: 'uint32_t',
+  batch_size: 'uint32_t',
+});
+type KoffiLib = ReturnType<typeof koffi.load>;
+const printFnType = koffi.proto('int libbpf_print_fn(int level, const char *fmt, void *ap)');
+
+function declare(lib: KoffiLib) {
+  const libc = koffi.load('libc.so.6');
+  return {
+    open: lib.func('bpf_object *bpf_object__open_file(const char *path, void *opts)'),
+    load: lib.func('int bpf_object__load(bpf_object *obj)'),
+    close: lib.func('void bpf_object__close(bpf_object *obj)'),
+    findProgram: lib.func('bpf_program *bpf_object__find_program_by_name(bpf_object *obj, const char *name)'),
+    findMap: lib.func('bpf_map *bpf_object__find_map_by_name(bpf_object *obj, const char *name)'),
+    programFd: lib.func('int bpf_program__fd(bpf_program *prog)'),
+    mapFd: lib.func('int bpf_map__fd(bpf_map *map)'),
+    mapValueSize: lib.func('uint32_t bpf_map__value_size(bpf_map *map)'),
+    mapReuseFd: lib.func('int bpf_map__reuse_fd(bpf_map *map, int fd)'),
+    linkCreate: lib.func('int bpf_link_create(int prog_fd, int target_fd, int type, const bpf_link_create_opts *opts)'),
+    linkUpdate: lib.func('int bpf_link_update(int link_fd, int new_prog_fd, const bpf_link_update_opts *opts)'),
+    xdpAttach: lib.func('int bpf_xdp_attach(int ifindex, int prog_fd, uint32_t flags, const bpf_xdp_attach_opts *opts)'),
+    xdpDetach: lib.func('int bpf_xdp_detach(int ifindex, uint32_t flags, const bpf_xdp_attach_opts *opts)'),
+    xdpQuery: lib.func('int bpf_xdp_query(int ifindex, int flags, _Inout_ bpf_xdp_query_opts *opts)'),
+    objPin: lib.func('int bpf_obj_pin(int fd, const char *path)'),
+    objGet: lib.func('int bpf_obj_get(const char *path)'),
+    objGetInfo: lib.func('int bpf_obj_get_info_by_fd(int fd, void *info, _Inout_ uint32_t *len)'),
+    progFdById: lib.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
+    linkFdById: lib.func('int bpf_link_get_fd_by_id(uint32_t id)'),
+    lookup: lib.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
+    update: lib.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
+    testRun: lib.func('int bpf_prog_test_run_opts(int prog_fd, _Inout_ bpf_test_run_opts *opts)'),
+    possibleCpus: lib.func('int libbpf_num_possible_cpus(void)'),
+    setPrint: lib.func('void *libbpf_set_print(libbpf_print_fn *fn)'),
+    vsnprintf: libc.func('int vsnprintf(_Out_ uint8_t *buf, size_t size, const char *fmt, void *ap)'),
+    closeFd: libc.func('int close(int fd)'),
+  };
+}
+type Calls = ReturnType<typeof declare>;
+
+/** A libbpf object file, opened and (after load()) in the kernel. Close it when done. */
+export class BpfObject {
+  #lib: Libbpf;
+  #ptr: unknown;
+  readonly path: string;
+
+  constructor(lib: Libbpf, ptr: unknown, path: string) {
+    this.#lib = lib;
+    this.#ptr = ptr;
+    this.path = path;
+  }
+
+  #handle(): unknown {
+    if (this.#ptr === null) throw new Error(`BPF object ${this.path} is already closed`);
+    return this.#ptr;
+  }
+
+  #map(name: string): unknown {
+    const map = this.#lib.calls.findMap(this.#handle(), name);
+    if (map === null) throw new Error(`BPF object ${this.path} has no map named ${name}`);
+    return map;
+  }
+
+  /** Before load(): use an existing map (a pinned one) instead of creating this one. */
+  reuseMap(name: string, fd: number): void {
+    this.#lib.check('bpf_map__reuse_fd', this.#lib.calls.mapReuseFd(this.#map(name), fd), `map ${name} of ${this.path}`);
+  }
+
+  /** Loads programs and maps into the kernel; a verifier rejection carries the log's tail. */
+  load(): void {
+    const { result, log } = this.#lib.capturingLog(() => this.#lib.calls.load(this.#handle()));
+    if (result < 0) throw new BpfError('bpf_object__load', result, this.path, log);
+  }
+
+  programFd(name: string): number {
+    const prog = this.#lib.calls.findProgram(this.#handle(), name);
+    if (prog === null) throw new Error(`BPF object ${this.path} has no program named ${name}`);
+    return this.#lib.check('bpf_program__fd', this.#lib.calls.programFd(prog), `program ${name} of ${this.path}`);
+  }
+
+  mapFd(name: string): number {
+    return this.#lib.check('bpf_map__fd', this.#lib.calls.mapFd(this.#map(name)), `map ${name} of ${this.path}`);
+  }
+
+  mapValueSize(name: string): number {
+    return this.#lib.calls.mapValueSize(this.#map(name));
+  }
+
+  /** Frees the object; its kernel programs and maps live on while pins, links or fds hold them. */
+  close(): void {
+    if (this.#ptr === null) return;
+    this.#lib.calls.close(this.#ptr);
+    this.#ptr = null;
+  }
+}
+
+export class Libbpf {
+  readonly calls: Calls;
+  #sink: LibbpfLogSink | undefined;
+  #capture: string[] | undefined;
+  #printCallback: unknown;
+  #possibleCpus: number | undefined;
+
+  constructor(path = 'libbpf.so.1') {
+    let lib: KoffiLib;
+    try {
+      lib = koffi.load(path);
+    } catch (err) {
+      throw new Error(`could not load ${path} (install libbpf1): ${(err as Error).message}`);
+    }
+    this.calls = declare(lib);
+    this.#printCallback = koffi.register((level: number, fmt: string, ap: unknown) => this.#print(level, fmt, ap), koffi.pointer(printFnType));
+    this.calls.setPrint(this.#printCallback);
+  }
+
+  /** Where libbpf's own messages go (they are dropped until a sink is set). */
+  setLogSink(sink: LibbpfLogSink | undefined): void {
+    this.#sink = sink;
+  }
+
+  #print(level: number, fmt: string, ap: unknown): number {
+    // ap is consumed by one vsnprintf: format once, then hand the string around.
+    const buf = Buffer.alloc(2048);
+    const n = this.calls.vsnprintf(buf, buf.length, fmt, ap);
+    const text = buf.subarray(0, Math.max(0, Math.min(n, buf.length - 1))).toString('utf8').trimEnd();
+    if (this.#capture) {
+      this.#capture.push(...text.split('\n'));
+      if (this.#capture.length > LOG_TAIL_LINES) this.#capture.splice(0, this.#capture.length - LOG_TAIL_LINES);
+    }
+    this.#sink?.(LOG_LEVELS[level] ?? 'debug', text);
+    return n;
+  }
+
+  /** Runs fn while keeping the tail of what libbpf logs meanwhile. */
+  capturingLog<T>(fn: () => T): { result: T; log: string[] } {
+    const log: string[] = [];
+    this.#capture = log;
+    try {
+      return { result: fn(), log };
+    } finally {
+      this.#capture = undefined;
+    }
+  }
+
+  /** Turns libbpf's negative-errno convention into a BpfError; returns the non-negative result. */
+  check(call: string, result: number, context: string): number {
+    if (result < 0) throw new BpfError(call, result, context);
+    return result;
+  }
+
+  openObject(path: string): BpfObject {
+    // NULL + errno convention: read errno right after the call, synchronously.
+    const ptr = this.calls.open(path, null);
+    if (ptr === null) throw new BpfError('bpf_object__open_file', koffi.errno(), path);
+    return new BpfObject(this, ptr, path);
+  }
+
+  /** Attaches prog to ifindex as a bpf_link with XDP mode flags; returns the link fd. */
+  linkCreateXdp(progFd: number, ifindex: number, flags: number, context: string): number {
+    const opts = { sz: koffi.sizeof('bpf_link_create_opts'), flags, iter_info: 0n, iter_info_len: 0, target_btf_id: 0, union_space: [0n, 0n, 0n, 0n] };
+    return this.check('bpf_link_create', this.calls.linkCreate(progFd, ifindex, BPF_XDP_ATTACH_TYPE, opts), context);
+  }
+
+  /** Swaps the program behind a link atomically; fails if oldProgFd is given and no longer current. */
+  linkUpdate(linkFd: number, newProgFd: number, context: string, oldProgFd?: number): void {
+    const BPF_F_REPLACE = 4;
+    const opts = { sz: koffi.sizeof('bpf_link_update_opts'), flags: oldProgFd === undefined ? 0 : BPF_F_REPLACE, old_prog_fd: oldProgFd ?? 0 };
+    this.check('bpf_link_update', this.calls.linkUpdate(linkFd, newProgFd, opts), context);
+  }
+
+  /** Netlink attach (outlives the process); carnx itself uses links, tests use this for foreign programs. */
+  xdpAttach(ifindex: number, progFd: number, flags: number, context: string): void {
+    this.check('bpf_xdp_attach', this.calls.xdpAttach(ifindex, progFd, flags, null), context);
+  }
+
+  xdpDetach(ifindex: number, flags: number, context: string): void {
+    this.check('bpf_xdp_detach', this.calls.xdpDetach(ifindex, flags, null), context);
+  }
+
+  xdpQuery(ifindex: number, context: string): XdpQueryResult {
+    const opts = { sz: koffi.sizeof('bpf_xdp_query_opts'), prog_id: 0, drv_prog_id: 0, hw_prog_id: 0, skb_prog_id: 0, attach_mode: 0 };
+    this.check('bpf_xdp_query', this.calls.xdpQuery(ifindex, 0, opts), context);
+    return {
+      progId: opts.prog_id,
+      drvProgId: opts.drv_prog_id,
+      skbProgId: opts.skb_prog_id,
+      hwProgId: opts.hw_prog_id,
+      attachMode: ATTACH_MODES[opts.attach_mode] ?? 'multi',
+    };
+  }
+
+  pin(fd: number, path: string): void {
+    this.check('bpf_obj_pin', this.calls.objPin(fd, path), path);
+  }
+
+  /** Opens a pinned object; returns its fd. */
+  getPinned(path: string): number {
+    return this.check('bpf_obj_get', this.calls.objGet(path), path);
+  }
+
+  progFdById(id: number): number {
+    return this.check('bpf_prog_get_fd_by_id', this.calls.progFdById(id), `program id ${id}`);
+  }
+
+  linkFdById(id: number): number {
+    return this.check('bpf_link_get_fd_by_id', this.calls.linkFdById(id), `link id ${id}`);
+  }
+
+  #info(fd: number, size: number, context: string): Buffer {
+    const info = Buffer.alloc(size);
+    const len = [size];
+    this.check('bpf_obj_get_info_by_fd', this.calls.objGetInfo(fd, info, len), context);
+    return info;
+  }
+
+  progInfo(fd: number, context: string): ProgInfo {
+    // struct bpf_prog_info: id @4, tag[8] @8, name[16] @64.
+    const info = this.#info(fd, 232, context);
+    const name = info.subarray(64, 80);
+    return { id: info.readUInt32LE(4), tag: info.subarray(8, 16).toString('hex'), name: name.subarray(0, Math.max(0, name.indexOf(0))).toString() };
+  }
+
+  linkInfo(fd: number, context: string): LinkInfo {
+    // struct bpf_link_info: id @4, prog_id @8, xdp.ifindex @16.
+    const info = this.#info(fd, 48, context);
+    return { id: info.readUInt32LE(4), progId: info.readUInt32LE(8), ifindex: info.readUInt32LE(16) };
+  }
+
+  /** Copies one map value (key is a u32) into a Buffer of valueSize bytes. */
+  lookup(fd: number, key: number, valueSize: number, context: string): Buffer {
+    const keyBuf = Buffer.alloc(4);
+    keyBuf.writeUInt32LE(key);
+    const value = Buffer.alloc(valueSize);
+    this.check('bpf_map_lookup_elem', this.calls.lookup(fd, keyBuf, value), context);
+    return value;
+  }
+
+  update(fd: number, key: number, value: Buffer, context: string): void {
+    const keyBuf = Buffer.alloc(4);
+    keyBuf.writeUInt32LE(key);
+    this.check('bpf_map_update_elem', this.calls.update(fd, keyBuf, value, 0n), context);
+  }
+
+  /** CPUs the kernel may ever bring up: the number of slots in a per-CPU value. */
+  possibleCpus(): number {
+    this.#possibleCpus ??= this.check('libbpf_num_possible_cpus', this.calls.possibleCpus(), 'this host');
+    return this.#possibleCpus;
+  }
+
+  /**
+   * Reads a per-CPU value made only of u64 fields and sums each field over every
+   * possible CPU. Per-CPU values are laid out round_up(valueSize, 8) apart.
+   */
+  lookupPerCpuU64Sums(fd: number, key: number, valueSize: number, context: string): bigint[] {
+    const stride = Math.ceil(valueSize / 8) * 8;
+    const cpus = this.possibleCpus();
+    const raw = this.lookup(fd, key, stride * cpus, context);
+    const words = new BigUint64Array(raw.buffer, raw.byteOffset, raw.length / 8);
+    const fields = valueSize / 8;
+    const sums = new Array<bigint>(fields).fill(0n);
+    for (let cpu = 0; cpu < cpus; cpu++) {
+      const base = cpu * (stride / 8);
+      for (let i = 0; i < fields; i++) sums[i] += words[base + i];
+    }
+    return sums;
+  }
+
+  /** BPF_PROG_TEST_RUN: runs the program on one frame `repeat` times. */
+  testRun(progFd: number, frame: Buffer, repeat = 1): TestRunResult {
+    const dataOut = Buffer.alloc(frame.length + 256);
+    const opts = {
+      sz: koffi.sizeof('bpf_test_run_opts'),
+      data_in: koffi.address(frame), data_out: koffi.address(dataOut),
+      data_size_in: frame.length, data_size_out: dataOut.length,
+      ctx_in: 0n, ctx_out: 0n, ctx_size_in: 0, ctx_size_out: 0,
+      retval: 0, repeat, duration: 0, flags: 0, cpu: 0, batch_size: 0,
+    };
+    this.check('bpf_prog_test_run_opts', this.calls.testRun(progFd, opts), `a ${frame.length}-byte frame`);
+    return { retval: opts.retval, durationNs: opts.duration, dataOut: dataOut.subarray(0, opts.data_size_out) };
+  }
+
+  closeFd(fd: number): void {
+    if (fd >= 0) this.calls.closeFd(fd);
+  }
+}
+
+let shared: Libbpf | undefined;
+
+/** The process-wide binding, loaded on first use (never at import time). */
+export function libbpf(): Libbpf {
+  shared ??= new Libbpf();
+  return shared;
+}
