@@ -1,0 +1,53 @@
+// Runs every test layer with uvu (unit, kernel, e2e, deploy), each in its own process, and prints one summed line for CI.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const requested = process.argv.slice(2);
+const ORDER = ['unit', 'kernel', 'e2e', 'deploy'];
+// Every folder of test/ but fixtures is a layer; a layer whose compiled tests are missing fails.
+const layers = requested.length > 0 ? requested : readdirSync(`${root}/test`, { withFileTypes: true })
+  .filter((d) => d.isDirectory() && d.name !== 'fixtures' && readdirSync(`${root}/test/${d.name}`).some((f) => f.endsWith('.test.ts')))
+  .map((d) => d.name)
+  .sort((a, b) => ORDER.indexOf(a) - ORDER.indexOf(b));
+const uvu = fileURLToPath(new URL('../node_modules/uvu/bin.js', import.meta.url));
+const ansi = /\x1b\[[0-9;]*m/g;
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+for (const layer of layers) {
+  const dir = `dist/test/${layer}`;
+  if (!existsSync(`${root}/${dir}`)) {
+    console.log(`[${layer}] no compiled tests in ${dir}`);
+    failed++;
+    continue;
+  }
+  console.log(`\n== ${layer} ==`);
+  const run = spawnSync(process.execPath, [uvu, dir, '\\.test\\.js$'], {
+    cwd: root,
+    env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const out = `${run.stdout}${run.stderr}`.replace(ansi, '');
+  process.stdout.write(out);
+  const count = (label) => Number(out.match(new RegExp(`^\\s*${label}:\\s+(\\d+)`, 'm'))?.[1] ?? NaN);
+  const total = count('Total');
+  const ok = count('Passed');
+  const skip = count('Skipped');
+  if (Number.isNaN(total) || Number.isNaN(ok)) {
+    // The layer crashed before uvu could summarise it: that is a failure, never a pass.
+    console.log(`[${layer}] exited with ${run.status ?? run.signal} and no summary`);
+    failed++;
+    continue;
+  }
+  passed += ok;
+  skipped += Number.isNaN(skip) ? 0 : skip;
+  const layerFailed = total - ok - (Number.isNaN(skip) ? 0 : skip);
+  failed += layerFailed > 0 ? layerFailed : run.status !== 0 ? 1 : 0;
+}
+console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);
+process.exit(failed > 0 ? 1 : 0);

@@ -1,0 +1,77 @@
+// The TypeScript counter layout must match xdp/carnx_counters.h: sizes, offsets and enum values, read from the compiled header.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  COUNTER_FIELDS, COUNTERS_SIZE, LAYOUT_VERSION, MALFORMED_LAYERS, META_SIZE, SIZE_BUCKET_BOUNDS, TCP_FLAGS, TRAFFIC_CLASSES,
+  decodeMeta, encodeMeta,
+} from '../../src/bpf/counter-layout.js';
+
+const header = fileURLToPath(new URL('../../../xdp/carnx_counters.h', import.meta.url));
+
+/** Compiles a tiny C program against the header and returns what it prints (JSON). */
+function dumpHeader(): Record<string, number> {
+  const dir = mkdtempSync(join(tmpdir(), 'carnx-layout-'));
+  try {
+    const names = [
+      ...TRAFFIC_CLASSES.map((c) => c.cName),
+      ...TCP_FLAGS.map((f) => `CARNX_TCP_${f}`),
+      ...MALFORMED_LAYERS.map((l) => `CARNX_LAYER_${l.toUpperCase()}`),
+      'CARNX_CLASS_COUNT', 'CARNX_TCP_FLAG_COUNT', 'CARNX_LAYER_COUNT', 'CARNX_SIZE_BUCKET_COUNT', 'CARNX_LAYOUT_VERSION',
+    ];
+    const lines = [
+      '#include <stdio.h>', '#include <stddef.h>', '#include <linux/types.h>', `#include "${header}"`, 'int main(void) {', 'printf("{");',
+      ...names.map((n) => `printf("\\"${n}\\": %d, ", (int)${n});`),
+      ...COUNTER_FIELDS.map((f) => `printf("\\"offset.${f.cName}\\": %zu, \\"size.${f.cName}\\": %zu, ", offsetof(struct carnx_counters, ${f.cName}), sizeof(((struct carnx_counters *)0)->${f.cName}));`),
+      'printf("\\"sizeof.counters\\": %zu, \\"sizeof.meta\\": %zu, ", sizeof(struct carnx_counters), sizeof(struct carnx_meta));',
+      'printf("\\"offset.meta.layout_version\\": %zu, \\"offset.meta.ifindex\\": %zu}", offsetof(struct carnx_meta, layout_version), offsetof(struct carnx_meta, ifindex));',
+      'return 0; }',
+    ];
+    writeFileSync(join(dir, 'dump.c'), lines.join('\n'));
+    execFileSync('cc', ['-o', join(dir, 'dump'), join(dir, 'dump.c')]);
+    return JSON.parse(execFileSync(join(dir, 'dump'), { encoding: 'utf8' }));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const c = dumpHeader();
+
+test('traffic class enum values match', () => {
+  for (const cls of TRAFFIC_CLASSES) assert.is(c[cls.cName], cls.index, cls.cName);
+  assert.is(c.CARNX_CLASS_COUNT, TRAFFIC_CLASSES.length);
+});
+
+test('TCP flag, layer and size bucket enums match', () => {
+  TCP_FLAGS.forEach((f, i) => assert.is(c[`CARNX_TCP_${f}`], i, f));
+  assert.is(c.CARNX_TCP_FLAG_COUNT, TCP_FLAGS.length);
+  MALFORMED_LAYERS.forEach((l, i) => assert.is(c[`CARNX_LAYER_${l.toUpperCase()}`], i, l));
+  assert.is(c.CARNX_LAYER_COUNT, MALFORMED_LAYERS.length);
+  assert.is(c.CARNX_SIZE_BUCKET_COUNT, SIZE_BUCKET_BOUNDS.length + 1);
+});
+
+test('struct carnx_counters offsets and size match', () => {
+  let offset = 0;
+  for (const field of COUNTER_FIELDS) {
+    assert.is(c[`offset.${field.cName}`], offset, `offset of ${field.cName}`);
+    assert.is(c[`size.${field.cName}`], field.count * 8, `size of ${field.cName}`);
+    offset += field.count * 8;
+  }
+  assert.is(c['sizeof.counters'], COUNTERS_SIZE);
+});
+
+test('struct carnx_meta and the layout version match', () => {
+  assert.is(c['sizeof.meta'], META_SIZE);
+  assert.is(c.CARNX_LAYOUT_VERSION, LAYOUT_VERSION);
+  const meta = { countingSinceUnixNs: 1_700_000_000_123_456_789n, layoutVersion: LAYOUT_VERSION, ifindex: 7 };
+  const buf = encodeMeta(meta);
+  assert.is(buf.readUInt32LE(c['offset.meta.layout_version']), LAYOUT_VERSION);
+  assert.is(buf.readUInt32LE(c['offset.meta.ifindex']), 7);
+  assert.equal(decodeMeta(buf), meta);
+});
+
+test.run();
