@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs beyond the build: traffic and capture tools, bpftool,
+# and the Go-built test tools (the OpenTelemetry Collector and helm, cached outside the clone).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+bash "$here/../xdp/install-build-deps.sh"
+
+need=()
+command -v ip >/dev/null || need+=(iproute2)
+command -v ping >/dev/null || need+=(iputils-ping)
+command -v tcpdump >/dev/null || need+=(tcpdump)
+command -v tcpreplay >/dev/null || need+=(tcpreplay)
+command -v bpftool >/dev/null || need+=(bpftool)
+command -v setpriv >/dev/null || need+=(util-linux)
+if [ "${#need[@]}" -gt 0 ]; then
+	echo "carnx tests: installing ${need[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# Built once per manifest and cached outside the clone (see test/collector/README.md).
+bash "$here/collector/build.sh" >/dev/null
+bash "$here/tools/install-helm.sh" >/dev/null
