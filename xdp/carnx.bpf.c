@@ -135,8 +135,13 @@ static __always_inline void classify(void *data, void *data_end, struct frame_ve
 	v->vlan_tags = 0;
 
 	proto = parse_ethhdr(&nh, data_end);
-	if (proto >= 0)
-		proto = parse_vlan_tags(&nh, data_end, proto, &v->vlan_tags);
+	/* Most frames are untagged: test once here instead of walking the tag loop. */
+	if (proto >= 0 && proto_is_vlan(proto)) {
+		int tags = 0;
+
+		proto = parse_vlan_tags(&nh, data_end, proto, &tags);
+		v->vlan_tags = tags;
+	}
 	if (proto < 0) {
 		v->malformed_layer = CARNX_LAYER_L2;
 		return;

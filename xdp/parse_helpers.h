@@ -6,6 +6,7 @@
 #ifndef CARNX_PARSE_HELPERS_H
 #define CARNX_PARSE_HELPERS_H
 
+#include <stddef.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -17,7 +18,9 @@
 #define CARNX_MAX_VLAN_TAGS 2
 /* Extension headers walked before giving up on finding the transport; real traffic
  * carries at most a few, and the verifier needs a bound. */
+#ifndef CARNX_MAX_IPV6_EXT_HEADERS
 #define CARNX_MAX_IPV6_EXT_HEADERS 8
+#endif
 
 #ifndef ETH_P_8021AD
 #define ETH_P_8021AD 0x88A8
@@ -61,7 +64,9 @@ static __always_inline int parse_ethhdr(struct hdr_cursor *nh, void *data_end)
 	if ((void *)(eth + 1) > data_end)
 		return -1;
 	nh->pos = eth + 1;
-	return eth->h_proto;	/* network byte order */
+	/* struct ethhdr is packed, which makes clang load h_proto byte by byte;
+	 * XDP packet loads may be unaligned, so read the two bytes at once. */
+	return *(__u16 *)((void *)eth + offsetof(struct ethhdr, h_proto));	/* network byte order */
 }
 
 static __always_inline int proto_is_vlan(__u16 h_proto)
@@ -112,10 +117,14 @@ static __always_inline int parse_iphdr(struct hdr_cursor *nh, void *data_end,
 	return iph->protocol;
 }
 
+/* Hop-by-hop (0), routing (43), fragment (44) and destination options (60) all have
+ * codes below 64, so one shift and mask tells whether a header is one we walk. */
+#define IPV6_WALKED_EXT_MASK ((1ULL << IPPROTO_HOPOPTS) | (1ULL << IPPROTO_ROUTING) | \
+			      (1ULL << IPPROTO_FRAGMENT) | (1ULL << IPPROTO_DSTOPTS))
+
 static __always_inline int ipv6_is_walked_ext(__u8 next_header)
 {
-	return next_header == IPPROTO_HOPOPTS || next_header == IPPROTO_ROUTING ||
-	       next_header == IPPROTO_DSTOPTS || next_header == IPPROTO_FRAGMENT;
+	return next_header < 64 && ((1ULL << next_header) & IPV6_WALKED_EXT_MASK);
 }
 
 /* IPv6 and its hop-by-hop, routing, destination-options and fragment headers.
@@ -129,7 +138,7 @@ static __always_inline int parse_ipv6hdr(struct hdr_cursor *nh, void *data_end,
 	struct ipv6_ext_hdr *ext;
 	struct ipv6_frag_hdr *frag;
 	__u8 next_header;
-	int i;
+	int i, len;
 
 	if ((void *)(ip6h + 1) > data_end)
 		return -1;
@@ -141,25 +150,22 @@ static __always_inline int parse_ipv6hdr(struct hdr_cursor *nh, void *data_end,
 	for (i = 0; i < CARNX_MAX_IPV6_EXT_HEADERS; i++) {
 		if (!ipv6_is_walked_ext(next_header))
 			return next_header;
+		ext = nh->pos;
+		if ((void *)(ext + 1) > data_end)
+			return -1;
+		/* The fragment header is 8 bytes; its second byte is reserved, not a length. */
+		len = next_header == IPPROTO_FRAGMENT ? 8 : (ext->hdr_ext_len + 1) * 8;
+		if (nh->pos + len > data_end)
+			return -1;
 		if (next_header == IPPROTO_FRAGMENT) {
 			frag = nh->pos;
-			if ((void *)(frag + 1) > data_end)
-				return -1;
-			nh->pos = frag + 1;
 			if (frag->frag_off & bpf_htons(0xfff8)) {
 				*non_first_fragment = 1;
 				return frag->next_header;
 			}
-			next_header = frag->next_header;
-			continue;
 		}
-		ext = nh->pos;
-		if ((void *)(ext + 1) > data_end)
-			return -1;
-		if (nh->pos + (ext->hdr_ext_len + 1) * 8 > data_end)
-			return -1;
 		next_header = ext->next_header;
-		nh->pos += (ext->hdr_ext_len + 1) * 8;
+		nh->pos += len;
 	}
 	return ipv6_is_walked_ext(next_header) ? -2 : next_header;
 }

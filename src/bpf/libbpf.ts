@@ -40,6 +40,8 @@ const BPF_XDP_ATTACH_TYPE = 37; // enum bpf_attach_type BPF_XDP
 const ATTACH_MODES: XdpQueryResult['attachMode'][] = ['none', 'native', 'generic', 'offload', 'multi'];
 const LOG_LEVELS: LibbpfLogLevel[] = ['warn', 'info', 'debug'];
 const LOG_TAIL_LINES = 40;
+/** libbpf hands a failed load's verifier log to print in one call; its tail names the rejected instruction. */
+const PRINT_BUFFER_BYTES = 1 << 20;
 
 // Opaque handles stay inside this module: callers see BpfObject methods, never pointers.
 const bpfObjectType = koffi.opaque('bpf_object');
@@ -184,6 +186,7 @@ export class Libbpf {
   #capture: string[] | undefined;
   #printCallback: unknown;
   #possibleCpus: number | undefined;
+  #printBuffer: Buffer | undefined;
 
   constructor(path = 'libbpf.so.1') {
     let lib: KoffiLib;
@@ -203,8 +206,8 @@ export class Libbpf {
   }
 
   #print(level: number, fmt: string, ap: unknown): number {
-    // ap is consumed by one vsnprintf: format once, then hand the string around.
-    const buf = Buffer.alloc(2048);
+    // ap is consumed by one vsnprintf: format once, into a buffer large enough for a whole verifier log.
+    const buf = (this.#printBuffer ??= Buffer.alloc(PRINT_BUFFER_BYTES));
     const n = this.calls.vsnprintf(buf, buf.length, fmt, ap);
     const text = buf.subarray(0, Math.max(0, Math.min(n, buf.length - 1))).toString('utf8').trimEnd();
     if (this.#capture) {
