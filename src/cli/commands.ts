@@ -1,0 +1,58 @@
+// The commands behind the CLI: check a configuration, start the agent, detach everything carnx left pinned.
+import { existsSync, rmSync } from 'node:fs';
+import type { CarnxConfig } from '../config/schema.js';
+import { describeConfig, resolveXdpObject } from '../config/load-config.js';
+import { Agent } from '../agent.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import { checkBpffs, checkObjectFile, checkPrivileges, openLibbpf } from '../host/preflight.js';
+import { carnxPinRoot } from '../attach/pin-paths.js';
+import { createMetricsController } from '../metrics/metrics-controller.js';
+import { ExitCode } from './exit-codes.js';
+
+/** Validates what can be validated without privileges: the config (already loaded) and the object file. */
+export function checkCommand(config: CarnxConfig): number {
+  checkObjectFile(resolveXdpObject(config));
+  process.stdout.write(`carnx: configuration OK (xdp.object ${resolveXdpObject(config)})\n`);
+  return ExitCode.ok;
+}
+
+/** Removes every carnx pin under bpffs.path; unpinning the links detaches carnx's programs. */
+export function detachCommand(config: CarnxConfig): number {
+  checkPrivileges();
+  checkBpffs(config.bpffs.path);
+  const root = carnxPinRoot(config.bpffs.path);
+  const had = existsSync(root);
+  rmSync(root, { recursive: true, force: true });
+  process.stdout.write(had ? `carnx: removed ${root}; carnx's programs are detached\n` : `carnx: nothing pinned under ${root}\n`);
+  return ExitCode.ok;
+}
+
+export interface RunningAgent {
+  agent: Agent;
+  logger: Logger;
+}
+
+/** Preflight, then start; if start fails half-way, whatever was attached is released before the error goes up. */
+export async function startAgent(config: CarnxConfig, packageVersion: string): Promise<RunningAgent> {
+  const logger = createLogger(config.log.level);
+  checkPrivileges();
+  checkBpffs(config.bpffs.path);
+  checkObjectFile(resolveXdpObject(config));
+  const lib = openLibbpf();
+  const libbpfLog = logger.child({ module: 'libbpf' });
+  // libbpf's own lines (a verifier log runs to hundreds) stay at debug: failures surface as BpfErrors with their tail.
+  lib.setLogSink((level, message) => libbpfLog.debug({ libbpfLevel: level }, message));
+  logger.info({ version: packageVersion, config: describeConfig(config) }, 'starting carnx');
+  const agent = new Agent(config, {
+    lib,
+    logger,
+    createMetrics: (a) => createMetricsController({ config, logger, agent: a, packageVersion }),
+  });
+  try {
+    await agent.start();
+  } catch (err) {
+    await agent.stop();
+    throw err;
+  }
+  return { agent, logger };
+}

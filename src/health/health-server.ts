@@ -1,0 +1,46 @@
+// Serves /livez and /readyz on health.listen so kubelet and systemd can see the agent's real state.
+import http from 'node:http';
+import { parseHostPort } from '../config/formats.js';
+
+export interface HealthProbe {
+  /** The agent is running (not stopping). */
+  live(): boolean;
+  /** Attached somewhere and exports are not failing; the reason says what is missing. */
+  ready(): { ready: boolean; reason: string };
+}
+
+export class HealthServer {
+  readonly #server: http.Server;
+  readonly #listen: string;
+
+  constructor(listen: string, probe: HealthProbe) {
+    this.#listen = listen;
+    this.#server = http.createServer((req, res) => {
+      const path = (req.url ?? '').split('?')[0];
+      const answer = (ok: boolean, body: string) => {
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' });
+        res.end(`${body}\n`);
+      };
+      if (path === '/livez') return answer(probe.live(), probe.live() ? 'ok' : 'stopping');
+      if (path === '/readyz') {
+        const { ready, reason } = probe.ready();
+        return answer(ready, reason);
+      }
+      res.writeHead(404).end();
+    });
+  }
+
+  async start(): Promise<number> {
+    const { host, port } = parseHostPort(this.#listen)!;
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => resolve());
+    });
+    this.#server.unref();
+    return (this.#server.address() as { port: number }).port;
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,54 @@
+// Checks that this host can run carnx before anything is attached: privileges, bpffs, libbpf, the BPF object.
+import { accessSync, constants, existsSync, readFileSync, statfsSync } from 'node:fs';
+import { Libbpf } from '../bpf/libbpf.js';
+import { ExitCode, FatalError } from '../cli/exit-codes.js';
+
+const BPF_FS_MAGIC = 0xcafe4a11;
+/** Capabilities carnx uses: loading programs and maps, and attaching XDP (a networking program type). */
+const REQUIRED_CAPS: Array<{ name: string; bit: number; or?: { name: string; bit: number } }> = [
+  { name: 'CAP_BPF', bit: 39, or: { name: 'CAP_SYS_ADMIN', bit: 21 } },
+  { name: 'CAP_NET_ADMIN', bit: 12 },
+];
+
+function effectiveCaps(): bigint {
+  const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('CapEff:'));
+  return line ? BigInt(`0x${line.split(/\s+/)[1]}`) : 0n;
+}
+
+export function checkPrivileges(): void {
+  const caps = effectiveCaps();
+  const has = (bit: number) => (caps & (1n << BigInt(bit))) !== 0n;
+  const missing = REQUIRED_CAPS.filter((c) => !has(c.bit) && !(c.or && has(c.or.bit))).map((c) => c.name);
+  if (missing.length > 0) {
+    throw new FatalError(ExitCode.host, `missing capabilities ${missing.join(', ')}: run carnx as root or grant them`);
+  }
+}
+
+export function checkBpffs(path: string): void {
+  let type: number;
+  try {
+    type = statfsSync(path).type;
+  } catch (err) {
+    throw new FatalError(ExitCode.host, `bpffs.path ${path} is not usable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (type !== BPF_FS_MAGIC) {
+    throw new FatalError(ExitCode.host, `bpffs.path ${path} is not a bpf filesystem: mount it with 'mount -t bpf bpf ${path}'`);
+  }
+}
+
+export function checkObjectFile(path: string): void {
+  if (!existsSync(path)) throw new FatalError(ExitCode.bpfObject, `xdp.object ${path} does not exist (run 'npm run build:bpf')`);
+  try {
+    accessSync(path, constants.R_OK);
+  } catch {
+    throw new FatalError(ExitCode.bpfObject, `xdp.object ${path} is not readable`);
+  }
+}
+
+export function openLibbpf(): Libbpf {
+  try {
+    return new Libbpf();
+  } catch (err) {
+    throw new FatalError(ExitCode.host, (err as Error).message);
+  }
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+// carnx's composition root: parse the command line, load the config, run the command, map failures to exit codes.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError } from './config/config-error.js';
+import { loadConfig, packageRoot } from './config/load-config.js';
+import { renderConfigReference } from './config/config-reference.js';
+import { parseCommandLine, USAGE } from './cli/command-line.js';
+import { ExitCode, FatalError } from './cli/exit-codes.js';
+import { checkCommand, detachCommand, startAgent } from './cli/commands.js';
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { command, flags } = parseCommandLine(argv);
+  switch (command) {
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return ExitCode.ok;
+    case 'version':
+      process.stdout.write(`carnx ${packageVersion()}\n`);
+      return ExitCode.ok;
+    case 'config-reference':
+      process.stdout.write(renderConfigReference());
+      return ExitCode.ok;
+    default: {
+      const config = loadConfig({ argv: flags, env: process.env });
+      if (command === 'check') return checkCommand(config);
+      if (command === 'detach') return detachCommand(config);
+      return runUntilSignalled(flags, await startAgent(config, packageVersion()));
+    }
+  }
+}
+
+/**
+ * SIGTERM/SIGINT: last export, detach, exit 0; a second one exits at once (130). SIGHUP reloads the config;
+ * a bad one is logged and the running config kept.
+ */
+function runUntilSignalled(flags: string[], { agent, logger }: Awaited<ReturnType<typeof startAgent>>): Promise<number> {
+  // Every other timer is unref'd; this one keeps the process alive until a signal.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting without clean-up');
+        process.exit(ExitCode.forced);
+      }
+      stopping = true;
+      logger.info({ signal }, 'stopping');
+      agent.stop().finally(() => {
+        clearInterval(keepAlive);
+        resolve(ExitCode.ok);
+      });
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGHUP', () => {
+      try {
+        agent.reload(loadConfig({ argv: flags, env: process.env }));
+      } catch (err) {
+        const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
+        logger.error({ problems }, 'reload refused: keeping the running configuration');
+      }
+    });
+  });
+}
+
+/** One clear line per problem on stderr, never a stack trace (except for bugs, which say so). */
+function report(err: unknown): number {
+  if (err instanceof ConfigError) {
+    for (const problem of err.problems) process.stderr.write(`carnx: config: ${problem}\n`);
+    return ExitCode.config;
+  }
+  if (err instanceof FatalError) {
+    process.stderr.write(`carnx: ${err.message}\n`);
+    for (const line of err.details) process.stderr.write(`carnx:   ${line}\n`);
+    return err.exitCode;
+  }
+  process.stderr.write(`carnx: internal error (please report): ${err instanceof Error ? err.stack : String(err)}\n`);
+  return ExitCode.internal;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.exitCode = report(err);
+  },
+);

@@ -1,0 +1,20 @@
+// One read of each attached interface's per-CPU counters, summed over CPUs, as plain InterfaceSnapshots.
+import type { Libbpf } from '../bpf/libbpf.js';
+import { COUNTERS_SIZE, decodeCounters } from '../bpf/counter-layout.js';
+import type { OwnedAttachment } from '../attach/xdp-attacher.js';
+import type { Logger } from '../log/logger.js';
+import type { InterfaceSnapshot } from './interface-snapshot.js';
+
+export function readSnapshots(lib: Libbpf, attachments: Iterable<OwnedAttachment>, logger: Logger): InterfaceSnapshot[] {
+  const snapshots: InterfaceSnapshot[] = [];
+  for (const a of attachments) {
+    try {
+      const words = lib.lookupPerCpuU64Sums(a.countersFd, 0, COUNTERS_SIZE, `counters of ${a.ifname}`);
+      snapshots.push({ name: a.ifname, ifindex: a.ifindex, mode: a.mode, countingSinceUnixNs: a.countingSinceUnixNs, counters: decodeCounters(words) });
+    } catch (err) {
+      // A failed read is not zero: leave the interface out of this collection.
+      logger.warn({ interface: a.ifname, err: (err as Error).message }, 'could not read counters');
+    }
+  }
+  return snapshots;
+}

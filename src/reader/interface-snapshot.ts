@@ -1,0 +1,17 @@
+// The plain data one collection produces: what each attached interface has counted so far.
+import type { InterfaceCounters } from '../bpf/counter-layout.js';
+
+export type AttachMode = 'native' | 'generic' | 'offload';
+
+export interface InterfaceSnapshot {
+  name: string;
+  ifindex: number;
+  mode: AttachMode;
+  /** When the kernel began counting on this interface (wall clock, ns); survives agent restarts through the pins. */
+  countingSinceUnixNs: bigint;
+  /** Cumulative totals since countingSinceUnixNs, summed over CPUs. */
+  counters: InterfaceCounters;
+}
+
+/** Reads every attached interface once. A failed read leaves that interface out: it is never reported as zeros. */
+export type SnapshotSource = () => InterfaceSnapshot[];
