@@ -26,8 +26,8 @@ export interface MetricsController {
 export interface AgentDeps {
   lib: Libbpf;
   logger: Logger;
-  /** Builds the metrics side once the agent can serve snapshots. */
-  createMetrics: (agent: Agent) => MetricsController;
+  /** Builds the metrics side; on reload `previous` is the running one, stopped already. */
+  createMetrics: (agent: Agent, config: CarnxConfig, previous?: MetricsController) => MetricsController;
 }
 
 export class Agent {
@@ -68,8 +68,9 @@ export class Agent {
       const present = listInterfaces().map((i) => i.name).join(', ');
       throw new FatalError(ExitCode.noInterface, `no interface matches interfaces.include minus interfaces.exclude (present: ${present})`);
     }
+    // Metrics first, so attach failures at start-up are counted too.
+    this.#metrics = this.#deps.createMetrics(this, this.#config);
     this.reconcile();
-    this.#metrics = this.#deps.createMetrics(this);
     this.#metrics.start();
     this.#scheduleRescan();
     this.#state = 'running';
@@ -177,14 +178,26 @@ export class Agent {
     return [...this.#attached.keys()];
   }
 
-  /** SIGHUP: new selection, log level and rescan interval; counts live in the kernel and are not touched. */
-  reload(config: CarnxConfig): void {
+  /**
+   * SIGHUP: new selection, log level, rescan interval, and export settings. Counts live in the kernel and are not
+   * touched; a changed export side is rebuilt (its last export first). xdp.mode and xdp.object apply to interfaces
+   * attached from now on.
+   */
+  async reload(config: CarnxConfig): Promise<void> {
+    if (this.#state !== 'running') return;
+    const exportChanged = JSON.stringify([config.export, config.otlp, config.resource]) !== JSON.stringify([this.#config.export, this.#config.otlp, this.#config.resource]);
     this.#config = config;
     this.#deps.logger.level = config.log.level;
     this.#attacher = this.#newAttacher(config);
     this.#scheduleRescan();
+    if (exportChanged && this.#metrics) {
+      const previous = this.#metrics;
+      await previous.stop(config.export.shutdownTimeoutMs);
+      this.#metrics = this.#deps.createMetrics(this, config, previous);
+      this.#metrics.start();
+    }
     this.reconcile();
-    this.#log.info({ interfaces: [...this.#attached.keys()] }, 'configuration reloaded');
+    this.#log.info({ interfaces: [...this.#attached.keys()], exportChanged }, 'configuration reloaded');
   }
 
   /** Last export, then detach and unpin (or keep pins with xdp.keepAttachedOnExit). A second call is a no-op. */

@@ -58,12 +58,15 @@ function runUntilSignalled(flags: string[], { agent, logger }: Awaited<ReturnTyp
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
     process.on('SIGHUP', () => {
+      let config;
       try {
-        agent.reload(loadConfig({ argv: flags, env: process.env }));
+        config = loadConfig({ argv: flags, env: process.env });
       } catch (err) {
         const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
         logger.error({ problems }, 'reload refused: keeping the running configuration');
+        return;
       }
+      agent.reload(config).catch((err: unknown) => logger.error({ err: (err as Error).message }, 'reload failed'));
     });
   });
 }
@@ -83,11 +86,8 @@ function report(err: unknown): number {
   return ExitCode.internal;
 }
 
+// Exit explicitly: an export abandoned at its shutdown bound may still hold the event loop until its gRPC deadline.
 main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.exitCode = report(err);
-  },
+  (code) => process.exit(code),
+  (err: unknown) => process.exit(report(err)),
 );

@@ -46,7 +46,7 @@ export async function startAgent(config: CarnxConfig, packageVersion: string): P
   const agent = new Agent(config, {
     lib,
     logger,
-    createMetrics: (a) => createMetricsController({ config, logger, agent: a, packageVersion }),
+    createMetrics: (a, current, previous) => createMetricsController({ config: current, logger, agent: a, packageVersion, previous }),
   });
   try {
     await agent.start();

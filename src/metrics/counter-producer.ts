@@ -1,0 +1,182 @@
+// A MetricProducer for the kernel counters: one SnapshotSource read per collection, as cumulative or delta points.
+import { ValueType, type Attributes, type HrTime } from '@opentelemetry/api';
+import { emptyResource } from '@opentelemetry/resources';
+import {
+  AggregationTemporality, DataPointType, type CollectionResult, type DataPoint, type MetricData, type MetricProducer,
+  type ResourceMetrics, type ScopeMetrics,
+} from '@opentelemetry/sdk-metrics';
+import type { InterfaceSnapshot, SnapshotSource } from '../reader/interface-snapshot.js';
+import type { Logger } from '../log/logger.js';
+import { ATTR, COUNTER_INSTRUMENTS, DIRECTION, type CounterInstrument } from './counter-instruments.js';
+
+export type Temporality = 'cumulative' | 'delta';
+
+export interface CounterProducerOptions {
+  source: SnapshotSource;
+  logger: Logger;
+  /** carnx's version, the instrumentation scope version. */
+  packageVersion: string;
+  temporality: Temporality;
+  /** Wall clock in ns since the epoch, the clock countingSinceUnixNs comes from. Tests pass a fake. */
+  now?: () => bigint;
+  /** Delta: how long the baseline of an interface missing from exported collections is kept (default 10 min). */
+  forgetAfterMs?: number;
+}
+
+/** The words of every COUNTER_INSTRUMENTS entry for one interface, cumulative since countingSinceNs. */
+interface Reading { countingSinceNs: bigint; words: bigint[][] }
+/** Delta: the reading last exported successfully, and when it was taken; the next point starts there. */
+interface Baseline extends Reading { endNs: bigint }
+/** Delta: what one collection read, kept until the exporter reports whether it arrived. */
+interface Pending { endNs: bigint; readings: Map<string, Reading> }
+/** One interface's points for one collection: the interval's start and the values (cumulative or delta). */
+interface Series { name: string; startNs: bigint; words: bigint[][] }
+
+/** Collections whose fate is unknown, kept at most; older ones can no longer advance the baseline anyway. */
+const MAX_PENDING = 8;
+
+/**
+ * Delta keeps a baseline per interface that only a successful export advances (exportSucceeded), so after failed
+ * exports the next successful one carries everything since the last success. Collections are numbered and only a
+ * newer collection moves the baseline, so a late success of an older one cannot roll it back.
+ * At-least-once, not exactly-once: a timed-out export (DEADLINE_EXCEEDED) counts as failed although the collector may
+ * have received it, and an export whose result comes after the next collection (possible when otlp.timeoutMs is near
+ * or above export.intervalMs) overlaps that collection's interval. Either way the backend may count that stretch
+ * twice; nothing is ever lost.
+ */
+export class CounterProducer implements MetricProducer {
+  readonly temporality: Temporality;
+  private readonly opts: CounterProducerOptions;
+  private readonly now: () => bigint;
+  private readonly collectionIds = new WeakMap<ScopeMetrics, number>();
+  private readonly pending = new Map<number, Pending>();
+  private readonly baselines = new Map<string, Baseline>();
+  private lastId = 0;
+  private committedId = 0;
+  private failedCollections = 0;
+
+  constructor(options: CounterProducerOptions) {
+    this.opts = options;
+    this.temporality = options.temporality;
+    this.now = options.now ?? (() => BigInt(Date.now()) * 1_000_000n);
+  }
+
+  /** Never throws: a failed read is logged once per failure burst and returned in `errors`, with no points. */
+  async collect(): Promise<CollectionResult> {
+    let snapshots: InterfaceSnapshot[];
+    try {
+      snapshots = this.opts.source();
+    } catch (err) {
+      if (this.failedCollections++ === 0) {
+        this.opts.logger.warn({ error: (err as Error)?.message ?? String(err) },
+          'reading the counters failed; further failures are not logged until a read succeeds');
+      }
+      return { resourceMetrics: resourceMetrics([]), errors: [err] };
+    }
+    if (this.failedCollections > 0) {
+      this.opts.logger.info({ failedCollections: this.failedCollections }, 'reading the counters recovered');
+      this.failedCollections = 0;
+    }
+    const id = ++this.lastId;
+    const endNs = this.now();
+    const readings = new Map(snapshots.map((s) => [s.name, readingOf(s)]));
+    if (readings.size === 0) return { resourceMetrics: resourceMetrics([]), errors: [] };
+    if (this.temporality === 'delta') this.remember(id, { endNs, readings });
+    const series: Series[] = [...readings].map(([name, reading]) => ({ name, ...this.interval(name, reading, endNs) }));
+    const scope: ScopeMetrics = {
+      scope: { name: 'carnx', version: this.opts.packageVersion },
+      metrics: COUNTER_INSTRUMENTS.map((instrument, i) => this.metricData(instrument, i, series, endNs)),
+    };
+    this.collectionIds.set(scope, id);
+    return { resourceMetrics: resourceMetrics([scope]), errors: [] };
+  }
+
+  /**
+   * The collection a batch came from. The reader concatenates producers' ScopeMetrics objects into the batch it exports
+   * (by reference), so the exporter wrapper finds ours by identity. Undefined for batches without counter points.
+   */
+  collectionIdOf(metrics: ResourceMetrics): number | undefined {
+    for (const scope of metrics.scopeMetrics) {
+      const id = this.collectionIds.get(scope);
+      if (id !== undefined) return id;
+    }
+    return undefined;
+  }
+
+  /** The collection arrived: delta points start from it from now on. Older pending collections are dropped. */
+  exportSucceeded(id: number): void {
+    const done = this.pending.get(id);
+    for (const key of this.pending.keys()) if (key <= id) this.pending.delete(key);
+    if (done === undefined || id <= this.committedId) return;
+    this.committedId = id;
+    for (const [name, reading] of done.readings) this.baselines.set(name, { ...reading, endNs: done.endNs });
+    // An interface missing from a successful export is not exported; its baseline is kept a while so a transient read
+    // failure does not make it resend its totals, then dropped (a re-created interface has a new countingSince anyway).
+    const forgetNs = BigInt(this.opts.forgetAfterMs ?? 600_000) * 1_000_000n;
+    for (const [name, baseline] of this.baselines) {
+      if (!done.readings.has(name) && done.endNs - baseline.endNs > forgetNs) this.baselines.delete(name);
+    }
+  }
+
+  /** The collection did not arrive (or its fate is unknown): the next one covers its interval again. */
+  exportFailed(id: number): void {
+    this.pending.delete(id);
+  }
+
+  private remember(id: number, pending: Pending): void {
+    this.pending.set(id, pending);
+    for (const key of this.pending.keys()) if (this.pending.size > MAX_PENDING) this.pending.delete(key);
+  }
+
+  /** A point's interval and values: since counting started (cumulative, first delta, reset) or since the baseline. */
+  private interval(name: string, reading: Reading, endNs: bigint): { startNs: bigint; words: bigint[][] } {
+    const base = this.temporality === 'delta' ? this.baselines.get(name) : undefined;
+    // A new countingSince or a counter that went down means the interface's counters were re-created: start over.
+    const reset = base === undefined || base.countingSinceNs !== reading.countingSinceNs
+      || reading.words.some((words, i) => words.some((w, j) => w < base.words[i]![j]!));
+    const startNs = reset ? reading.countingSinceNs : base.endNs;
+    const words = reset ? reading.words : reading.words.map((ws, i) => ws.map((w, j) => w - base.words[i]![j]!));
+    // OTLP wants start <= end; a wall clock stepped back must not produce an inverted interval.
+    return { startNs: startNs < endNs ? startNs : endNs, words };
+  }
+
+  private metricData(instrument: CounterInstrument, index: number, series: readonly Series[], endNs: bigint): MetricData {
+    const { name, unit, description } = instrument;
+    const common = {
+      descriptor: { name, unit, description, valueType: ValueType.INT },
+      // The exporter's temporality preference does not touch producer data: each point says its own temporality.
+      aggregationTemporality: this.temporality === 'delta' ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE,
+    };
+    if (instrument.kind === 'histogram') {
+      const histogramPoints = dataPoints(series, index, instrument.points, endNs);
+      return { ...common, dataPointType: DataPointType.HISTOGRAM, dataPoints: histogramPoints };
+    }
+    const points = dataPoints(series, index, instrument.points, endNs);
+    return { ...common, dataPointType: DataPointType.SUM, isMonotonic: true, dataPoints: points };
+  }
+}
+
+/** One instrument's points for every interface, each with the interface's attributes and interval. */
+function dataPoints<T>(series: readonly Series[], index: number,
+  points: (words: readonly bigint[]) => { attributes: Attributes; value: T }[], endNs: bigint): DataPoint<T>[] {
+  const endTime = toHrTime(endNs);
+  return series.flatMap((s) => points(s.words[index]!).map((p) => ({
+    attributes: { [ATTR.interfaceName]: s.name, [ATTR.ioDirection]: DIRECTION, ...p.attributes },
+    startTime: toHrTime(s.startNs),
+    endTime,
+    value: p.value,
+  })));
+}
+
+function readingOf(snapshot: InterfaceSnapshot): Reading {
+  return { countingSinceNs: snapshot.countingSinceUnixNs, words: COUNTER_INSTRUMENTS.map((i) => i.read(snapshot.counters)) };
+}
+
+/** The reader keeps the SDK's resource and takes only scopeMetrics from producers: this resource is a placeholder. */
+function resourceMetrics(scopeMetrics: ScopeMetrics[]): ResourceMetrics {
+  return { resource: emptyResource(), scopeMetrics };
+}
+
+export function toHrTime(ns: bigint): HrTime {
+  return [Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n)];
+}

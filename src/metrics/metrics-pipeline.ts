@@ -1,0 +1,129 @@
+// Wires the metrics side: counter producer + health instruments -> periodic reader -> reporting OTLP exporter.
+import {
+  MeterProvider, PeriodicExportingMetricReader, type MetricProducer, type PushMetricExporter,
+} from '@opentelemetry/sdk-metrics';
+import type { Resource } from '@opentelemetry/resources';
+import type { CarnxConfig } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
+import type { SnapshotSource } from '../reader/interface-snapshot.js';
+import { CounterProducer } from './counter-producer.js';
+import { HealthInstruments, type AttachedByMode } from './health-instruments.js';
+import { ReportingExporter, createOtlpExporter } from './otlp-exporter.js';
+import { buildResource } from './resource.js';
+
+export interface MetricsPipelineOptions {
+  config: CarnxConfig;
+  logger: Logger;
+  source: SnapshotSource;
+  packageVersion: string;
+  attachedByMode: AttachedByMode;
+  /** Any exporter instead of OTLP/gRPC (tests). It is wrapped like the OTLP one, so delta commits work the same. */
+  exporter?: PushMetricExporter;
+  /**
+   * The producer of a previous pipeline. The export interval cannot change on a running reader, so a reload stops
+   * the pipeline and creates a new one; passing the old producer keeps delta baselines (cumulative needs nothing:
+   * the totals live in the kernel and the start time in the pins).
+   */
+  producer?: CounterProducer;
+  /** Where K8S_NODE_NAME is read (default process.env); OTEL_RESOURCE_ATTRIBUTES always comes from process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Structurally the agent's MetricsController: start, stop(timeoutMs), recordAttachFailure, exporting. */
+export class MetricsPipeline {
+  readonly producer: CounterProducer;
+  readonly health: HealthInstruments;
+  private readonly options: MetricsPipelineOptions;
+  private readonly exporter: ReportingExporter;
+  private readonly resource: Resource;
+  private provider: MeterProvider | undefined;
+  private stopped: Promise<void> | undefined;
+
+  /** Throws (a config-level Error naming the key) when TLS files cannot be read or headers are unusable. */
+  constructor(options: MetricsPipelineOptions) {
+    const { config, logger } = options;
+    this.options = options;
+    if (options.producer !== undefined && options.producer.temporality !== config.otlp.temporality) {
+      throw new Error(`otlp.temporality changed to ${config.otlp.temporality}: the pipeline needs a new counter producer`);
+    }
+    this.producer = options.producer ?? new CounterProducer({
+      source: options.source, logger, packageVersion: options.packageVersion, temporality: config.otlp.temporality,
+    });
+    this.health = new HealthInstruments(options.attachedByMode, logger);
+    this.exporter = new ReportingExporter(options.exporter ?? createOtlpExporter(config, logger), {
+      logger,
+      producer: this.producer,
+      onFailure: () => this.health.recordExportFailure(),
+      secrets: Object.values(config.otlp.headers),
+      target: options.exporter === undefined ? config.otlp.endpoint : undefined,
+    });
+    this.resource = buildResource(config, options.env ?? process.env, options.packageVersion);
+  }
+
+  /** Starts periodic collection and export. The reader's interval timer is unref'd: it never keeps the process alive. */
+  start(): void {
+    if (this.provider !== undefined || this.stopped !== undefined) return;
+    const intervalMs = this.options.config.export.intervalMs;
+    const reader = new PeriodicExportingMetricReader({
+      exporter: this.exporter,
+      exportIntervalMillis: intervalMs,
+      // The reader rejects a timeout above the interval; within it, the gRPC deadline normally ends an export first.
+      exportTimeoutMillis: Math.min(intervalMs, this.options.config.otlp.timeoutMs),
+      metricProducers: [this.timed(this.producer)],
+    });
+    // Binding the reader to a MeterProvider starts its timer.
+    this.provider = new MeterProvider({ resource: this.resource, readers: [reader] });
+    this.health.bind(this.provider.getMeter('carnx.agent', this.options.packageVersion));
+  }
+
+  /** For the agent's health metric; works before start(). */
+  recordAttachFailure(reason: string): void {
+    this.health.recordAttachFailure(reason);
+  }
+
+  /** False while exports are failing (from a failed export until the next success); true before the first export. */
+  exporting(): boolean {
+    return !this.exporter.failing;
+  }
+
+  /** One collection and export now; resolves when the export has finished, whether it succeeded or not. */
+  async forceCollectAndExport(): Promise<void> {
+    if (this.provider === undefined || this.stopped !== undefined) throw new Error('the metrics pipeline is not running');
+    await this.provider.forceFlush();
+  }
+
+  /**
+   * One last collection and export, then shutdown, all bounded by timeoutMs. Idempotent: later calls return the first
+   * call's promise. If the bound is hit, the abandoned export still holds the event loop until its gRPC deadline
+   * (otlp.timeoutMs) and the reader's own export timer (min of interval and otlp.timeoutMs) end: exit explicitly.
+   */
+  stop(timeoutMs = this.options.config.export.shutdownTimeoutMs): Promise<void> {
+    this.stopped ??= this.shutdown(timeoutMs);
+    return this.stopped;
+  }
+
+  private async shutdown(timeoutMs: number): Promise<void> {
+    try {
+      // The reader's shutdown runs its forceFlush (collect + export) and then shuts the exporter down.
+      if (this.provider !== undefined) await this.provider.shutdown({ timeoutMillis: timeoutMs });
+      else await this.exporter.shutdown();
+    } catch (err) {
+      this.options.logger.warn({ timeoutMs, error: (err as Error)?.message ?? String(err) },
+        'the last metrics export did not finish in time; stopping without it');
+    }
+  }
+
+  /** Times each counter collection for carnx.agent.collection.duration. */
+  private timed(producer: MetricProducer): MetricProducer {
+    return {
+      collect: async (options) => {
+        const start = performance.now();
+        try {
+          return await producer.collect(options);
+        } finally {
+          this.health.recordCollection((performance.now() - start) / 1000);
+        }
+      },
+    };
+  }
+}

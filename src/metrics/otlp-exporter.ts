@@ -1,0 +1,159 @@
+// The OTLP/gRPC exporter built from carnx's config, and a wrapper that reports each export's outcome and logs failures.
+import { readFileSync } from 'node:fs';
+import { Metadata, credentials, type ChannelCredentials } from '@grpc/grpc-js';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
+import {
+  AggregationTemporality, AggregationType, type AggregationOption, type InstrumentType, type PushMetricExporter,
+  type ResourceMetrics,
+} from '@opentelemetry/sdk-metrics';
+import { otlpUsesTls } from '../config/load-config.js';
+import type { CarnxConfig } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
+import type { CounterProducer } from './counter-producer.js';
+
+type GrpcExporterOptions = NonNullable<ConstructorParameters<typeof OTLPMetricExporter>[0]>;
+
+/**
+ * Every option is passed explicitly, because the exporter falls back to OTEL_EXPORTER_OTLP_* for anything left out
+ * (carnx's config already folds those variables in, below its own layers). One exception the exporter does not let us
+ * turn off: OTEL_EXPORTER_OTLP_[METRICS_]HEADERS keys absent from otlp.headers are still added to the metadata.
+ * Throws a plain Error naming the config key for unreadable TLS files or unusable headers; never with a header value.
+ */
+export function createOtlpExporter(config: CarnxConfig, logger: Logger): OTLPMetricExporter {
+  const tls = otlpUsesTls(config);
+  const options: GrpcExporterOptions = {
+    url: config.otlp.endpoint,
+    // `metadata`, not `headers`: the gRPC exporter ignores `headers`.
+    metadata: metadataOf(config.otlp.headers),
+    credentials: tls ? tlsCredentials(config) : credentials.createInsecure(),
+    compression: config.otlp.compression as GrpcExporterOptions['compression'],
+    timeoutMillis: config.otlp.timeoutMs,
+    // A number: the exporter compares against its enum (DELTA 0, CUMULATIVE 1); a string would silently mean cumulative.
+    // This only steers SDK instruments; the counter producer sets the temporality of its own points.
+    temporalityPreference: config.otlp.temporality === 'delta' ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE,
+  };
+  logger.info({
+    endpoint: config.otlp.endpoint, tls, compression: config.otlp.compression, temporality: config.otlp.temporality,
+    headerNames: Object.keys(config.otlp.headers),
+  }, 'exporting metrics over OTLP/gRPC');
+  return new OTLPMetricExporter(options);
+}
+
+function metadataOf(headers: Record<string, string>): Metadata {
+  const metadata = new Metadata();
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.toLowerCase().endsWith('-bin')) throw new Error(`otlp.headers: binary metadata (${name}) is not supported`);
+    try {
+      metadata.set(name, value);
+    } catch {
+      // grpc-js puts the offending value in its message: say which header, never what it holds.
+      throw new Error(`otlp.headers: "${name}" is not usable as gRPC metadata (names: a-z 0-9 - _ .; values: printable ASCII)`);
+    }
+  }
+  return metadata;
+}
+
+function tlsCredentials(config: CarnxConfig): ChannelCredentials {
+  const { ca, cert, key } = config.otlp.tls;
+  const [caPem, certPem, keyPem] = [readPem('otlp.tls.ca', ca), readPem('otlp.tls.cert', cert), readPem('otlp.tls.key', key)];
+  try {
+    return credentials.createSsl(caPem, keyPem, certPem);
+  } catch (err) {
+    // OpenSSL's messages name the failing decoder, not the key material.
+    throw new Error(`otlp.tls: the CA, certificate or key is not valid PEM or they do not match: ${(err as Error).message}`);
+  }
+}
+
+function readPem(key: string, path: string): Buffer | null {
+  if (path === '') return null;
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'not found' : code === 'EACCES' ? 'permission denied' : code ?? (err as Error).message;
+    throw new Error(`${key}: cannot read ${path}: ${why}`);
+  }
+}
+
+export interface ExportReporting {
+  logger: Logger;
+  /** Told the outcome of each export, so delta baselines advance only on success. */
+  producer?: Pick<CounterProducer, 'collectionIdOf' | 'exportSucceeded' | 'exportFailed'>;
+  /** Called once per failed export (the health metric). */
+  onFailure?: () => void;
+  /** Values that must never reach a log line, e.g. the header values; cut out of error messages. */
+  secrets?: readonly string[];
+  /** Where exports go, for the log line. */
+  target?: string;
+}
+
+/**
+ * A PushMetricExporter around another. The gRPC exporter never retries, so each failure is final for its batch.
+ * Logging: one warn when a failure burst starts, one info when an export succeeds again (with the count), nothing
+ * in between, so a dead collector costs two lines however long it stays down.
+ */
+export class ReportingExporter implements PushMetricExporter {
+  private failures = 0;
+
+  constructor(private readonly inner: PushMetricExporter, private readonly reporting: ExportReporting) {}
+
+  /** True from a failed export until the next successful one. */
+  get failing(): boolean {
+    return this.failures > 0;
+  }
+
+  export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
+    const id = this.reporting.producer?.collectionIdOf(metrics);
+    let settled = false;
+    const done = (result: ExportResult): void => {
+      if (settled) return; // a second callback must not count twice
+      settled = true;
+      this.report(id, result);
+      resultCallback(result);
+    };
+    try {
+      this.inner.export(metrics, done);
+    } catch (err) {
+      done({ code: ExportResultCode.FAILED, error: err instanceof Error ? err : new Error(String(err)) });
+    }
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush();
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+
+  /** Forwarded: the periodic reader asks its exporter, and without these the SDK instruments would lose the preference. */
+  selectAggregationTemporality(type: InstrumentType): AggregationTemporality {
+    return this.inner.selectAggregationTemporality?.(type) ?? AggregationTemporality.CUMULATIVE;
+  }
+
+  selectAggregation(type: InstrumentType): AggregationOption {
+    return this.inner.selectAggregation?.(type) ?? { type: AggregationType.DEFAULT };
+  }
+
+  private report(id: number | undefined, result: ExportResult): void {
+    const { producer, logger } = this.reporting;
+    if (result.code === ExportResultCode.SUCCESS) {
+      if (id !== undefined) producer?.exportSucceeded(id);
+      if (this.failures > 0) logger.info({ failedExports: this.failures }, 'export recovered');
+      this.failures = 0;
+      return;
+    }
+    if (id !== undefined) producer?.exportFailed(id);
+    this.reporting.onFailure?.();
+    if (this.failures++ === 0) {
+      logger.warn({ target: this.reporting.target, error: this.redact(result.error?.message ?? 'no error given') },
+        'metrics export failed; further failures are not logged until an export succeeds');
+    }
+  }
+
+  private redact(text: string): string {
+    const secrets = [...(this.reporting.secrets ?? [])].filter((s) => s !== '').sort((a, b) => b.length - a.length);
+    return secrets.reduce((out, secret) => out.split(secret).join('[redacted]'), text);
+  }
+}

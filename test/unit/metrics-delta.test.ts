@@ -1,0 +1,190 @@
+// Delta temporality: only successful exports advance the baseline, so the exported deltas add up to the kernel totals exactly.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { HrTime } from '@opentelemetry/api';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import {
+  AggregationTemporality, DataPointType, type MetricData, type PushMetricExporter, type ResourceMetrics,
+} from '@opentelemetry/sdk-metrics';
+import { emptyCounters, type InterfaceCounters } from '../../src/bpf/counter-layout.js';
+import { loadConfig } from '../../src/config/load-config.js';
+import { createLogger } from '../../src/log/logger.js';
+import type { InterfaceSnapshot } from '../../src/reader/interface-snapshot.js';
+import { CounterProducer, toHrTime } from '../../src/metrics/counter-producer.js';
+import { MetricsPipeline } from '../../src/metrics/metrics-pipeline.js';
+
+const S = 1_000_000_000n;
+const logger = createLogger('silent');
+const pipelines: MetricsPipeline[] = [];
+test.after(async () => { await Promise.all(pipelines.map((p) => p.stop(1000))); });
+
+/** Fails the next `failures` exports, records what the successful ones carried. */
+class FlakyExporter implements PushMetricExporter {
+  failures = 0;
+  readonly delivered: ResourceMetrics[] = [];
+  export(metrics: ResourceMetrics, done: (r: ExportResult) => void): void {
+    if (this.failures > 0) {
+      this.failures--;
+      setImmediate(() => done({ code: ExportResultCode.FAILED, error: new Error('14 UNAVAILABLE: collector down') }));
+      return;
+    }
+    this.delivered.push(metrics);
+    setImmediate(() => done({ code: ExportResultCode.SUCCESS }));
+  }
+  selectAggregationTemporality(): AggregationTemporality { return AggregationTemporality.DELTA; }
+  async forceFlush(): Promise<void> {}
+  async shutdown(): Promise<void> {}
+}
+
+/** Every counter grows by a different step per tick, so a lost or doubled interval changes some total. */
+function grow(c: InterfaceCounters, tick: bigint): void {
+  const step = (arr: bigint[], k: bigint) => arr.forEach((v, i) => { arr[i] = v + k * tick * BigInt(i + 1); });
+  step(c.packets, 3n); step(c.bytes, 1500n); step(c.tcpFlags, 2n); step(c.malformed, 1n); step(c.sizeBuckets, 5n);
+  c.vlanPackets += tick;
+}
+
+interface Point { key: string; start: bigint; end: bigint; value: number[] }
+const ns = (t: HrTime): bigint => BigInt(t[0]) * S + BigInt(t[1]);
+
+/** Flattens the carnx scope into one entry per series and point: sums as [value], histograms as buckets + count + sum. */
+function points(rm: ResourceMetrics): Point[] {
+  const metrics: MetricData[] = rm.scopeMetrics.filter((s) => s.scope.name === 'carnx').flatMap((s) => s.metrics);
+  return metrics.flatMap((m) => {
+    assert.is(m.aggregationTemporality, AggregationTemporality.DELTA, m.descriptor.name);
+    const base = (p: { attributes: object; startTime: HrTime; endTime: HrTime }) => ({
+      key: `${m.descriptor.name} ${JSON.stringify(p.attributes)}`, start: ns(p.startTime), end: ns(p.endTime),
+    });
+    if (m.dataPointType === DataPointType.HISTOGRAM) {
+      return m.dataPoints.map((p) => ({ ...base(p), value: [...p.value.buckets.counts, p.value.count, p.value.sum!] }));
+    }
+    return m.dataPoints.map((p) => ({ ...base(p), value: [p.value as number] }));
+  });
+}
+
+/** The cumulative view of the same series, from a cumulative producer reading the same source. */
+async function totals(source: () => InterfaceSnapshot[]): Promise<Map<string, number[]>> {
+  const cumulative = new CounterProducer({ source, logger, packageVersion: '1', temporality: 'cumulative' });
+  const rm = (await cumulative.collect()).resourceMetrics;
+  const metrics = rm.scopeMetrics.flatMap((s) => s.metrics);
+  return new Map(metrics.flatMap((m) => m.dataPoints.map((p) => [`${m.descriptor.name} ${JSON.stringify(p.attributes)}`,
+    m.dataPointType === DataPointType.HISTOGRAM ? [...(p.value as { buckets: { counts: number[] } }).buckets.counts,
+      (p.value as { count: number }).count, (p.value as { sum: number }).sum] : [p.value as number]] as [string, number[]])));
+}
+
+function setup(now: () => bigint) {
+  const state = new Map<string, InterfaceSnapshot>();
+  const source = () => [...state.values()].map((s) => ({ ...s, counters: structuredClone(s.counters) }));
+  const exporter = new FlakyExporter();
+  const config = loadConfig({ argv: ['--otlp-temporality', 'delta'], env: {} });
+  const producer = new CounterProducer({ source, logger, packageVersion: '1', temporality: 'delta', now, forgetAfterMs: 60_000 });
+  const pipeline = new MetricsPipeline({
+    config, logger, source, packageVersion: '1', exporter, producer, attachedByMode: () => ({}),
+  });
+  pipelines.push(pipeline);
+  pipeline.start();
+  return { state, source, exporter, pipeline };
+}
+
+test('failing exports lose nothing: delivered deltas sum to the cumulative totals, intervals are contiguous', async () => {
+  let clock = 2_000n * S;
+  const { state, source, exporter, pipeline } = setup(() => clock);
+  const since = 1_000n * S + 17n;
+  state.set('eth0', { name: 'eth0', ifindex: 2, mode: 'native', countingSinceUnixNs: since, counters: emptyCounters() });
+  grow(state.get('eth0')!.counters, 7n);
+  for (const [tick, failures] of [[1n, 0], [2n, 3], [3n, 0], [4n, 1], [5n, 0]] as const) {
+    exporter.failures = failures;
+    for (let attempt = 0; attempt <= failures; attempt++) {
+      clock += 10n * S;
+      await pipeline.forceCollectAndExport();
+      grow(state.get('eth0')!.counters, tick);
+    }
+  }
+  clock += 10n * S;
+  await pipeline.forceCollectAndExport(); // carries the growth after the last export
+  assert.is(exporter.failures, 0, 'every planned failure happened');
+  assert.is(exporter.delivered.length, 6);
+  const sums = new Map<string, number[]>();
+  const lastEnd = new Map<string, bigint>();
+  for (const rm of exporter.delivered) {
+    for (const p of points(rm)) {
+      assert.is(p.start, lastEnd.get(p.key) ?? since, `${p.key} starts where its last delivered point ended`);
+      assert.ok(p.end > p.start);
+      lastEnd.set(p.key, p.end);
+      sums.set(p.key, (sums.get(p.key) ?? p.value.map(() => 0)).map((v, i) => v + p.value[i]!));
+    }
+  }
+  const expected = await totals(source);
+  assert.is(sums.size, expected.size, 'same series');
+  assert.is(sums.size, 12 + 12 + 8 + 1 + 3 + 1);
+  for (const [key, total] of expected) assert.equal(sums.get(key), total, key);
+  assert.ok(expected.get('carnx.vlan.packets {"network.interface.name":"eth0","network.io.direction":"receive"}')![0]! > 0);
+});
+
+test('an interface that vanishes and returns with a new countingSince starts over; a same-since return continues', async () => {
+  let clock = 5_000n * S;
+  const { state, exporter, pipeline } = setup(() => clock);
+  const add = (name: string, since: bigint, tick: bigint) => {
+    const counters = emptyCounters();
+    grow(counters, tick);
+    state.set(name, { name, ifindex: 9, mode: 'generic', countingSinceUnixNs: since, counters });
+  };
+  const packetsOf = (name: string) => points(exporter.delivered.at(-1)!)
+    .find((p) => p.key === `carnx.packets {"network.interface.name":"${name}","network.io.direction":"receive",`
+      + '"network.type":"ipv4","network.transport":"tcp"}');
+  add('eth0', 4_000n * S, 10n); add('veth1', 4_500n * S, 10n);
+  await pipeline.forceCollectAndExport();
+  assert.equal(packetsOf('veth1'), { key: packetsOf('veth1')!.key, start: 4_500n * S, end: clock, value: [30] });
+  const firstEnd = clock;
+  state.delete('veth1');
+  clock += 10n * S;
+  await pipeline.forceCollectAndExport();
+  assert.is(packetsOf('veth1'), undefined, 'a vanished interface is not exported');
+  add('veth1', 4_500n * S, 12n); // back after a failed read: same counters, grown
+  clock += 10n * S;
+  await pipeline.forceCollectAndExport();
+  assert.equal(packetsOf('veth1')?.value, [6], 'continues from its baseline: 36 - 30');
+  assert.is(packetsOf('veth1')?.start, firstEnd);
+  add('veth1', 5_015n * S, 2n); // re-created: new start, counters lower than before
+  clock += 10n * S;
+  await pipeline.forceCollectAndExport();
+  assert.equal(packetsOf('veth1'), { key: packetsOf('veth1')!.key, start: 5_015n * S, end: clock, value: [6] });
+  state.delete('veth1');
+  clock += 120n * S; // past forgetAfterMs: the baseline is dropped, a return counts from countingSince again
+  await pipeline.forceCollectAndExport();
+  add('veth1', 5_015n * S, 3n);
+  clock += 10n * S;
+  await pipeline.forceCollectAndExport();
+  assert.equal(packetsOf('veth1')?.value, [9]);
+  assert.is(packetsOf('veth1')?.start, 5_015n * S);
+});
+
+test('collections are ordered: a late success of an older collection does not roll the baseline back', async () => {
+  let clock = 10n * S;
+  const counters = emptyCounters();
+  const source = (): InterfaceSnapshot[] => [
+    { name: 'eth0', ifindex: 2, mode: 'native', countingSinceUnixNs: S, counters: structuredClone(counters) },
+  ];
+  const producer = new CounterProducer({ source, logger, packageVersion: '1', temporality: 'delta', now: () => clock });
+  const collect = async () => {
+    const rm = (await producer.collect()).resourceMetrics;
+    const tcp = points(rm).find((p) => p.key.startsWith('carnx.packets') && p.key.includes('"tcp"'))!;
+    return { id: producer.collectionIdOf(rm)!, tcp };
+  };
+  grow(counters, 1n);
+  const a = await collect();
+  clock += 10n * S; grow(counters, 1n);
+  const b = await collect();
+  assert.ok(b.id > a.id);
+  producer.exportSucceeded(b.id);
+  producer.exportSucceeded(a.id); // late: must be ignored
+  clock += 10n * S; grow(counters, 1n);
+  const c = await collect();
+  assert.equal([c.tcp.start, c.tcp.value], [20n * S, [3]], 'from b, the newest delivered collection');
+  producer.exportFailed(c.id);
+  clock += 10n * S;
+  const d = await collect();
+  assert.equal([d.tcp.start, d.tcp.value], [20n * S, [3]], 'a failure leaves the baseline where it was');
+  assert.equal(toHrTime(20n * S + 5n), [20, 5]);
+});
+
+test.run();
