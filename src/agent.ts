@@ -1,5 +1,6 @@
 // The long-running agent: keeps carnx attached to every selected interface, reads the counters, and hands them to metrics.
 import type { Libbpf } from './bpf/libbpf.js';
+import type { InterfaceCounters } from './bpf/counter-layout.js';
 import { BpfError } from './bpf/bpf-error.js';
 import type { CarnxConfig } from './config/schema.js';
 import { resolveXdpObject } from './config/load-config.js';
@@ -166,6 +167,12 @@ export class Agent {
   /** One read per attached interface: the metrics pipeline calls this once per collection. */
   snapshots(): InterfaceSnapshot[] {
     return readSnapshots(this.#lib, this.#attached.values(), this.#log);
+  }
+
+  /** Delta temporality: pins what a successful export carried, so a restart neither loses nor resends counts. */
+  saveDeltaExported(ifname: string, counters: InterfaceCounters, untilUnixNs: bigint): void {
+    const attachment = this.#attached.get(ifname);
+    if (attachment) this.#attacher.saveDeltaExported(attachment, counters, untilUnixNs);
   }
 
   attachedByMode(): Record<AttachMode, number> {

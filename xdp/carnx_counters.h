@@ -74,12 +74,16 @@ struct carnx_counters {
 	__u64 size_buckets[CARNX_SIZE_BUCKET_COUNT];
 };
 
-/* Written once by the agent when counting starts on an interface; pinned beside the
- * counters so a restarted agent reports the same start time. */
+/* The agent's state for one interface, pinned beside the counters and never touched by
+ * the program: when counting started (so a restarted agent reports the same start time),
+ * and, for delta temporality, the counters as of the last successful export (so a
+ * restarted agent neither loses nor resends what was counted before it). */
 struct carnx_meta {
 	__u64 counting_since_unix_ns;
 	__u32 layout_version;
 	__u32 ifindex;
+	__u64 delta_exported_until_unix_ns;	/* 0: nothing exported as delta yet */
+	struct carnx_counters delta_exported;
 };
 
 #endif /* CARNX_COUNTERS_H */

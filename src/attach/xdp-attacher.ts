@@ -1,7 +1,7 @@
 // Puts carnx's program on one interface as a pinned bpf_link, adopts or upgrades a pinned one, and takes it off again.
 import { existsSync, mkdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import type { Libbpf } from '../bpf/libbpf.js';
-import { LAYOUT_VERSION, META_SIZE, decodeMeta, encodeMeta } from '../bpf/counter-layout.js';
+import { LAYOUT_VERSION, META_SIZE, decodeMeta, emptyCounters, encodeMeta, type CountingMeta, type InterfaceCounters } from '../bpf/counter-layout.js';
 import type { Logger } from '../log/logger.js';
 import type { NetInterface } from '../interfaces/interface-list.js';
 import type { AttachMode } from '../reader/interface-snapshot.js';
@@ -20,8 +20,11 @@ export interface OwnedAttachment {
   mode: AttachMode;
   progId: number;
   countingSinceUnixNs: bigint;
+  /** The pinned agent state as it was when this agent took the interface (delta baseline across restarts). */
+  metaAtStart: CountingMeta;
   linkFd: number;
   countersFd: number;
+  metaFd: number;
   pins: InterfacePins;
 }
 
@@ -99,13 +102,12 @@ export class XdpAttacher {
       const progId = this.#upgradeIfChanged(iface, linkFd, info.progId, countersFd, metaFd);
       const mode = modeOf(lib.xdpQuery(iface.ifindex, iface.name), progId);
       logger.info({ interface: iface.name, mode, progId }, 'adopted pinned attachment');
-      return { ifname: iface.name, ifindex: iface.ifindex, mode, progId, countingSinceUnixNs: meta.countingSinceUnixNs, linkFd, countersFd, pins };
+      return { ifname: iface.name, ifindex: iface.ifindex, mode, progId, countingSinceUnixNs: meta.countingSinceUnixNs, metaAtStart: meta, linkFd, countersFd, metaFd, pins };
     } catch (err) {
       lib.closeFd(linkFd);
       lib.closeFd(countersFd);
-      throw err;
-    } finally {
       lib.closeFd(metaFd);
+      throw err;
     }
   }
 
@@ -142,7 +144,8 @@ export class XdpAttacher {
       object.load();
       const progFd = object.programFd(PROGRAM_NAME);
       const countingSinceUnixNs = BigInt(Date.now()) * 1_000_000n;
-      lib.update(object.mapFd(META_MAP), 0, encodeMeta({ countingSinceUnixNs, layoutVersion: LAYOUT_VERSION, ifindex: iface.ifindex }), iface.name);
+      const meta: CountingMeta = { countingSinceUnixNs, layoutVersion: LAYOUT_VERSION, ifindex: iface.ifindex, deltaExportedUntilUnixNs: 0n, deltaExported: emptyCounters() };
+      lib.update(object.mapFd(META_MAP), 0, encodeMeta(meta), iface.name);
       const { fd, mode } = this.#createLink(progFd, iface);
       linkFd = fd;
       try {
@@ -156,8 +159,9 @@ export class XdpAttacher {
       }
       const progId = lib.progInfo(progFd, this.#o.objectPath).id;
       const countersFd = lib.getPinned(pins.counters);
+      const metaFd = lib.getPinned(pins.meta);
       logger.info({ interface: iface.name, mode, progId }, 'attached');
-      return { ifname: iface.name, ifindex: iface.ifindex, mode, progId, countingSinceUnixNs, linkFd, countersFd, pins };
+      return { ifname: iface.name, ifindex: iface.ifindex, mode, progId, countingSinceUnixNs, metaAtStart: meta, linkFd, countersFd, metaFd, pins };
     } catch (err) {
       lib.closeFd(linkFd); // an unpinned link detaches when its last fd closes
       throw err;
@@ -201,6 +205,13 @@ export class XdpAttacher {
     if (!keepPinned) removePins(attachment.pins);
     this.#o.lib.closeFd(attachment.linkFd);
     this.#o.lib.closeFd(attachment.countersFd);
+    this.#o.lib.closeFd(attachment.metaFd);
+  }
+
+  /** Delta temporality: records what was exported, so a restarted agent continues from there. */
+  saveDeltaExported(attachment: OwnedAttachment, counters: InterfaceCounters, untilUnixNs: bigint): void {
+    const meta: CountingMeta = { ...attachment.metaAtStart, deltaExportedUntilUnixNs: untilUnixNs, deltaExported: counters };
+    this.#o.lib.update(attachment.metaFd, 0, encodeMeta(meta), attachment.pins.meta);
   }
 }
 

@@ -87,23 +87,41 @@ export function sum(values: readonly bigint[]): bigint {
   return values.reduce((a, b) => a + b, 0n);
 }
 
-/** struct carnx_meta: when counting started on an interface. */
+/** struct carnx_meta: the agent's state for one interface (the program never reads it). */
 export interface CountingMeta {
   countingSinceUnixNs: bigint;
   layoutVersion: number;
   ifindex: number;
+  /** Delta temporality: when the last successful export was taken, 0n if none yet. */
+  deltaExportedUntilUnixNs: bigint;
+  /** Delta temporality: the counters as that export saw them. */
+  deltaExported: InterfaceCounters;
 }
 
-export const META_SIZE = 16;
+const META_HEADER_SIZE = 24;
+export const META_SIZE = META_HEADER_SIZE + COUNTERS_SIZE;
+
+function flatten(counters: InterfaceCounters): bigint[] {
+  return [...counters.packets, ...counters.bytes, ...counters.tcpFlags, counters.vlanPackets, ...counters.malformed, ...counters.sizeBuckets];
+}
 
 export function encodeMeta(meta: CountingMeta): Buffer {
   const buf = Buffer.alloc(META_SIZE);
   buf.writeBigUInt64LE(meta.countingSinceUnixNs, 0);
   buf.writeUInt32LE(meta.layoutVersion, 8);
   buf.writeUInt32LE(meta.ifindex, 12);
+  buf.writeBigUInt64LE(meta.deltaExportedUntilUnixNs, 16);
+  flatten(meta.deltaExported).forEach((word, i) => buf.writeBigUInt64LE(word, META_HEADER_SIZE + i * 8));
   return buf;
 }
 
 export function decodeMeta(buf: Buffer): CountingMeta {
-  return { countingSinceUnixNs: buf.readBigUInt64LE(0), layoutVersion: buf.readUInt32LE(8), ifindex: buf.readUInt32LE(12) };
+  const words = Array.from({ length: COUNTERS_WORDS }, (_, i) => buf.readBigUInt64LE(META_HEADER_SIZE + i * 8));
+  return {
+    countingSinceUnixNs: buf.readBigUInt64LE(0),
+    layoutVersion: buf.readUInt32LE(8),
+    ifindex: buf.readUInt32LE(12),
+    deltaExportedUntilUnixNs: buf.readBigUInt64LE(16),
+    deltaExported: decodeCounters(words),
+  };
 }

@@ -6,6 +6,7 @@ import {
   type ResourceMetrics, type ScopeMetrics,
 } from '@opentelemetry/sdk-metrics';
 import type { InterfaceSnapshot, SnapshotSource } from '../reader/interface-snapshot.js';
+import type { InterfaceCounters } from '../bpf/counter-layout.js';
 import type { Logger } from '../log/logger.js';
 import { ATTR, COUNTER_INSTRUMENTS, DIRECTION, type CounterInstrument } from './counter-instruments.js';
 
@@ -21,10 +22,21 @@ export interface CounterProducerOptions {
   now?: () => bigint;
   /** Delta: how long the baseline of an interface missing from exported collections is kept (default 10 min). */
   forgetAfterMs?: number;
+  /**
+   * Delta: called for each interface of a successfully exported collection with the counters it carried, so they can
+   * be kept beside the pins; a restarted agent then starts from them (snapshot.deltaExported) instead of resending.
+   */
+  onDeltaExported?: (name: string, counters: InterfaceCounters, untilUnixNs: bigint) => void;
 }
 
 /** The words of every COUNTER_INSTRUMENTS entry for one interface, cumulative since countingSinceNs. */
-interface Reading { countingSinceNs: bigint; words: bigint[][] }
+interface Reading {
+  countingSinceNs: bigint;
+  words: bigint[][];
+  counters: InterfaceCounters;
+  /** What an earlier agent process exported last, used when this process has no baseline yet. */
+  persisted?: Baseline;
+}
 /** Delta: the reading last exported successfully, and when it was taken; the next point starts there. */
 interface Baseline extends Reading { endNs: bigint }
 /** Delta: what one collection read, kept until the exporter reports whether it arrived. */
@@ -109,7 +121,14 @@ export class CounterProducer implements MetricProducer {
     for (const key of this.pending.keys()) if (key <= id) this.pending.delete(key);
     if (done === undefined || id <= this.committedId) return;
     this.committedId = id;
-    for (const [name, reading] of done.readings) this.baselines.set(name, { ...reading, endNs: done.endNs });
+    for (const [name, reading] of done.readings) {
+      this.baselines.set(name, { ...reading, persisted: undefined, endNs: done.endNs });
+      try {
+        this.opts.onDeltaExported?.(name, reading.counters, done.endNs);
+      } catch (err) {
+        this.opts.logger.warn({ interface: name, error: (err as Error).message }, 'could not keep the exported delta baseline');
+      }
+    }
     // An interface missing from a successful export is not exported; its baseline is kept a while so a transient read
     // failure does not make it resend its totals, then dropped (a re-created interface has a new countingSince anyway).
     const forgetNs = BigInt(this.opts.forgetAfterMs ?? 600_000) * 1_000_000n;
@@ -130,7 +149,7 @@ export class CounterProducer implements MetricProducer {
 
   /** A point's interval and values: since counting started (cumulative, first delta, reset) or since the baseline. */
   private interval(name: string, reading: Reading, endNs: bigint): { startNs: bigint; words: bigint[][] } {
-    const base = this.temporality === 'delta' ? this.baselines.get(name) : undefined;
+    const base = this.temporality === 'delta' ? this.baselines.get(name) ?? reading.persisted : undefined;
     // A new countingSince or a counter that went down means the interface's counters were re-created: start over.
     const reset = base === undefined || base.countingSinceNs !== reading.countingSinceNs
       || reading.words.some((words, i) => words.some((w, j) => w < base.words[i]![j]!));
@@ -169,7 +188,11 @@ function dataPoints<T>(series: readonly Series[], index: number,
 }
 
 function readingOf(snapshot: InterfaceSnapshot): Reading {
-  return { countingSinceNs: snapshot.countingSinceUnixNs, words: COUNTER_INSTRUMENTS.map((i) => i.read(snapshot.counters)) };
+  const countingSinceNs = snapshot.countingSinceUnixNs;
+  const wordsOf = (counters: InterfaceCounters) => COUNTER_INSTRUMENTS.map((i) => i.read(counters));
+  const prior = snapshot.deltaExported;
+  const persisted = prior && { countingSinceNs, words: wordsOf(prior.counters), counters: prior.counters, endNs: prior.untilUnixNs };
+  return { countingSinceNs, words: wordsOf(snapshot.counters), counters: snapshot.counters, ...(persisted ? { persisted } : {}) };
 }
 
 /** The reader keeps the SDK's resource and takes only scopeMetrics from producers: this resource is a placeholder. */

@@ -25,5 +25,6 @@ export function createMetricsController(options: MetricsControllerOptions): Metr
     attachedByMode: () => agent.attachedByMode(),
     packageVersion,
     producer,
+    onDeltaExported: (name, counters, untilUnixNs) => agent.saveDeltaExported(name, counters, untilUnixNs),
   });
 }

@@ -6,7 +6,7 @@ import type { Resource } from '@opentelemetry/resources';
 import type { CarnxConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { SnapshotSource } from '../reader/interface-snapshot.js';
-import { CounterProducer } from './counter-producer.js';
+import { CounterProducer, type CounterProducerOptions } from './counter-producer.js';
 import { HealthInstruments, type AttachedByMode } from './health-instruments.js';
 import { ReportingExporter, createOtlpExporter } from './otlp-exporter.js';
 import { buildResource } from './resource.js';
@@ -25,6 +25,8 @@ export interface MetricsPipelineOptions {
    * the totals live in the kernel and the start time in the pins).
    */
   producer?: CounterProducer;
+  /** Delta: keeps what each successful export carried (see CounterProducerOptions.onDeltaExported). */
+  onDeltaExported?: CounterProducerOptions['onDeltaExported'];
   /** Where K8S_NODE_NAME is read (default process.env); OTEL_RESOURCE_ATTRIBUTES always comes from process.env. */
   env?: NodeJS.ProcessEnv;
 }
@@ -48,6 +50,7 @@ export class MetricsPipeline {
     }
     this.producer = options.producer ?? new CounterProducer({
       source: options.source, logger, packageVersion: options.packageVersion, temporality: config.otlp.temporality,
+      onDeltaExported: options.onDeltaExported,
     });
     this.health = new HealthInstruments(options.attachedByMode, logger);
     this.exporter = new ReportingExporter(options.exporter ?? createOtlpExporter(config, logger), {

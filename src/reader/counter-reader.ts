@@ -10,7 +10,11 @@ export function readSnapshots(lib: Libbpf, attachments: Iterable<OwnedAttachment
   for (const a of attachments) {
     try {
       const words = lib.lookupPerCpuU64Sums(a.countersFd, 0, COUNTERS_SIZE, `counters of ${a.ifname}`);
-      snapshots.push({ name: a.ifname, ifindex: a.ifindex, mode: a.mode, countingSinceUnixNs: a.countingSinceUnixNs, counters: decodeCounters(words) });
+      const { deltaExportedUntilUnixNs: untilUnixNs, deltaExported } = a.metaAtStart;
+      snapshots.push({
+        name: a.ifname, ifindex: a.ifindex, mode: a.mode, countingSinceUnixNs: a.countingSinceUnixNs, counters: decodeCounters(words),
+        ...(untilUnixNs > 0n ? { deltaExported: { untilUnixNs, counters: deltaExported } } : {}),
+      });
     } catch (err) {
       // A failed read is not zero: leave the interface out of this collection.
       logger.warn({ interface: a.ifname, err: (err as Error).message }, 'could not read counters');

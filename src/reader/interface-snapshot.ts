@@ -11,6 +11,8 @@ export interface InterfaceSnapshot {
   countingSinceUnixNs: bigint;
   /** Cumulative totals since countingSinceUnixNs, summed over CPUs. */
   counters: InterfaceCounters;
+  /** Delta temporality: what an earlier agent process exported last (from the pins), if anything. */
+  deltaExported?: { untilUnixNs: bigint; counters: InterfaceCounters };
 }
 
 /** Reads every attached interface once. A failed read leaves that interface out: it is never reported as zeros. */

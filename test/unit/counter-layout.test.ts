@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   COUNTER_FIELDS, COUNTERS_SIZE, LAYOUT_VERSION, MALFORMED_LAYERS, META_SIZE, SIZE_BUCKET_BOUNDS, TCP_FLAGS, TRAFFIC_CLASSES,
-  decodeMeta, encodeMeta,
+  decodeMeta, emptyCounters, encodeMeta,
 } from '../../src/bpf/counter-layout.js';
 
 const header = fileURLToPath(new URL('../../../xdp/carnx_counters.h', import.meta.url));
@@ -28,7 +28,8 @@ function dumpHeader(): Record<string, number> {
       ...names.map((n) => `printf("\\"${n}\\": %d, ", (int)${n});`),
       ...COUNTER_FIELDS.map((f) => `printf("\\"offset.${f.cName}\\": %zu, \\"size.${f.cName}\\": %zu, ", offsetof(struct carnx_counters, ${f.cName}), sizeof(((struct carnx_counters *)0)->${f.cName}));`),
       'printf("\\"sizeof.counters\\": %zu, \\"sizeof.meta\\": %zu, ", sizeof(struct carnx_counters), sizeof(struct carnx_meta));',
-      'printf("\\"offset.meta.layout_version\\": %zu, \\"offset.meta.ifindex\\": %zu}", offsetof(struct carnx_meta, layout_version), offsetof(struct carnx_meta, ifindex));',
+      'printf("\\"offset.meta.layout_version\\": %zu, \\"offset.meta.ifindex\\": %zu, ", offsetof(struct carnx_meta, layout_version), offsetof(struct carnx_meta, ifindex));',
+      'printf("\\"offset.meta.until\\": %zu, \\"offset.meta.exported\\": %zu}", offsetof(struct carnx_meta, delta_exported_until_unix_ns), offsetof(struct carnx_meta, delta_exported));',
       'return 0; }',
     ];
     writeFileSync(join(dir, 'dump.c'), lines.join('\n'));
@@ -67,10 +68,16 @@ test('struct carnx_counters offsets and size match', () => {
 test('struct carnx_meta and the layout version match', () => {
   assert.is(c['sizeof.meta'], META_SIZE);
   assert.is(c.CARNX_LAYOUT_VERSION, LAYOUT_VERSION);
-  const meta = { countingSinceUnixNs: 1_700_000_000_123_456_789n, layoutVersion: LAYOUT_VERSION, ifindex: 7 };
+  const exported = emptyCounters();
+  exported.packets[3] = 42n;
+  exported.sizeBuckets[7] = 9n;
+  const meta = { countingSinceUnixNs: 1_700_000_000_123_456_789n, layoutVersion: LAYOUT_VERSION, ifindex: 7, deltaExportedUntilUnixNs: 1_700_000_100_000_000_000n, deltaExported: exported };
   const buf = encodeMeta(meta);
   assert.is(buf.readUInt32LE(c['offset.meta.layout_version']), LAYOUT_VERSION);
   assert.is(buf.readUInt32LE(c['offset.meta.ifindex']), 7);
+  assert.is(buf.readBigUInt64LE(c['offset.meta.until']), meta.deltaExportedUntilUnixNs);
+  assert.is(buf.readBigUInt64LE(c['offset.meta.exported'] + 3 * 8), 42n, 'packets[3] of the exported copy');
+  assert.is(buf.readBigUInt64LE(c['offset.meta.exported'] + COUNTERS_SIZE - 8), 9n, 'the last size bucket');
   assert.equal(decodeMeta(buf), meta);
 });
 

@@ -187,4 +187,35 @@ test('collections are ordered: a late success of an older collection does not ro
   assert.equal(toHrTime(20n * S + 5n), [20, 5]);
 });
 
+test('a restarted agent continues from the delta baseline the previous process kept: nothing lost, nothing resent', async () => {
+  let clock = 100n * S;
+  const counters = emptyCounters();
+  const kept = new Map<string, { counters: InterfaceCounters; untilUnixNs: bigint }>();
+  const snapshot = (): InterfaceSnapshot => ({
+    name: 'eth0', ifindex: 2, mode: 'native', countingSinceUnixNs: 50n * S, counters: structuredClone(counters),
+    ...(kept.has('eth0') ? { deltaExported: kept.get('eth0')! } : {}),
+  });
+  const producerFor = () => new CounterProducer({
+    source: () => [snapshot()], logger, packageVersion: '1', temporality: 'delta', now: () => clock,
+    onDeltaExported: (name, c, untilUnixNs) => kept.set(name, { counters: structuredClone(c), untilUnixNs }),
+  });
+  const tcpOf = async (producer: CounterProducer, succeed: boolean) => {
+    const rm = (await producer.collect()).resourceMetrics;
+    const id = producer.collectionIdOf(rm)!;
+    if (succeed) producer.exportSucceeded(id); else producer.exportFailed(id);
+    return points(rm).find((p) => p.key.startsWith('carnx.packets') && p.key.includes('"tcp"'))!;
+  };
+  const first = producerFor();
+  grow(counters, 1n); // tcp packets: 3
+  const firstPoint = await tcpOf(first, true);
+  assert.equal([firstPoint.start, firstPoint.end, firstPoint.value], [50n * S, clock, [3]]);
+  assert.is(kept.get('eth0')?.untilUnixNs, clock, 'the successful export was kept');
+  const keptAt = clock;
+  clock += 10n * S;
+  grow(counters, 2n); // +6 while the agent restarts
+  const second = producerFor(); // a new process: no in-memory baseline, only what was kept
+  const point = await tcpOf(second, true);
+  assert.equal([point.start, point.value], [keptAt, [6]], 'starts where the previous process stopped, with only the new counts');
+});
+
 test.run();
