@@ -7,7 +7,8 @@ import { loadConfig, packageRoot } from './config/load-config.js';
 import { renderConfigReference } from './config/config-reference.js';
 import { parseCommandLine, USAGE } from './cli/command-line.js';
 import { ExitCode, FatalError } from './cli/exit-codes.js';
-import { checkCommand, detachCommand, startAgent } from './cli/commands.js';
+import { checkCommand, detachCommand, startAgent, type RunningAgent } from './cli/commands.js';
+import type { CarnxConfig } from './config/schema.js';
 
 function packageVersion(): string {
   return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
@@ -29,46 +30,61 @@ async function main(argv: string[]): Promise<number> {
       const config = loadConfig({ argv: flags, env: process.env });
       if (command === 'check') return checkCommand(config);
       if (command === 'detach') return detachCommand(config);
-      return runUntilSignalled(flags, await startAgent(config, packageVersion()));
+      return runUntilSignalled(flags, config);
     }
   }
 }
 
 /**
- * SIGTERM/SIGINT: last export, detach, exit 0; a second one exits at once (130). SIGHUP reloads the config;
- * a bad one is logged and the running config kept.
+ * Starts the agent and runs until SIGTERM/SIGINT: last export, detach, exit 0; a second signal exits at once (130).
+ * SIGHUP reloads the config; a bad one is logged and the running config kept. The handlers are installed before
+ * start-up, so a signal during start-up stops the agent as soon as it is up instead of killing it half-attached.
  */
-function runUntilSignalled(flags: string[], { agent, logger }: Awaited<ReturnType<typeof startAgent>>): Promise<number> {
+async function runUntilSignalled(flags: string[], config: CarnxConfig): Promise<number> {
   // Every other timer is unref'd; this one keeps the process alive until a signal.
   const keepAlive = setInterval(() => undefined, 1 << 30);
-  return new Promise((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        logger.warn({ signal }, 'second signal: exiting without clean-up');
-        process.exit(ExitCode.forced);
-      }
-      stopping = true;
-      logger.info({ signal }, 'stopping');
-      agent.stop().finally(() => {
-        clearInterval(keepAlive);
-        resolve(ExitCode.ok);
-      });
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-    process.on('SIGHUP', () => {
-      let config;
-      try {
-        config = loadConfig({ argv: flags, env: process.env });
-      } catch (err) {
-        const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
-        logger.error({ problems }, 'reload refused: keeping the running configuration');
-        return;
-      }
-      agent.reload(config).catch((err: unknown) => logger.error({ err: (err as Error).message }, 'reload failed'));
-    });
+  let running: RunningAgent | undefined;
+  let requested: NodeJS.Signals | undefined;
+  let finish: (code: number) => void = () => undefined;
+  const finished = new Promise<number>((resolve) => {
+    finish = resolve;
   });
+  const stopNow = (signal: NodeJS.Signals) => {
+    running!.logger.info({ signal }, 'stopping');
+    running!.agent.stop().finally(() => finish(ExitCode.ok));
+  };
+  const onStop = (signal: NodeJS.Signals) => {
+    if (requested) {
+      running?.logger.warn({ signal }, 'second signal: exiting without clean-up');
+      process.exit(ExitCode.forced);
+    }
+    requested = signal;
+    if (running) stopNow(signal);
+  };
+  process.on('SIGTERM', onStop);
+  process.on('SIGINT', onStop);
+  process.on('SIGHUP', () => {
+    if (running && !requested) reload(flags, running);
+  });
+  try {
+    running = await startAgent(config, packageVersion());
+    if (requested) stopNow(requested);
+    return await finished;
+  } finally {
+    clearInterval(keepAlive);
+  }
+}
+
+function reload(flags: string[], { agent, logger }: RunningAgent): void {
+  let config: CarnxConfig;
+  try {
+    config = loadConfig({ argv: flags, env: process.env });
+  } catch (err) {
+    const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
+    logger.error({ problems }, 'reload refused: keeping the running configuration');
+    return;
+  }
+  agent.reload(config).catch((err: unknown) => logger.error({ err: (err as Error).message }, 'reload failed'));
 }
 
 /** One clear line per problem on stderr, never a stack trace (except for bugs, which say so). */

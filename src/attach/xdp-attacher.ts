@@ -1,5 +1,5 @@
 // Puts carnx's program on one interface as a pinned bpf_link, adopts or upgrades a pinned one, and takes it off again.
-import { existsSync, mkdirSync, rmdirSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
 import type { Libbpf } from '../bpf/libbpf.js';
 import { LAYOUT_VERSION, META_SIZE, decodeMeta, emptyCounters, encodeMeta, type CountingMeta, type InterfaceCounters } from '../bpf/counter-layout.js';
 import type { Logger } from '../log/logger.js';
@@ -111,19 +111,29 @@ export class XdpAttacher {
     }
   }
 
-  /** Same program: keep it. A new one (an upgrade): load it on the pinned maps and swap it in with one link update. */
+  /**
+   * Same program: keep it. A new one (an upgrade): load it on the pinned maps and swap it in with one link update.
+   * The program is opened through its pin, not bpf_prog_get_fd_by_id, which needs CAP_SYS_ADMIN.
+   */
   #upgradeIfChanged(iface: NetInterface, linkFd: number, progId: number, countersFd: number, metaFd: number): number {
     const { lib, logger } = this.#o;
-    const currentFd = lib.progFdById(progId);
+    const pins = interfacePins(this.#o.bpffs, iface.name);
+    const currentFd = existsSync(pins.prog) ? lib.getPinned(pins.prog) : -1;
     try {
-      if (lib.progInfo(currentFd, `program ${progId}`).tag === this.ourProgramTag()) return progId;
+      // A pin that does not name the link's program (an upgrade cut short between update and re-pin) cannot vouch
+      // for it: the link is ours, so swap in our program without the expected-old check.
+      const pinnedIsCurrent = currentFd >= 0 && lib.progInfo(currentFd, pins.prog).id === progId;
+      if (pinnedIsCurrent && lib.progInfo(currentFd, pins.prog).tag === this.ourProgramTag()) return progId;
       const object = lib.openObject(this.#o.objectPath);
       try {
         object.reuseMap(COUNTERS_MAP, countersFd);
         object.reuseMap(META_MAP, metaFd);
         object.load();
         const newFd = object.programFd(PROGRAM_NAME);
-        lib.linkUpdate(linkFd, newFd, iface.name, currentFd);
+        lib.linkUpdate(linkFd, newFd, iface.name, pinnedIsCurrent ? currentFd : undefined);
+        // Pin under a second name, then rename over the old pin, so `prog` always names a live program.
+        lib.pin(newFd, pins.progNext);
+        renameSync(pins.progNext, pins.prog);
         const newId = lib.progInfo(newFd, this.#o.objectPath).id;
         logger.info({ interface: iface.name, oldProgId: progId, progId: newId }, 'upgraded program in place');
         return newId;
@@ -152,6 +162,7 @@ export class XdpAttacher {
         mkdirSync(pins.dir, { recursive: true, mode: 0o700 });
         lib.pin(object.mapFd(COUNTERS_MAP), pins.counters);
         lib.pin(object.mapFd(META_MAP), pins.meta);
+        lib.pin(progFd, pins.prog);
         lib.pin(linkFd, pins.link); // last: only now is the attachment complete on disk
       } catch (err) {
         removePins(pins);
@@ -223,12 +234,9 @@ function modeOf(query: ReturnType<Libbpf['xdpQuery']>, progId: number): AttachMo
 
 /** Unpins an interface's objects (link last-pinned, first-removed) and its directory; missing ones are fine. */
 export function removePins(pins: InterfacePins): void {
-  for (const path of [pins.link, pins.counters, pins.meta]) {
-    try {
-      unlinkSync(path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
+  for (const path of [pins.link, pins.prog, pins.progNext, pins.counters, pins.meta]) {
+    // bpffs answers unlink of a missing name with EPERM, not ENOENT: look first.
+    if (existsSync(path)) unlinkSync(path);
   }
   try {
     rmdirSync(pins.dir);

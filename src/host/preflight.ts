@@ -4,10 +4,15 @@ import { Libbpf } from '../bpf/libbpf.js';
 import { ExitCode, FatalError } from '../cli/exit-codes.js';
 
 const BPF_FS_MAGIC = 0xcafe4a11;
-/** Capabilities carnx uses: loading programs and maps, and attaching XDP (a networking program type). */
+/**
+ * Capabilities carnx uses: loading programs and maps, attaching XDP (a networking program type), and CAP_PERFMON
+ * because without it the verifier refuses the packet-pointer arithmetic of the parser ("pointer -= pointer prohibited").
+ * test/deploy/capabilities.test.ts proves each one is needed.
+ */
 const REQUIRED_CAPS: Array<{ name: string; bit: number; or?: { name: string; bit: number } }> = [
   { name: 'CAP_BPF', bit: 39, or: { name: 'CAP_SYS_ADMIN', bit: 21 } },
   { name: 'CAP_NET_ADMIN', bit: 12 },
+  { name: 'CAP_PERFMON', bit: 38, or: { name: 'CAP_SYS_ADMIN', bit: 21 } },
 ];
 
 function effectiveCaps(): bigint {

@@ -111,7 +111,7 @@ Lifecycle('a changed program is swapped in atomically: same link, same counters,
   // The same source with another extension-header bound is a different program (new tag) with the same maps.
   const upgraded = join(work, 'carnx-upgraded.bpf.o');
   const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
-  execFileSync('clang', ['-O2', '-g', '-target', 'bpf', '-DCARNX_MAX_IPV6_EXT_HEADERS=6', `-I/usr/include/${arch}-linux-gnu`, '-c', XDP_SOURCE, '-o', upgraded]);
+  execFileSync('clang', ['-O2', '-g', '-target', 'bpf', '-DCARNX_MAX_IPV6_EXT_HEADERS=5', `-I/usr/include/${arch}-linux-gnu`, '-c', XDP_SOURCE, '-o', upgraded]);
   const first = startAgent(agentArgs(bpffs, pair.host, ['--xdp-keep-attached-on-exit']));
   await first.waitForMsg('attached', { interface: pair.host });
   sendUdp(pair, 10);
