@@ -22,3 +22,4 @@ fi
 # Built once per manifest and cached outside the clone (see test/collector/README.md).
 bash "$here/collector/build.sh" >/dev/null
 bash "$here/tools/install-helm.sh" >/dev/null
+bash "$here/tools/install-compose.sh" >/dev/null
