@@ -205,6 +205,8 @@ int carnx_count(struct xdp_md *ctx)
 		for (i = 0; i < CARNX_TCP_FLAG_COUNT; i++)
 			if (v.tcp_flags & (1 << i))
 				c->tcp_flags[i]++;
+		if (v.tcp_flags & (1 << CARNX_TCP_SYN))
+			c->tcp_syn[(v.tcp_flags >> CARNX_TCP_ACK) & 1]++;
 	}
 	return XDP_PASS;
 }

@@ -42,6 +42,14 @@ enum carnx_tcp_flag {
 	CARNX_TCP_FLAG_COUNT = 8,
 };
 
+/* Segments with SYN set, split by ACK: handshake opens (SYN) and their answers (SYN-ACK).
+ * Per-flag counts cannot tell these apart, since a SYN-ACK counts under both flags. */
+enum carnx_syn_kind {
+	CARNX_SYN_ONLY = 0,
+	CARNX_SYN_ACK = 1,
+	CARNX_SYN_KIND_COUNT = 2,
+};
+
 /* The layer at which a header did not fit in the frame or was invalid. */
 enum carnx_layer {
 	CARNX_LAYER_L2 = 0,	/* Ethernet or VLAN tag */
@@ -69,6 +77,7 @@ struct carnx_counters {
 	__u64 packets[CARNX_CLASS_COUNT];
 	__u64 bytes[CARNX_CLASS_COUNT];
 	__u64 tcp_flags[CARNX_TCP_FLAG_COUNT];
+	__u64 tcp_syn[CARNX_SYN_KIND_COUNT];
 	__u64 vlan_packets;		/* frames with at least one 802.1Q/802.1ad tag */
 	__u64 malformed[CARNX_LAYER_COUNT];
 	__u64 size_buckets[CARNX_SIZE_BUCKET_COUNT];

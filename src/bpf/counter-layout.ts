@@ -34,6 +34,9 @@ export const TRAFFIC_CLASSES: readonly TrafficClass[] = [
 export const TCP_FLAGS = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR'] as const;
 export type TcpFlag = (typeof TCP_FLAGS)[number];
 
+/** enum carnx_syn_kind: segments with SYN set, without and with ACK. */
+export const SYN_KINDS = ['syn', 'syn_ack'] as const;
+
 /** enum carnx_layer. */
 export const MALFORMED_LAYERS = ['l2', 'l3', 'l4'] as const;
 export type MalformedLayer = (typeof MALFORMED_LAYERS)[number];
@@ -46,6 +49,7 @@ export const COUNTER_FIELDS = [
   { cName: 'packets', count: TRAFFIC_CLASSES.length },
   { cName: 'bytes', count: TRAFFIC_CLASSES.length },
   { cName: 'tcp_flags', count: TCP_FLAGS.length },
+  { cName: 'tcp_syn', count: SYN_KINDS.length },
   { cName: 'vlan_packets', count: 1 },
   { cName: 'malformed', count: MALFORMED_LAYERS.length },
   { cName: 'size_buckets', count: SIZE_BUCKET_BOUNDS.length + 1 },
@@ -61,6 +65,8 @@ export interface InterfaceCounters {
   bytes: bigint[];
   /** By TCP_FLAGS index. */
   tcpFlags: bigint[];
+  /** By SYN_KINDS index. */
+  tcpSyn: bigint[];
   vlanPackets: bigint;
   /** By MALFORMED_LAYERS index. */
   malformed: bigint[];
@@ -75,8 +81,8 @@ export function decodeCounters(words: readonly bigint[]): InterfaceCounters {
   }
   let at = 0;
   const take = (n: number): bigint[] => words.slice(at, (at += n));
-  const [packets, bytes, tcpFlags, vlan, malformed, sizeBuckets] = COUNTER_FIELDS.map((f) => take(f.count));
-  return { packets, bytes, tcpFlags, vlanPackets: vlan[0], malformed, sizeBuckets };
+  const [packets, bytes, tcpFlags, tcpSyn, vlan, malformed, sizeBuckets] = COUNTER_FIELDS.map((f) => take(f.count));
+  return { packets, bytes, tcpFlags, tcpSyn, vlanPackets: vlan[0], malformed, sizeBuckets };
 }
 
 export function emptyCounters(): InterfaceCounters {
@@ -102,7 +108,7 @@ const META_HEADER_SIZE = 24;
 export const META_SIZE = META_HEADER_SIZE + COUNTERS_SIZE;
 
 function flatten(counters: InterfaceCounters): bigint[] {
-  return [...counters.packets, ...counters.bytes, ...counters.tcpFlags, counters.vlanPackets, ...counters.malformed, ...counters.sizeBuckets];
+  return [...counters.packets, ...counters.bytes, ...counters.tcpFlags, ...counters.tcpSyn, counters.vlanPackets, ...counters.malformed, ...counters.sizeBuckets];
 }
 
 export function encodeMeta(meta: CountingMeta): Buffer {

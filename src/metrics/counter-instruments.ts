@@ -2,7 +2,7 @@
 import type { Attributes } from '@opentelemetry/api';
 import type { Histogram } from '@opentelemetry/sdk-metrics';
 import {
-  MALFORMED_LAYERS, SIZE_BUCKET_BOUNDS, TCP_FLAGS, TRAFFIC_CLASSES, sum, type InterfaceCounters,
+  MALFORMED_LAYERS, SIZE_BUCKET_BOUNDS, SYN_KINDS, TCP_FLAGS, TRAFFIC_CLASSES, sum, type InterfaceCounters,
 } from '../bpf/counter-layout.js';
 
 /** Attribute names. network.* are OTel semantic conventions (incubating), copied to avoid a dependency for six strings. */
@@ -12,6 +12,7 @@ export const ATTR = {
   networkType: 'network.type',
   transport: 'network.transport',
   tcpFlag: 'tcp.flag',
+  synKind: 'carnx.tcp.syn.kind',
   malformedLayer: 'carnx.malformed.layer',
 } as const;
 
@@ -78,6 +79,10 @@ export const COUNTER_INSTRUMENTS: readonly CounterInstrument[] = [
   monotonicSum('carnx.tcp.flags', '{segment}',
     'TCP segments received with this flag set; a segment with several flags counts once under each.',
     TCP_FLAGS.map((f) => ({ [ATTR.tcpFlag]: f.toLowerCase() })), (c) => c.tcpFlags),
+  monotonicSum('carnx.tcp.syn', '{segment}',
+    'TCP segments received with SYN set: syn without ACK (connection attempts), syn_ack with ACK (answers). '
+      + 'carnx.tcp.flags counts a SYN-ACK under both flags, so only this metric tells them apart.',
+    SYN_KINDS.map((k) => ({ [ATTR.synKind]: k })), (c) => c.tcpSyn),
   monotonicSum('carnx.vlan.packets', '{packet}',
     'Frames received with at least one 802.1Q or 802.1ad tag still present when XDP sees them (NICs with RX VLAN '
       + 'offload may strip tags first).',

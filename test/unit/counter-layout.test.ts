@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  COUNTER_FIELDS, COUNTERS_SIZE, LAYOUT_VERSION, MALFORMED_LAYERS, META_SIZE, SIZE_BUCKET_BOUNDS, TCP_FLAGS, TRAFFIC_CLASSES,
+  COUNTER_FIELDS, COUNTERS_SIZE, LAYOUT_VERSION, MALFORMED_LAYERS, META_SIZE, SIZE_BUCKET_BOUNDS, SYN_KINDS, TCP_FLAGS, TRAFFIC_CLASSES,
   decodeMeta, emptyCounters, encodeMeta,
 } from '../../src/bpf/counter-layout.js';
 
@@ -21,6 +21,7 @@ function dumpHeader(): Record<string, number> {
       ...TRAFFIC_CLASSES.map((c) => c.cName),
       ...TCP_FLAGS.map((f) => `CARNX_TCP_${f}`),
       ...MALFORMED_LAYERS.map((l) => `CARNX_LAYER_${l.toUpperCase()}`),
+      'CARNX_SYN_ONLY', 'CARNX_SYN_ACK', 'CARNX_SYN_KIND_COUNT',
       'CARNX_CLASS_COUNT', 'CARNX_TCP_FLAG_COUNT', 'CARNX_LAYER_COUNT', 'CARNX_SIZE_BUCKET_COUNT', 'CARNX_LAYOUT_VERSION',
     ];
     const lines = [
@@ -50,6 +51,7 @@ test('traffic class enum values match', () => {
 test('TCP flag, layer and size bucket enums match', () => {
   TCP_FLAGS.forEach((f, i) => assert.is(c[`CARNX_TCP_${f}`], i, f));
   assert.is(c.CARNX_TCP_FLAG_COUNT, TCP_FLAGS.length);
+  assert.equal([c.CARNX_SYN_ONLY, c.CARNX_SYN_ACK, c.CARNX_SYN_KIND_COUNT], [SYN_KINDS.indexOf('syn'), SYN_KINDS.indexOf('syn_ack'), SYN_KINDS.length]);
   MALFORMED_LAYERS.forEach((l, i) => assert.is(c[`CARNX_LAYER_${l.toUpperCase()}`], i, l));
   assert.is(c.CARNX_LAYER_COUNT, MALFORMED_LAYERS.length);
   assert.is(c.CARNX_SIZE_BUCKET_COUNT, SIZE_BUCKET_BOUNDS.length + 1);

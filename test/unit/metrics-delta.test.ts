@@ -39,7 +39,7 @@ class FlakyExporter implements PushMetricExporter {
 /** Every counter grows by a different step per tick, so a lost or doubled interval changes some total. */
 function grow(c: InterfaceCounters, tick: bigint): void {
   const step = (arr: bigint[], k: bigint) => arr.forEach((v, i) => { arr[i] = v + k * tick * BigInt(i + 1); });
-  step(c.packets, 3n); step(c.bytes, 1500n); step(c.tcpFlags, 2n); step(c.malformed, 1n); step(c.sizeBuckets, 5n);
+  step(c.packets, 3n); step(c.bytes, 1500n); step(c.tcpFlags, 2n); step(c.tcpSyn, 4n); step(c.malformed, 1n); step(c.sizeBuckets, 5n);
   c.vlanPackets += tick;
 }
 
@@ -115,7 +115,7 @@ test('failing exports lose nothing: delivered deltas sum to the cumulative total
   }
   const expected = await totals(source);
   assert.is(sums.size, expected.size, 'same series');
-  assert.is(sums.size, 12 + 12 + 8 + 1 + 3 + 1);
+  assert.is(sums.size, 12 + 12 + 8 + 2 + 1 + 3 + 1);
   for (const [key, total] of expected) assert.equal(sums.get(key), total, key);
   assert.ok(expected.get('carnx.vlan.packets {"network.interface.name":"eth0","network.io.direction":"receive"}')![0]! > 0);
 });

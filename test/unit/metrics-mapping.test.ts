@@ -37,7 +37,7 @@ function knownCounters(): InterfaceCounters {
   const bytes = packets.map((p, i) => p * 64n + BigInt(i) + (i === 0 ? 1n << 40n : 0n));
   const firstSeven = [1n, 2n, 3n, 4n, 5n, 6n, 7n].map((x) => x * 100n);
   return {
-    packets, bytes, tcpFlags: [11n, 12n, 13n, 14n, 15n, 16n, 17n, 18n], vlanPackets: 77n, malformed: [5n, 6n, 7n],
+    packets, bytes, tcpFlags: [11n, 12n, 13n, 14n, 15n, 16n, 17n, 18n], tcpSyn: [21n, 22n], vlanPackets: 77n, malformed: [5n, 6n, 7n],
     sizeBuckets: [...firstSeven, sum(packets) - sum(firstSeven)],
   };
 }
@@ -89,7 +89,8 @@ function pointsOf(metric: MetricData): [Attributes, number][] {
 test('every counter metric: exact name, unit, description, cumulative monotonic sums and a histogram', async () => {
   const metrics = counterMetrics(await exportOnce());
   assert.equal(metrics.map((m) => [m.descriptor.name, m.descriptor.unit]), [
-    ['carnx.packets', '{packet}'], ['carnx.bytes', 'By'], ['carnx.tcp.flags', '{segment}'], ['carnx.vlan.packets', '{packet}'],
+    ['carnx.packets', '{packet}'], ['carnx.bytes', 'By'], ['carnx.tcp.flags', '{segment}'], ['carnx.tcp.syn', '{segment}'],
+    ['carnx.vlan.packets', '{packet}'],
     ['carnx.malformed.packets', '{packet}'], ['carnx.packet.size', 'By'],
   ]);
   assert.equal(metrics.map((m) => m.descriptor.description), [
@@ -97,6 +98,8 @@ test('every counter metric: exact name, unit, description, cumulative monotonic 
     'Bytes received, by network and transport protocol: whole frame lengths as XDP sees them, Ethernet header and '
       + 'VLAN tags included, FCS excluded.',
     'TCP segments received with this flag set; a segment with several flags counts once under each.',
+    'TCP segments received with SYN set: syn without ACK (connection attempts), syn_ack with ACK (answers). '
+      + 'carnx.tcp.flags counts a SYN-ACK under both flags, so only this metric tells them apart.',
     'Frames received with at least one 802.1Q or 802.1ad tag still present when XDP sees them (NICs with RX VLAN '
       + 'offload may strip tags first).',
     'Frames whose header at this layer was truncated or invalid; they are still counted in carnx.packets.',
@@ -106,7 +109,7 @@ test('every counter metric: exact name, unit, description, cumulative monotonic 
     assert.is(m.aggregationTemporality, AggregationTemporality.CUMULATIVE, m.descriptor.name);
     if (m.dataPointType === DataPointType.SUM) assert.ok(m.isMonotonic, m.descriptor.name);
   }
-  assert.is(metrics[5]!.dataPointType, DataPointType.HISTOGRAM);
+  assert.is(metrics[6]!.dataPointType, DataPointType.HISTOGRAM);
 });
 
 test('packets and bytes: 12 classes per interface, zeros included, exact values above 2^32', async () => {
@@ -120,8 +123,11 @@ test('packets and bytes: 12 classes per interface, zeros included, exact values 
   assert.is(pointsOf(bytes!)[0]![1], 1_099_511_691_776, 'class 0 bytes: 2^40 + 1000 * 64');
 });
 
-test('tcp flags, vlan and malformed series', async () => {
-  const [, , flags, vlan, malformed] = counterMetrics(await exportOnce());
+test('tcp flags, syn kinds, vlan and malformed series', async () => {
+  const [, , flags, syn, vlan, malformed] = counterMetrics(await exportOnce());
+  assert.equal(pointsOf(syn!).slice(0, 2), [
+    [{ ...iface('eth0'), 'carnx.tcp.syn.kind': 'syn' }, 21], [{ ...iface('eth0'), 'carnx.tcp.syn.kind': 'syn_ack' }, 22],
+  ]);
   const names = ['fin', 'syn', 'rst', 'psh', 'ack', 'urg', 'ece', 'cwr'];
   assert.equal(pointsOf(flags!).slice(0, 8), names.map((f, i) => [{ ...iface('eth0'), 'tcp.flag': f }, 11 + i]));
   assert.equal(pointsOf(flags!).slice(8), names.map((f) => [{ ...iface('eth1'), 'tcp.flag': f }, 0]));
@@ -134,7 +140,7 @@ test('tcp flags, vlan and malformed series', async () => {
 
 test('histogram: kernel buckets, count = packets, sum = bytes, no min/max; the class partition adds up to it', async () => {
   const metrics = counterMetrics(await exportOnce());
-  const hist = metrics[5] as HistogramMetricData;
+  const hist = metrics[6] as HistogramMetricData;
   const known = knownCounters();
   assert.is(hist.dataPoints.length, 2);
   const eth0 = hist.dataPoints[0]!;
