@@ -10,43 +10,17 @@ OCB_VERSION=v0.165.0
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 manifest="$here/builder-config.yaml"
-cache="${CARNX_TOOLS_CACHE:-/var/cache/carnx-tools}"
 # Key the cache on the manifest's content, not the clone's path: any clone of
 # the same manifest reuses the binary, and any edit forces a rebuild.
 hash="$(sha256sum "$manifest" | cut -c1-12)"
-dir="$cache/otelcol-$hash"
-bin="$dir/carnx-otelcol"
-
-if [[ -x "$bin" ]]; then
-  echo "carnx-otelcol: cached at $bin" >&2
-  echo "$bin"
-  exit 0
-fi
-
-# Go lives here on our machines but is not always on PATH (e.g. CI shells).
-export PATH="$PATH:/usr/local/go/bin"
-command -v go >/dev/null || { echo "build.sh: go not found" >&2; exit 1; }
-
-# Keep the whole Go toolchain state under the cache dir: builds don't depend
-# on (or pollute) the user's GOPATH, and `rm -rf $cache` is a full reset
-# (-modcacherw makes the module cache deletable). GOTOOLCHAIN=local: never
-# fetch another toolchain behind our back.
 # -e (honoured only by go commands that have it, i.e. ocb's `go mod tidy`):
 # tidy also resolves the components' *test* imports, and one of them (contrib
 # otlpencodingextension, imported only by fileexporter's tests) is not served
 # by our module proxy (403). -e lets tidy finish; the binary doesn't need it,
 # and `go build` still fails loudly if anything it does need is missing.
-export GOPATH="$cache/go" GOMODCACHE="$cache/go/pkg/mod" GOCACHE="$cache/go/cache"
-export GOTOOLCHAIN=local GOFLAGS="-buildvcs=false -modcacherw -e"
-
-mkdir -p "$cache"
-# Serialize concurrent callers (parallel test jobs) on one build.
-exec 9>"$cache/otelcol-$hash.lock"
-flock 9
-if [[ -x "$bin" ]]; then   # someone else finished it while we waited
-  echo "$bin"
-  exit 0
-fi
+# shellcheck source=../tools/go-tool-cache.sh
+source "$here/../tools/go-tool-cache.sh"
+tool_cache_begin "otelcol-$hash" carnx-otelcol -e
 
 start=$SECONDS
 ocb="$cache/ocb-$OCB_VERSION/builder"

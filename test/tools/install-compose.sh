@@ -5,27 +5,9 @@
 set -euo pipefail
 
 COMPOSE_VERSION="${CARNX_COMPOSE_VERSION:-v5.6.0}"   # v5.7.0 needs Go >= 1.26.10
-cache="${CARNX_TOOLS_CACHE:-/var/cache/carnx-tools}"
-dir="$cache/compose-$COMPOSE_VERSION"
-bin="$dir/docker-compose"
-
-if [[ -x "$bin" ]]; then
-  echo "$bin"
-  exit 0
-fi
-
-export PATH="$PATH:/usr/local/go/bin"
-command -v go >/dev/null || { echo "install-compose.sh: go not found" >&2; exit 1; }
-export GOPATH="$cache/go" GOMODCACHE="$cache/go/pkg/mod" GOCACHE="$cache/go/cache"
-export GOTOOLCHAIN=local GOFLAGS="-buildvcs=false -modcacherw -trimpath"
-
-mkdir -p "$cache"
-exec 9>"$dir.lock"
-flock 9
-if [[ -x "$bin" ]]; then
-  echo "$bin"
-  exit 0
-fi
+# shellcheck source=go-tool-cache.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-tool-cache.sh"
+tool_cache_begin "compose-$COMPOSE_VERSION" docker-compose
 
 start=$SECONDS
 echo "install-compose.sh: building docker compose $COMPOSE_VERSION (a few minutes when cold)" >&2

@@ -8,30 +8,9 @@ set -euo pipefail
 # Newest v3 on the module proxy that builds with our Go 1.26 toolchain.
 HELM_VERSION="${CARNX_HELM_VERSION:-v3.22.0}"
 
-cache="${CARNX_TOOLS_CACHE:-/var/cache/carnx-tools}"
-dir="$cache/helm-$HELM_VERSION"
-bin="$dir/helm"
-
-if [[ -x "$bin" ]]; then
-  echo "helm: cached at $bin" >&2
-  echo "$bin"
-  exit 0
-fi
-
-export PATH="$PATH:/usr/local/go/bin"   # go is not always on PATH (CI shells)
-command -v go >/dev/null || { echo "install-helm.sh: go not found" >&2; exit 1; }
-# Same Go state as test/collector/build.sh: self-contained under the cache
-# (shared module/build cache), deletable, no surprise toolchain downloads.
-export GOPATH="$cache/go" GOMODCACHE="$cache/go/pkg/mod" GOCACHE="$cache/go/cache"
-export GOTOOLCHAIN=local GOFLAGS="-buildvcs=false -modcacherw -trimpath"
-
-mkdir -p "$cache"
-exec 9>"$dir.lock"   # serialize concurrent installers
-flock 9
-if [[ -x "$bin" ]]; then
-  echo "$bin"
-  exit 0
-fi
+# shellcheck source=go-tool-cache.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-tool-cache.sh"
+tool_cache_begin "helm-$HELM_VERSION" helm -trimpath
 
 start=$SECONDS
 echo "install-helm.sh: building helm $HELM_VERSION (a few minutes when cold)" >&2
