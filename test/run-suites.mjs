@@ -27,7 +27,7 @@ for (const layer of layers) {
   console.log(`\n== ${layer} ==`);
   const run = spawnSync(process.execPath, [uvu, dir, '\\.test\\.js$'], {
     cwd: root,
-    env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+    env: { ...process.env, NO_COLOR: '1' },
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
     maxBuffer: 64 * 1024 * 1024,
