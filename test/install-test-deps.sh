@@ -12,6 +12,7 @@ command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v tcpreplay >/dev/null || need+=(tcpreplay)
 command -v bpftool >/dev/null || need+=(bpftool)
 command -v setpriv >/dev/null || need+=(util-linux)
+command -v openssl >/dev/null || need+=(openssl)
 if [ "${#need[@]}" -gt 0 ]; then
 	echo "carnx tests: installing ${need[*]}" >&2
 	export DEBIAN_FRONTEND=noninteractive
