@@ -3,8 +3,9 @@ import type { Libbpf } from './bpf/libbpf.js';
 import type { InterfaceCounters } from './bpf/counter-layout.js';
 import { BpfError } from './bpf/bpf-error.js';
 import type { CarnxConfig } from './config/schema.js';
-import { resolveXdpObject } from './config/load-config.js';
+import { otlpUsesTls, resolveXdpObject } from './config/load-config.js';
 import { ExitCode, FatalError } from './cli/exit-codes.js';
+import { ConfigError } from './config/config-error.js';
 import type { Logger } from './log/logger.js';
 import { AttachRefused, XdpAttacher, removePins, type OwnedAttachment } from './attach/xdp-attacher.js';
 import { pinnedInterfaces, removeEmptyPinDirs, sweepOtherLayouts } from './attach/pin-sweeper.js';
@@ -13,6 +14,7 @@ import { interfaceFilter } from './interfaces/interface-selector.js';
 import { readSnapshots } from './reader/counter-reader.js';
 import type { AttachMode, InterfaceSnapshot } from './reader/interface-snapshot.js';
 import { HealthServer } from './health/health-server.js';
+import { checkCaFile } from './host/preflight.js';
 
 /** What the agent needs from the metrics side; the pipeline implements it. */
 export interface MetricsController {
@@ -27,7 +29,10 @@ export interface MetricsController {
 export interface AgentDeps {
   lib: Libbpf;
   logger: Logger;
-  /** Builds the metrics side; on reload `previous` is the running one, stopped already. */
+  /**
+   * Builds the metrics side without starting it; on reload `previous` is the running one, stopped only after this
+   * returns. Throws an Error naming the config key when the export settings are unusable (TLS files, headers).
+   */
   createMetrics: (agent: Agent, config: CarnxConfig, previous?: MetricsController) => MetricsController;
 }
 
@@ -70,7 +75,7 @@ export class Agent {
       throw new FatalError(ExitCode.noInterface, `no interface matches interfaces.include minus interfaces.exclude (present: ${present})`);
     }
     // Metrics first, so attach failures at start-up are counted too.
-    this.#metrics = this.#deps.createMetrics(this, this.#config);
+    this.#metrics = this.#buildMetrics(this.#config);
     this.reconcile();
     this.#metrics.start();
     this.#scheduleRescan();
@@ -84,6 +89,16 @@ export class Agent {
       this.#log.info({ listen: this.#config.health.listen, port }, 'serving /livez and /readyz');
     }
     this.#log.info({ interfaces: [...this.#attached.keys()], refused: Object.fromEntries(this.#refused) }, 'started');
+  }
+
+  /** Unusable TLS files or headers are configuration errors: exit 2 with one line (not an internal error), or a refused reload. */
+  #buildMetrics(config: CarnxConfig, previous?: MetricsController): MetricsController {
+    try {
+      if (otlpUsesTls(config) && config.otlp.tls.ca !== '') checkCaFile(config.otlp.tls.ca);
+      return this.#deps.createMetrics(this, config, previous);
+    } catch (err) {
+      throw new ConfigError([(err as Error).message]);
+    }
   }
 
   /** A verifier rejection or a corrupt object must stop start-up before anything is attached. */
@@ -193,14 +208,23 @@ export class Agent {
   async reload(config: CarnxConfig): Promise<void> {
     if (this.#state !== 'running') return;
     const exportChanged = JSON.stringify([config.export, config.otlp, config.resource]) !== JSON.stringify([this.#config.export, this.#config.otlp, this.#config.resource]);
+    // Build the new export side before changing anything: if it cannot be built, the running one keeps exporting.
+    let next: MetricsController | undefined;
+    if (exportChanged && this.#metrics) {
+      try {
+        next = this.#buildMetrics(config, this.#metrics);
+      } catch (err) {
+        this.#log.error({ problems: (err as ConfigError).problems }, 'reload refused: keeping the running configuration');
+        return;
+      }
+    }
     this.#config = config;
     this.#deps.logger.level = config.log.level;
     this.#attacher = this.#newAttacher(config);
     this.#scheduleRescan();
-    if (exportChanged && this.#metrics) {
-      const previous = this.#metrics;
-      await previous.stop(config.export.shutdownTimeoutMs);
-      this.#metrics = this.#deps.createMetrics(this, config, previous);
+    if (next && this.#metrics) {
+      await this.#metrics.stop(config.export.shutdownTimeoutMs);
+      this.#metrics = next;
       this.#metrics.start();
     }
     this.reconcile();

@@ -1,4 +1,5 @@
 // Checks that this host can run carnx before anything is attached: privileges, bpffs, libbpf, the BPF object.
+import { X509Certificate } from 'node:crypto';
 import { accessSync, constants, existsSync, readFileSync, statfsSync } from 'node:fs';
 import { Libbpf } from '../bpf/libbpf.js';
 import { ExitCode, FatalError } from '../cli/exit-codes.js';
@@ -48,6 +49,29 @@ export function checkObjectFile(path: string): void {
   } catch {
     throw new FatalError(ExitCode.bpfObject, `xdp.object ${path} is not readable`);
   }
+}
+
+/**
+ * gRPC takes any bytes as CA certificates and fails only at the first handshake, so a CA file that is not PEM would
+ * leave carnx running without ever exporting. Throws an Error naming the key when the file holds no certificate or a
+ * broken one; an unreadable file is left to the exporter, which names it the same way.
+ */
+export function checkCaFile(path: string): void {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return;
+  }
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  const parses = (pem: string) => {
+    try {
+      return new X509Certificate(pem) !== undefined;
+    } catch {
+      return false;
+    }
+  };
+  if (blocks.length === 0 || !blocks.every(parses)) throw new Error(`otlp.tls.ca: ${path} is not a PEM file of certificates`);
 }
 
 export function openLibbpf(): Libbpf {
