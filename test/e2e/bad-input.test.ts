@@ -26,7 +26,7 @@ interface BadCase {
   line: RegExp;
   /** Text that must not appear anywhere in the output (a secret in the bad value). */
   secret?: string;
-  /** Run through setpriv as an unprivileged user. */
+  /** Run through setpriv without any capability. */
   unprivileged?: boolean;
 }
 
@@ -49,9 +49,10 @@ function file(name: string, text: string): string {
 
 /** Runs carnx to its exit (killed after 15 s: a bad input that starts the agent is a failure too). */
 function carnx(args: string[], env: NodeJS.ProcessEnv, unprivileged: boolean): Promise<{ code: number | string; stdout: string; stderr: string }> {
-  // setpriv: the nobody user, no capabilities, as an operator who forgot sudo.
+  // setpriv: root's uid with every capability gone, as in a container that grants none. (Another uid could not
+  // read a clone that lives under a private directory, and would test file permissions instead.)
   const [cmd, argv] = unprivileged
-    ? ['setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, MAIN, ...args]]
+    ? ['setpriv', ['--bounding-set=-all', '--inh-caps=-all', '--ambient-caps=-all', process.execPath, MAIN, ...args]]
     : [process.execPath, [MAIN, ...args]];
   const child = cleanups.add(spawn(cmd as string, argv as string[], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }),
     (ch) => ch.exitCode === null && ch.signalCode === null && ch.kill('SIGKILL'));
