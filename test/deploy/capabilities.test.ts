@@ -8,11 +8,11 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import { MAIN, TestBpffs } from '../fixtures/agent-process.js';
 import { interfacePins } from '../../src/attach/pin-paths.js';
 import { ip, VethPair } from '../fixtures/netns.js';
 import { requireRoot } from '../fixtures/privileges.js';
+import { freePort } from '../fixtures/collector.js';
 
 /** The capabilities carnx needs, with their bit numbers: the one list every deploy test reads. */
 const PROVEN_CAPS = (JSON.parse(readFileSync(new URL('../../../test/deploy/proven-capabilities.json', import.meta.url), 'utf8')) as {
@@ -75,14 +75,6 @@ async function exitWithin(agent: CappedAgent, timeoutMs = 20_000): Promise<numbe
   return result;
 }
 
-/** A loopback port nobody listens on: exports fail fast with ECONNREFUSED, and nothing leaves the machine. */
-async function unusedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function xdpAttached(ifname: string): boolean {
   return /\bxdp(generic|drv|offload)?\b/.test(ip('-o', 'link', 'show', 'dev', ifname));
@@ -110,8 +102,8 @@ Caps.before(async () => {
   // bpffs.path, so sharing /sys/fs/bpf/carnx with another agent or test would let them disturb each other.
   bpffs = new TestBpffs('caps');
   pair = new VethPair('p').create();
-  otlpPort = await unusedPort();
-  healthPort = await unusedPort();
+  otlpPort = await freePort();
+  healthPort = await freePort();
 });
 
 Caps.after.each(async () => {

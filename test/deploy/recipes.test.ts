@@ -3,7 +3,6 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +16,7 @@ import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { COUNTER_INSTRUMENTS } from '../../src/metrics/counter-instruments.js';
 import { HealthInstruments } from '../../src/metrics/health-instruments.js';
 import { createLogger } from '../../src/log/logger.js';
+import { freePort } from '../fixtures/collector.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const RECIPES = join(ROOT, 'config/collector');
@@ -41,13 +41,6 @@ let otelcol = '';
 let work = '';
 const children: ChildProcess[] = [];
 
-async function unusedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** "exporter datadog", "processor batch", ... for every component a collector config defines. */
 function componentsOf(config: Doc): string[] {
@@ -149,7 +142,7 @@ Recipes('exported-metrics.json matches the code: COUNTER_INSTRUMENTS and the hea
 
 /** The Prometheus families and label names the compose stack's collector makes of one point of every exported metric. */
 async function prometheusNames(): Promise<{ families: Map<string, string>; labels: Set<string> }> {
-  const [otlpPort, promPort] = [await unusedPort(), await unusedPort()];
+  const [otlpPort, promPort] = [await freePort(), await freePort()];
   // The compose stack's own collector config, moved to loopback test ports.
   const collector = spawn(otelcol, [
     '--config', join(RECIPES, 'compose.yaml'),
