@@ -31,6 +31,25 @@ function prng(seed: number): () => number {
   };
 }
 
+/**
+ * SIGKILLs the agent during traffic, lets at least 60 datagrams arrive while no agent runs, starts a second agent
+ * that must adopt the pins, then stops the traffic and waits for a quiet, fully exported moment.
+ */
+async function killAndRestart(
+  first: ReturnType<typeof startAgent>, traffic: ReturnType<typeof steadyTraffic>,
+  at: { pair: ReturnType<typeof quietPair>; bpffs: TestBpffs; collector: TestCollector; flags: string[] },
+) {
+  await first.stop('SIGKILL');
+  const sentBeforeDown = traffic.sent();
+  await waitFor('traffic while no agent runs', () => traffic.sent() >= sentBeforeDown + 60, 15_000);
+  const second = startAgent(cleanups, at.bpffs, at.pair.host, at.flags);
+  await second.waitForMsg('adopted pinned attachment', { interface: at.pair.host });
+  await sleep(1000);
+  const sent = await traffic.stop();
+  const end = await settle(at.pair, at.collector, at.pair.host);
+  return { second, sent, end };
+}
+
 Restarts('SIGKILL during traffic, restart: nothing lost, same start time, one link per interface, no orphan pins', async () => {
   const pair = quietPair(cleanups, 'k');
   up(pair);
@@ -47,14 +66,7 @@ Restarts('SIGKILL during traffic, restart: nothing lost, same start time, one li
   cleanups.add(traffic, (t) => t.stop());
   await waitFor('traffic exported', () => collector.points().some((p) => p.metric === 'carnx.packets'
     && p.attributes['network.transport'] === 'udp' && p.attributes['network.type'] === 'ipv4' && (p.int ?? 0n) > 0n), 10_000);
-  await first.stop('SIGKILL');
-  const sentBeforeDown = traffic.sent();
-  await waitFor('traffic while no agent runs', () => traffic.sent() >= sentBeforeDown + 60, 15_000);
-  const second = startAgent(cleanups, bpffs, pair.host, flags);
-  await second.waitForMsg('adopted pinned attachment', { interface: pair.host });
-  await sleep(1000);
-  const sent = await traffic.stop();
-  const end = await settle(pair, collector, pair.host);
+  const { second, sent, end } = await killAndRestart(first, traffic, { pair, bpffs, collector, flags });
   const after = exportedCounters(end.points, pair.host, 'cumulative');
 
   const udp = classIndex('ipv4', 'udp');
@@ -85,14 +97,7 @@ Restarts('delta temporality: SIGKILL during traffic, restart: the deltas of both
   const traffic = steadyTraffic(pair, 20, 80, 100);
   cleanups.add(traffic, (t) => t.stop());
   await waitFor('traffic exported', () => exportedCounters(collector.points(), pair.host, 'delta').packets[classIndex('ipv4', 'udp')] > 0n, 10_000);
-  await first.stop('SIGKILL');
-  const sentBeforeDown = traffic.sent();
-  await waitFor('traffic while no agent runs', () => traffic.sent() >= sentBeforeDown + 60, 15_000);
-  const second = startAgent(cleanups, bpffs, pair.host, flags);
-  await second.waitForMsg('adopted pinned attachment', { interface: pair.host });
-  await sleep(1000);
-  const sent = await traffic.stop();
-  const end = await settle(pair, collector, pair.host);
+  const { second, sent, end } = await killAndRestart(first, traffic, { pair, bpffs, collector, flags });
   const totals = exportedCounters(end.points, pair.host, 'delta');
   assert.ok(end.points.filter((p) => p.attributes['network.interface.name'] === pair.host).every((p) => p.temporality === 1), 'delta points');
   assert.is(totals.packets[classIndex('ipv4', 'udp')], BigInt(sent), `the deltas add up to the ${sent} datagrams sent, across the restart`);
