@@ -2,7 +2,8 @@
 # Build:  docker build -t ghcr.io/carnx/carnx:0.1.0 .
 # Run:    see docker-compose.yml or helm/carnx: host network, CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON, the host's bpffs.
 #
-# Three stages, so no compiler, headers or dev dependency reaches the runtime image:
+# Three stages, so no compiler, libbpf/kernel headers or dev dependency reaches the runtime image (the Node base keeps
+# its own /usr/local/include/node):
 #   bpf      clang compiles xdp/carnx.bpf.c (BPF bytecode, the same for every CPU architecture);
 #   build    npm ci + tsc, then the dev dependencies are pruned;
 #   runtime  node + libbpf1 + the two results above.
@@ -30,7 +31,7 @@ RUN npx tsc -p tsconfig.json \
 
 FROM ${NODE_IMAGE} AS runtime
 # libbpf1: the only native library the agent loads (through koffi). npm, npx, corepack and yarn go: the image runs
-# one program and installs nothing at run time.
+# one program and installs nothing at run time (this removes the tools, not bytes: they stay in the base layer).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libbpf1 \
  && rm -rf /var/lib/apt/lists/* \

@@ -24,3 +24,6 @@ fi
 bash "$here/collector/build.sh" >/dev/null
 bash "$here/tools/install-helm.sh" >/dev/null
 bash "$here/tools/install-compose.sh" >/dev/null
+# The container image from the unmodified Dockerfile (buildah, with local stand-ins for its base images; cached
+# outside the clone, see test/image/README.md).
+bash "$here/image/build-image.sh" >/dev/null
