@@ -14,7 +14,7 @@ import { interfaceFilter } from './interfaces/interface-selector.js';
 import { readSnapshots } from './reader/counter-reader.js';
 import type { AttachMode, InterfaceSnapshot } from './reader/interface-snapshot.js';
 import { HealthServer } from './health/health-server.js';
-import { checkCaFile } from './host/preflight.js';
+import { checkCaFile, seccompMode } from './host/preflight.js';
 
 /** What the agent needs from the metrics side; the pipeline implements it. */
 export interface MetricsController {
@@ -107,7 +107,13 @@ export class Agent {
       this.#attacher.ourProgramTag();
     } catch (err) {
       const detail = err instanceof BpfError ? err.logTail.filter((l) => l.trim() !== '').slice(-15) : [];
-      throw new FatalError(ExitCode.bpfObject, `could not load xdp.object ${resolveXdpObject(this.#config)}: ${(err as Error).message}`, detail);
+      // The capabilities were checked before this, so EPERM under a seccomp filter is almost always the container
+      // runtime's default profile refusing bpf(2) (podman and CRI-O before their profile allowed it with CAP_BPF);
+      // libbpf's own hint (RLIMIT_MEMLOCK, CONFIG_BPF_SYSCALL) points the wrong way there.
+      const seccomp = err instanceof BpfError && err.code === 'EPERM' && seccompMode() === 2
+        ? '; a seccomp filter is active: the container runtime\'s profile must allow bpf(2) with CAP_BPF (config/README.md: Containers and seccomp)'
+        : '';
+      throw new FatalError(ExitCode.bpfObject, `could not load xdp.object ${resolveXdpObject(this.#config)}: ${(err as Error).message}${seccomp}`, detail);
     }
   }
 

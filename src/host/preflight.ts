@@ -21,6 +21,12 @@ function effectiveCaps(): bigint {
   return line ? BigInt(`0x${line.split(/\s+/)[1]}`) : 0n;
 }
 
+/** This process's seccomp mode from /proc/self/status: 0 none, 1 strict, 2 a filter (what container runtimes install). */
+export function seccompMode(): number {
+  const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('Seccomp:'));
+  return line ? Number(line.split(/\s+/)[1]) : 0;
+}
+
 export function checkPrivileges(): void {
   const caps = effectiveCaps();
   const has = (bit: number) => (caps & (1n << BigInt(bit))) !== 0n;
