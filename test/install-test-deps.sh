@@ -13,6 +13,7 @@ command -v tcpreplay >/dev/null || need+=(tcpreplay)
 command -v bpftool >/dev/null || need+=(bpftool)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v openssl >/dev/null || need+=(openssl)
+command -v jq >/dev/null || need+=(jq)   # applies config/seccomp/*.jq in the image test
 if [ "${#need[@]}" -gt 0 ]; then
 	echo "carnx tests: installing ${need[*]}" >&2
 	export DEBIAN_FRONTEND=noninteractive
