@@ -7,6 +7,7 @@ import { otlpUsesTls, resolveXdpObject } from './config/load-config.js';
 import { ExitCode, FatalError } from './cli/exit-codes.js';
 import { ConfigError } from './config/config-error.js';
 import type { Logger } from './log/logger.js';
+import type { ExportState } from './metrics/otlp-exporter.js';
 import { AttachRefused, XdpAttacher, removePins, type OwnedAttachment } from './attach/xdp-attacher.js';
 import { pinnedInterfaces, removeEmptyPinDirs, sweepOtherLayouts } from './attach/pin-sweeper.js';
 import { listInterfaces, type NetInterface } from './interfaces/interface-list.js';
@@ -22,8 +23,8 @@ export interface MetricsController {
   /** One last collection and export, bounded by timeoutMs, then shutdown. */
   stop(timeoutMs: number): Promise<void>;
   recordAttachFailure(reason: string): void;
-  /** False while exports are failing (since the last success). */
-  exporting(): boolean;
+  /** pending before the first export's outcome, failing from a failed export until the next success, else exporting. */
+  exportState(): ExportState;
 }
 
 export interface AgentDeps {
@@ -181,7 +182,9 @@ export class Agent {
   #readiness(): { ready: boolean; reason: string } {
     if (this.#state !== 'running') return { ready: false, reason: `agent is ${this.#state}` };
     if (this.#attached.size === 0) return { ready: false, reason: 'attached to no interface' };
-    if (!(this.#metrics?.exporting() ?? false)) return { ready: false, reason: 'exports are failing' };
+    const exports = this.#metrics?.exportState() ?? 'pending';
+    if (exports === 'pending') return { ready: false, reason: 'no export has completed yet' };
+    if (exports === 'failing') return { ready: false, reason: 'exports are failing' };
     return { ready: true, reason: `counting on ${this.#attached.size} interface(s), exporting` };
   }
 

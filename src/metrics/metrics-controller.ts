@@ -26,5 +26,7 @@ export function createMetricsController(options: MetricsControllerOptions): Metr
     packageVersion,
     producer,
     onDeltaExported: (name, counters, untilUnixNs) => agent.saveDeltaExported(name, counters, untilUnixNs),
+    // A reload must not make a healthy agent unready for an interval (or a failing one ready).
+    inheritedExportState: previous?.exportState(),
   });
 }

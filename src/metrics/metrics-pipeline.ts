@@ -8,7 +8,7 @@ import type { Logger } from '../log/logger.js';
 import type { SnapshotSource } from '../reader/interface-snapshot.js';
 import { CounterProducer, type CounterProducerOptions } from './counter-producer.js';
 import { HealthInstruments, type AttachedByMode } from './health-instruments.js';
-import { ReportingExporter, createOtlpExporter } from './otlp-exporter.js';
+import { ReportingExporter, createOtlpExporter, type ExportState } from './otlp-exporter.js';
 import { buildResource } from './resource.js';
 
 export interface MetricsPipelineOptions {
@@ -27,11 +27,13 @@ export interface MetricsPipelineOptions {
   producer?: CounterProducer;
   /** Delta: keeps what each successful export carried (see CounterProducerOptions.onDeltaExported). */
   onDeltaExported?: CounterProducerOptions['onDeltaExported'];
+  /** The replaced pipeline's export state, reported until this one's first export has an outcome (reload). */
+  inheritedExportState?: ExportState;
   /** Where K8S_NODE_NAME is read (default process.env); OTEL_RESOURCE_ATTRIBUTES always comes from process.env. */
   env?: NodeJS.ProcessEnv;
 }
 
-/** Structurally the agent's MetricsController: start, stop(timeoutMs), recordAttachFailure, exporting. */
+/** Structurally the agent's MetricsController: start, stop(timeoutMs), recordAttachFailure, exportState. */
 export class MetricsPipeline {
   readonly producer: CounterProducer;
   readonly health: HealthInstruments;
@@ -59,7 +61,7 @@ export class MetricsPipeline {
       onFailure: () => this.health.recordExportFailure(),
       secrets: Object.values(config.otlp.headers),
       target: options.exporter === undefined ? config.otlp.endpoint : undefined,
-    });
+    }, options.inheritedExportState);
     this.resource = buildResource(config, options.env ?? process.env, options.packageVersion);
   }
 
@@ -84,9 +86,9 @@ export class MetricsPipeline {
     this.health.recordAttachFailure(reason);
   }
 
-  /** False while exports are failing (from a failed export until the next success); true before the first export. */
-  exporting(): boolean {
-    return !this.exporter.failing;
+  /** pending before the first export's outcome, failing from a failed export until the next success, else exporting. */
+  exportState(): ExportState {
+    return this.exporter.state;
   }
 
   /** One collection and export now; resolves when the export has finished, whether it succeeded or not. */

@@ -88,6 +88,9 @@ export interface ExportReporting {
   target?: string;
 }
 
+/** What readiness reports about exporting: no outcome yet, the last export succeeded, or it failed. */
+export type ExportState = 'pending' | 'exporting' | 'failing';
+
 /**
  * A PushMetricExporter around another. The gRPC exporter never retries, so each failure is final for its batch.
  * Logging: one warn when a failure burst starts, one info when an export succeeds again (with the count), nothing
@@ -95,12 +98,22 @@ export interface ExportReporting {
  */
 export class ReportingExporter implements PushMetricExporter {
   private failures = 0;
+  private succeededOnce = false;
 
-  constructor(private readonly inner: PushMetricExporter, private readonly reporting: ExportReporting) {}
+  /** `inherited`: the state of the exporter this one replaces on reload, reported until this one has an outcome. */
+  constructor(
+    private readonly inner: PushMetricExporter,
+    private readonly reporting: ExportReporting,
+    private readonly inherited: ExportState = 'pending',
+  ) {}
 
-  /** True from a failed export until the next successful one. */
-  get failing(): boolean {
-    return this.failures > 0;
+  /**
+   * pending until the first export has an outcome, failing from a failed export until the next success. Pending is
+   * not ready: an agent whose collector is unreachable must not look healthy for the interval before it learns so.
+   */
+  get state(): ExportState {
+    if (this.failures > 0) return 'failing';
+    return this.succeededOnce ? 'exporting' : this.inherited;
   }
 
   export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
@@ -142,6 +155,7 @@ export class ReportingExporter implements PushMetricExporter {
       if (id !== undefined) producer?.exportSucceeded(id);
       if (this.failures > 0) logger.info({ failedExports: this.failures }, 'export recovered');
       this.failures = 0;
+      this.succeededOnce = true;
       return;
     }
     if (id !== undefined) producer?.exportFailed(id);

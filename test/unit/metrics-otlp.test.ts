@@ -14,7 +14,7 @@ import { emptyCounters, sum, type InterfaceCounters } from '../../src/bpf/counte
 import { loadConfig } from '../../src/config/load-config.js';
 import type { CarnxConfig } from '../../src/config/schema.js';
 import { createLogger } from '../../src/log/logger.js';
-import { createOtlpExporter } from '../../src/metrics/otlp-exporter.js';
+import { createOtlpExporter, type ExportState } from '../../src/metrics/otlp-exporter.js';
 import { MetricsPipeline } from '../../src/metrics/metrics-pipeline.js';
 import type { InterfaceSnapshot } from '../../src/reader/interface-snapshot.js';
 
@@ -127,7 +127,7 @@ const source = (): InterfaceSnapshot[] => [
   { name: 'eth0', ifindex: 2, mode: 'native', countingSinceUnixNs: SINCE, counters: knownCounters() },
 ];
 
-async function pipelineTo(receiver: Receiver, tune: (c: CarnxConfig) => void = () => {}): Promise<MetricsPipeline> {
+async function pipelineTo(receiver: Receiver, tune: (c: CarnxConfig) => void = () => {}, inheritedExportState?: ExportState): Promise<MetricsPipeline> {
   receivers.push(receiver);
   const port = await receiver.listen();
   const config = loadConfig({ argv: ['--otlp-endpoint', `http://127.0.0.1:${port}`], env: {} });
@@ -135,6 +135,7 @@ async function pipelineTo(receiver: Receiver, tune: (c: CarnxConfig) => void = (
   tune(config);
   const pipeline = new MetricsPipeline({
     config, logger, source, packageVersion: '0.0.1-test', attachedByMode: () => ({ native: 1 }), env: { K8S_NODE_NAME: 'node-b' },
+    inheritedExportState,
   });
   pipelines.push(pipeline);
   pipeline.start();
@@ -181,19 +182,33 @@ test('a gzip-compressed export with the configured metadata and exact data point
   assert.equal(interfaces.map((d) => [attrs(d.attributes), d.asInt ?? null]), [[{ 'carnx.xdp.mode': 'native' }, '1']]);
 });
 
+test('readiness: pending until the first export succeeds; a reloaded pipeline reports the old state until its own outcome', async () => {
+  const fresh = await pipelineTo(new Receiver(http2.createServer()));
+  assert.is(fresh.exportState(), 'pending');
+  await fresh.forceCollectAndExport();
+  assert.is(fresh.exportState(), 'exporting', 'first export succeeded');
+
+  const down = new Receiver(http2.createServer());
+  down.failing = true;
+  const reloaded = await pipelineTo(down, () => {}, fresh.exportState());
+  assert.is(reloaded.exportState(), 'exporting', 'inherited before its own first export');
+  await reloaded.forceCollectAndExport();
+  assert.is(reloaded.exportState(), 'failing', 'its own outcome wins');
+});
+
 test('a failure burst logs one warn and one recovery line, counts failures, and never logs the header value', async () => {
   const receiver = new Receiver(http2.createServer());
   const pipeline = await pipelineTo(receiver);
   const before = lines.length;
   pipeline.recordAttachFailure('foreign-program');
   pipeline.recordAttachFailure('foreign-program');
-  assert.ok(pipeline.exporting(), 'nothing failed yet');
+  assert.is(pipeline.exportState(), 'pending', 'no export yet: not ready');
   receiver.failing = true;
   for (let i = 0; i < 3; i++) await pipeline.forceCollectAndExport();
-  assert.not.ok(pipeline.exporting(), 'failing since the last success');
+  assert.is(pipeline.exportState(), 'failing', 'failing since the last success');
   receiver.failing = false;
   await pipeline.forceCollectAndExport();
-  assert.ok(pipeline.exporting(), 'recovered');
+  assert.is(pipeline.exportState(), 'exporting', 'recovered');
   await waitFor('four exports', () => receiver.received.length === 4);
   type Line = { level: string; msg: string; error?: string; failedExports?: number };
   const logged = lines.slice(before).map((l) => JSON.parse(l) as Line);
