@@ -14,6 +14,10 @@ command -v bpftool >/dev/null || need+=(bpftool)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v openssl >/dev/null || need+=(openssl)
 command -v jq >/dev/null || need+=(jq)   # applies config/seccomp/*.jq in the image test
+# The one-node Kubernetes cluster of test/deploy/cluster.test.ts (test/cluster/README.md).
+command -v containerd >/dev/null || need+=(containerd)
+command -v runc >/dev/null || need+=(runc)
+command -v curl >/dev/null || need+=(curl)
 if [ "${#need[@]}" -gt 0 ]; then
 	echo "carnx tests: installing ${need[*]}" >&2
 	export DEBIAN_FRONTEND=noninteractive
@@ -25,6 +29,8 @@ fi
 bash "$here/collector/build.sh" >/dev/null
 bash "$here/tools/install-helm.sh" >/dev/null
 bash "$here/tools/install-compose.sh" >/dev/null
+# Kubernetes 1.34 server binaries and etcd for the cluster test, from the Go module proxy (about 5 minutes cold).
+bash "$here/cluster/build.sh" >/dev/null
 # The container image from the unmodified Dockerfile (buildah, with local stand-ins for its base images; cached
 # outside the clone, see test/image/README.md).
 bash "$here/image/build-image.sh" >/dev/null
