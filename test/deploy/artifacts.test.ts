@@ -2,7 +2,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +17,6 @@ const MAIN = join(ROOT, 'dist/src/main.js');
 const PROVEN = Object.keys((JSON.parse(readFileSync(join(ROOT, 'test/deploy/proven-capabilities.json'), 'utf8')) as {
   capabilities: Record<string, number>;
 }).capabilities).sort();
-const TOOLS_CACHE = process.env.CARNX_TOOLS_CACHE ?? '/var/cache/carnx-tools';
 
 /** A parsed YAML or JSON document: shapes are asserted, not typed. */
 type Doc = Record<string, any>;
@@ -29,8 +28,10 @@ function composeCommand(): string[] | undefined {
   if (spawnSync('docker', ['compose', 'version'], { encoding: 'utf8' }).status === 0) return ['docker', 'compose'];
   const onPath = spawnSync('docker-compose', ['version'], { encoding: 'utf8' });
   if (onPath.status === 0 && /v2\.|v5\./.test(onPath.stdout)) return ['docker-compose'];
-  const cached = existsSync(TOOLS_CACHE) ? readdirSync(TOOLS_CACHE).filter((d) => d.startsWith('compose-v')).sort().pop() : undefined;
-  return cached && existsSync(join(TOOLS_CACHE, cached, 'docker-compose')) ? [join(TOOLS_CACHE, cached, 'docker-compose')] : undefined;
+  // The script that built it names it (its last line): a listing of the cache also finds its lock files.
+  const built = spawnSync('bash', [join(ROOT, 'test/tools/install-compose.sh')], { encoding: 'utf8' });
+  const path = built.status === 0 ? built.stdout.trim().split('\n').pop() : undefined;
+  return path && existsSync(path) ? [path] : undefined;
 }
 
 /** The Dockerfile as stages: name, base image, and instructions (continuation lines joined). */
@@ -63,7 +64,7 @@ Artifacts.after(() => {
 
 Artifacts('`docker compose config` accepts docker-compose.yml', () => {
   const compose = composeCommand();
-  assert.ok(compose, `no Compose v2 here: install the docker compose plugin, or build one into ${TOOLS_CACHE}/compose-v*/docker-compose`);
+  assert.ok(compose, 'no Compose v2 here: install the docker compose plugin, or run test/tools/install-compose.sh');
   const run = spawnSync(compose![0]!, [...compose!.slice(1), '--project-directory', ROOT, '-f', join(ROOT, 'docker-compose.yml'), 'config', '--quiet'], {
     encoding: 'utf8',
   });
