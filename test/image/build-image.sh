@@ -204,30 +204,29 @@ node_image() {
 	ctr=""
 }
 
-# Each stand-in is cached under a key of what it is made from, its recipe (the functions above) included.
+# stand_in REF ARCHIVE RECIPE WHAT: builds the stand-in REF with the function RECIPE unless ARCHIVE (named by a key of
+# what it is made from) exists, loads it into the containers storage if needed, and sets $stand_in_id to its image id.
+stand_in() {
+	local ref="$1" archive="$2" recipe="$3" start=$SECONDS
+	if [[ ! -f "$archive" ]]; then
+		log "assembling the $ref stand-in: $4"
+		"$recipe"
+		save_archive "$ref" "$archive"
+		log "$ref stand-in ready in $((SECONDS - start))s"
+	fi
+	ensure_loaded "$ref" "$archive"
+	stand_in_id="$(cat "$archive.id")"
+}
+
+# Each stand-in's key covers what it is made from, its recipe (the functions above) included.
 debian_key="$( { echo "$SUITE $MIRROR $SECURITY_MIRROR"; declare -f debian_rootfs debian_image; } | hash12)"
-debian_archive="$cache/debian-$SUITE-slim-$debian_key.tar"
-if [[ ! -f "$debian_archive" ]]; then
-	start=$SECONDS
-	log "assembling the $DEBIAN_REF stand-in with debootstrap from $MIRROR (about a minute)"
-	debian_image
-	save_archive "$DEBIAN_REF" "$debian_archive"
-	log "$DEBIAN_REF stand-in ready in $((SECONDS - start))s"
-fi
-ensure_loaded "$DEBIAN_REF" "$debian_archive"
-debian_id="$(cat "$debian_archive.id")"
+stand_in "$DEBIAN_REF" "$cache/debian-$SUITE-slim-$debian_key.tar" debian_image "debootstrap from $MIRROR (about a minute)"
+debian_id="$stand_in_id"
 
 node_key="$( { echo "$NODE_VERSION $NPM_VERSION $debian_id"; declare -f node_files node_image; } | hash12)"
-node_archive="$cache/node-$NODE_VERSION-bookworm-slim-$node_key.tar"
-if [[ ! -f "$node_archive" ]]; then
-	start=$SECONDS
-	log "assembling the $NODE_REF stand-in: node $NODE_VERSION and npm $NPM_VERSION from the npm registry"
-	node_image
-	save_archive "$NODE_REF" "$node_archive"
-	log "$NODE_REF stand-in ready in $((SECONDS - start))s"
-fi
-ensure_loaded "$NODE_REF" "$node_archive"
-node_id="$(cat "$node_archive.id")"
+stand_in "$NODE_REF" "$cache/node-$NODE_VERSION-bookworm-slim-$node_key.tar" node_image \
+	"node $NODE_VERSION and npm $NPM_VERSION from the npm registry"
+node_id="$stand_in_id"
 
 # ---- the carnx image -----------------------------------------------------------------------------------------------
 # The build context is what .dockerignore admits: it is an allow-list ("*", then "!path" lines), so exactly those
