@@ -16,15 +16,20 @@ const REQUIRED_CAPS: Array<{ name: string; bit: number; or?: { name: string; bit
   { name: 'CAP_PERFMON', bit: 38, or: { name: 'CAP_SYS_ADMIN', bit: 21 } },
 ];
 
-function effectiveCaps(): bigint {
-  const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('CapEff:'));
-  return line ? BigInt(`0x${line.split(/\s+/)[1]}`) : 0n;
+/** The value of one `Name:` line of /proc/self/status, or undefined when the kernel does not report it. */
+function statusField(name: string): string | undefined {
+  const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith(`${name}:`));
+  return line?.split(/\s+/)[1];
 }
 
-/** This process's seccomp mode from /proc/self/status: 0 none, 1 strict, 2 a filter (what container runtimes install). */
+function effectiveCaps(): bigint {
+  const hex = statusField('CapEff');
+  return hex ? BigInt(`0x${hex}`) : 0n;
+}
+
+/** This process's seccomp mode: 0 none, 1 strict, 2 a filter (what container runtimes install). */
 export function seccompMode(): number {
-  const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('Seccomp:'));
-  return line ? Number(line.split(/\s+/)[1]) : 0;
+  return Number(statusField('Seccomp') ?? 0);
 }
 
 export function checkPrivileges(): void {
