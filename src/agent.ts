@@ -61,8 +61,12 @@ export class Agent {
 
   #newAttacher(config: CarnxConfig): XdpAttacher {
     return new XdpAttacher({
-      lib: this.#lib, objectPath: resolveXdpObject(config), bpffs: config.bpffs.path,
-      mode: config.xdp.mode, replaceForeign: config.xdp.replaceForeign, logger: this.#deps.logger.child({ module: 'attach' }),
+      lib: this.#lib,
+      objectPath: resolveXdpObject(config),
+      bpffs: config.bpffs.path,
+      mode: config.xdp.mode,
+      replaceForeign: config.xdp.replaceForeign,
+      logger: this.#deps.logger.child({ module: 'attach' }),
     });
   }
 
@@ -72,8 +76,13 @@ export class Agent {
     sweepOtherLayouts(this.#config.bpffs.path, this.#log);
     const selected = this.#selectedInterfaces();
     if (selected.length === 0) {
-      const present = listInterfaces().map((i) => i.name).join(', ');
-      throw new FatalError(ExitCode.noInterface, `no interface matches interfaces.include minus interfaces.exclude (present: ${present})`);
+      const present = listInterfaces()
+        .map((i) => i.name)
+        .join(', ');
+      throw new FatalError(
+        ExitCode.noInterface,
+        `no interface matches interfaces.include minus interfaces.exclude (present: ${present})`,
+      );
     }
     // Metrics first, so attach failures at start-up are counted too.
     this.#metrics = this.#buildMetrics(this.#config);
@@ -111,10 +120,15 @@ export class Agent {
       // The capabilities were checked before this, so EPERM under a seccomp filter is almost always the container
       // runtime's default profile refusing bpf(2) (podman and CRI-O before their profile allowed it with CAP_BPF);
       // libbpf's own hint (RLIMIT_MEMLOCK, CONFIG_BPF_SYSCALL) points the wrong way there.
-      const seccomp = err instanceof BpfError && err.code === 'EPERM' && seccompMode() === 2
-        ? '; a seccomp filter is active: the container runtime\'s profile must allow bpf(2) with CAP_BPF (config/README.md: Containers and seccomp)'
-        : '';
-      throw new FatalError(ExitCode.bpfObject, `could not load xdp.object ${resolveXdpObject(this.#config)}: ${(err as Error).message}${seccomp}`, detail);
+      const seccomp =
+        err instanceof BpfError && err.code === 'EPERM' && seccompMode() === 2
+          ? "; a seccomp filter is active: the container runtime's profile must allow bpf(2) with CAP_BPF (config/README.md: Containers and seccomp)"
+          : '';
+      throw new FatalError(
+        ExitCode.bpfObject,
+        `could not load xdp.object ${resolveXdpObject(this.#config)}: ${(err as Error).message}${seccomp}`,
+        detail,
+      );
     }
   }
 
@@ -144,7 +158,10 @@ export class Agent {
       const now = byName.get(name);
       if (now?.ifindex === a.ifindex) continue;
       this.#release(a, false);
-      this.#log.info({ interface: name }, now ? 'interface re-created: attaching anew' : 'interface gone or deselected: detached');
+      this.#log.info(
+        { interface: name },
+        now ? 'interface re-created: attaching anew' : 'interface gone or deselected: detached',
+      );
     }
     // Pins of interfaces that are gone or deselected (left by a crash or an older config) go too.
     for (const pins of pinnedInterfaces(this.#config.bpffs.path)) {
@@ -164,7 +181,10 @@ export class Agent {
       const message = (err as Error).message;
       if (this.#refused.get(iface.name) !== message) {
         this.#refused.set(iface.name, message);
-        this.#log.warn({ interface: iface.name, reason, foreignProgId: (err as AttachRefused).foreignProgId, err: message }, 'not counting on interface');
+        this.#log.warn(
+          { interface: iface.name, reason, foreignProgId: (err as AttachRefused).foreignProgId, err: message },
+          'not counting on interface',
+        );
         this.#metrics?.recordAttachFailure(reason);
       }
     }
@@ -216,14 +236,19 @@ export class Agent {
    */
   async reload(config: CarnxConfig): Promise<void> {
     if (this.#state !== 'running') return;
-    const exportChanged = JSON.stringify([config.export, config.otlp, config.resource]) !== JSON.stringify([this.#config.export, this.#config.otlp, this.#config.resource]);
+    const exportChanged =
+      JSON.stringify([config.export, config.otlp, config.resource]) !==
+      JSON.stringify([this.#config.export, this.#config.otlp, this.#config.resource]);
     // Build the new export side before changing anything: if it cannot be built, the running one keeps exporting.
     let next: MetricsController | undefined;
     if (exportChanged && this.#metrics) {
       try {
         next = this.#buildMetrics(config, this.#metrics);
       } catch (err) {
-        this.#log.error({ problems: (err as ConfigError).problems }, 'reload refused: keeping the running configuration');
+        this.#log.error(
+          { problems: (err as ConfigError).problems },
+          'reload refused: keeping the running configuration',
+        );
         return;
       }
     }

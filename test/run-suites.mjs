@@ -7,10 +7,18 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const requested = process.argv.slice(2);
 const ORDER = ['unit', 'kernel', 'e2e', 'deploy'];
 // Every folder of test/ but fixtures is a layer; a layer whose compiled tests are missing fails.
-const layers = requested.length > 0 ? requested : readdirSync(`${root}/test`, { withFileTypes: true })
-  .filter((d) => d.isDirectory() && d.name !== 'fixtures' && readdirSync(`${root}/test/${d.name}`).some((f) => f.endsWith('.test.ts')))
-  .map((d) => d.name)
-  .sort((a, b) => ORDER.indexOf(a) - ORDER.indexOf(b));
+const layers =
+  requested.length > 0
+    ? requested
+    : readdirSync(`${root}/test`, { withFileTypes: true })
+        .filter(
+          (d) =>
+            d.isDirectory() &&
+            d.name !== 'fixtures' &&
+            readdirSync(`${root}/test/${d.name}`).some((f) => f.endsWith('.test.ts')),
+        )
+        .map((d) => d.name)
+        .sort((a, b) => ORDER.indexOf(a) - ORDER.indexOf(b));
 const uvu = fileURLToPath(new URL('../node_modules/uvu/bin.js', import.meta.url));
 const ansi = /\x1b\[[0-9;]*m/g;
 

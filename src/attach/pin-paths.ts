@@ -25,5 +25,12 @@ export interface InterfacePins {
 
 export function interfacePins(bpffs: string, ifname: string): InterfacePins {
   const dir = join(layoutPinDir(bpffs), ifname);
-  return { dir, link: join(dir, 'link'), prog: join(dir, 'prog'), progNext: join(dir, 'prog_next'), counters: join(dir, 'counters'), meta: join(dir, 'meta') };
+  return {
+    dir,
+    link: join(dir, 'link'),
+    prog: join(dir, 'prog'),
+    progNext: join(dir, 'prog_next'),
+    counters: join(dir, 'counters'),
+    meta: join(dir, 'meta'),
+  };
 }

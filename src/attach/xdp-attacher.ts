@@ -1,7 +1,15 @@
 // Puts carnx's program on one interface as a pinned bpf_link, adopts or upgrades a pinned one, and takes it off again.
 import { existsSync, mkdirSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
 import type { Libbpf } from '../bpf/libbpf.js';
-import { LAYOUT_VERSION, META_SIZE, decodeMeta, emptyCounters, encodeMeta, type CountingMeta, type InterfaceCounters } from '../bpf/counter-layout.js';
+import {
+  LAYOUT_VERSION,
+  META_SIZE,
+  decodeMeta,
+  emptyCounters,
+  encodeMeta,
+  type CountingMeta,
+  type InterfaceCounters,
+} from '../bpf/counter-layout.js';
 import type { Logger } from '../log/logger.js';
 import type { NetInterface } from '../interfaces/interface-list.js';
 import type { AttachMode } from '../reader/interface-snapshot.js';
@@ -91,7 +99,10 @@ export class XdpAttacher {
     const info = lib.linkInfo(linkFd, pins.link);
     if (info.ifindex !== iface.ifindex) {
       // Defunct (0) or another device that took the name: that counting ended with its device.
-      logger.info({ interface: iface.name, pinnedIfindex: info.ifindex, ifindex: iface.ifindex }, 'dropping stale pins');
+      logger.info(
+        { interface: iface.name, pinnedIfindex: info.ifindex, ifindex: iface.ifindex },
+        'dropping stale pins',
+      );
       lib.closeFd(linkFd);
       return undefined;
     }
@@ -102,7 +113,18 @@ export class XdpAttacher {
       const progId = this.#upgradeIfChanged(iface, linkFd, info.progId, countersFd, metaFd);
       const mode = modeOf(lib.xdpQuery(iface.ifindex, iface.name), progId);
       logger.info({ interface: iface.name, mode, progId }, 'adopted pinned attachment');
-      return { ifname: iface.name, ifindex: iface.ifindex, mode, progId, countingSinceUnixNs: meta.countingSinceUnixNs, metaAtStart: meta, linkFd, countersFd, metaFd, pins };
+      return {
+        ifname: iface.name,
+        ifindex: iface.ifindex,
+        mode,
+        progId,
+        countingSinceUnixNs: meta.countingSinceUnixNs,
+        metaAtStart: meta,
+        linkFd,
+        countersFd,
+        metaFd,
+        pins,
+      };
     } catch (err) {
       lib.closeFd(linkFd);
       lib.closeFd(countersFd);
@@ -154,7 +176,13 @@ export class XdpAttacher {
       object.load();
       const progFd = object.programFd(PROGRAM_NAME);
       const countingSinceUnixNs = BigInt(Date.now()) * 1_000_000n;
-      const meta: CountingMeta = { countingSinceUnixNs, layoutVersion: LAYOUT_VERSION, ifindex: iface.ifindex, deltaExportedUntilUnixNs: 0n, deltaExported: emptyCounters() };
+      const meta: CountingMeta = {
+        countingSinceUnixNs,
+        layoutVersion: LAYOUT_VERSION,
+        ifindex: iface.ifindex,
+        deltaExportedUntilUnixNs: 0n,
+        deltaExported: emptyCounters(),
+      };
       lib.update(object.mapFd(META_MAP), 0, encodeMeta(meta), iface.name);
       const { fd, mode } = this.#createLink(progFd, iface);
       linkFd = fd;
@@ -166,13 +194,27 @@ export class XdpAttacher {
         lib.pin(linkFd, pins.link); // last: only now is the attachment complete on disk
       } catch (err) {
         removePins(pins);
-        throw new AttachRefused('pin-failed', `could not pin ${iface.name}'s attachment under ${pins.dir}: ${(err as Error).message}`);
+        throw new AttachRefused(
+          'pin-failed',
+          `could not pin ${iface.name}'s attachment under ${pins.dir}: ${(err as Error).message}`,
+        );
       }
       const progId = lib.progInfo(progFd, this.#o.objectPath).id;
       const countersFd = lib.getPinned(pins.counters);
       const metaFd = lib.getPinned(pins.meta);
       logger.info({ interface: iface.name, mode, progId }, 'attached');
-      return { ifname: iface.name, ifindex: iface.ifindex, mode, progId, countingSinceUnixNs, metaAtStart: meta, linkFd, countersFd, metaFd, pins };
+      return {
+        ifname: iface.name,
+        ifindex: iface.ifindex,
+        mode,
+        progId,
+        countingSinceUnixNs,
+        metaAtStart: meta,
+        linkFd,
+        countersFd,
+        metaFd,
+        pins,
+      };
     } catch (err) {
       lib.closeFd(linkFd); // an unpinned link detaches when its last fd closes
       throw err;
@@ -188,11 +230,22 @@ export class XdpAttacher {
     if (current.attachMode === 'none') return;
     const foreignId = current.progId || current.drvProgId || current.skbProgId || current.hwProgId;
     if (!this.#o.replaceForeign) {
-      throw new AttachRefused('foreign-program', `${iface.name} already has XDP program id ${foreignId} (${current.attachMode}) that carnx does not own; skipping it`, foreignId);
+      throw new AttachRefused(
+        'foreign-program',
+        `${iface.name} already has XDP program id ${foreignId} (${current.attachMode}) that carnx does not own; skipping it`,
+        foreignId,
+      );
     }
     // Not atomic: a netlink program cannot be swapped for a link. Said loudly, and only when configured.
-    lib.xdpDetach(iface.ifindex, current.attachMode === 'multi' ? 0 : MODE_FLAGS[current.attachMode as AttachMode], iface.name);
-    logger.warn({ interface: iface.name, foreignProgId: foreignId }, 'removed a foreign XDP program (xdp.replaceForeign is true)');
+    lib.xdpDetach(
+      iface.ifindex,
+      current.attachMode === 'multi' ? 0 : MODE_FLAGS[current.attachMode as AttachMode],
+      iface.name,
+    );
+    logger.warn(
+      { interface: iface.name, foreignProgId: foreignId },
+      'removed a foreign XDP program (xdp.replaceForeign is true)',
+    );
   }
 
   #createLink(progFd: number, iface: NetInterface): { fd: number; mode: AttachMode } {
@@ -202,7 +255,8 @@ export class XdpAttacher {
     for (const attempt of tries) {
       try {
         const fd = lib.linkCreateXdp(progFd, iface.ifindex, MODE_FLAGS[attempt], `${iface.name} in ${attempt} mode`);
-        if (reasons.length > 0) logger.warn({ interface: iface.name, mode: attempt, reason: reasons.join('; ') }, 'fell back to generic XDP');
+        if (reasons.length > 0)
+          logger.warn({ interface: iface.name, mode: attempt, reason: reasons.join('; ') }, 'fell back to generic XDP');
         return { fd, mode: attempt };
       } catch (err) {
         reasons.push((err as Error).message);
@@ -221,7 +275,11 @@ export class XdpAttacher {
 
   /** Delta temporality: records what was exported, so a restarted agent continues from there. */
   saveDeltaExported(attachment: OwnedAttachment, counters: InterfaceCounters, untilUnixNs: bigint): void {
-    const meta: CountingMeta = { ...attachment.metaAtStart, deltaExportedUntilUnixNs: untilUnixNs, deltaExported: counters };
+    const meta: CountingMeta = {
+      ...attachment.metaAtStart,
+      deltaExportedUntilUnixNs: untilUnixNs,
+      deltaExported: counters,
+    };
     this.#o.lib.update(attachment.metaFd, 0, encodeMeta(meta), attachment.pins.meta);
   }
 }

@@ -1,9 +1,7 @@
 // Errors from libbpf and the bpf syscall, carrying the call, the errno name and what it was about.
 import { constants } from 'node:os';
 
-const errnoNames = new Map<number, string>(
-  Object.entries(constants.errno).map(([name, value]) => [value, name]),
-);
+const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, value]) => [value, name]));
 
 /** The symbolic name of an errno value (`EPERM`), or `errno N` when unknown. */
 export function errnoName(errno: number): string {

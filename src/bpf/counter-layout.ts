@@ -108,7 +108,15 @@ const META_HEADER_SIZE = 24;
 export const META_SIZE = META_HEADER_SIZE + COUNTERS_SIZE;
 
 function flatten(counters: InterfaceCounters): bigint[] {
-  return [...counters.packets, ...counters.bytes, ...counters.tcpFlags, ...counters.tcpSyn, counters.vlanPackets, ...counters.malformed, ...counters.sizeBuckets];
+  return [
+    ...counters.packets,
+    ...counters.bytes,
+    ...counters.tcpFlags,
+    ...counters.tcpSyn,
+    counters.vlanPackets,
+    ...counters.malformed,
+    ...counters.sizeBuckets,
+  ];
 }
 
 export function encodeMeta(meta: CountingMeta): Buffer {

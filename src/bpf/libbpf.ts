@@ -105,7 +105,9 @@ function declare(lib: KoffiLib) {
     mapReuseFd: lib.func('int bpf_map__reuse_fd(bpf_map *map, int fd)'),
     linkCreate: lib.func('int bpf_link_create(int prog_fd, int target_fd, int type, const bpf_link_create_opts *opts)'),
     linkUpdate: lib.func('int bpf_link_update(int link_fd, int new_prog_fd, const bpf_link_update_opts *opts)'),
-    xdpAttach: lib.func('int bpf_xdp_attach(int ifindex, int prog_fd, uint32_t flags, const bpf_xdp_attach_opts *opts)'),
+    xdpAttach: lib.func(
+      'int bpf_xdp_attach(int ifindex, int prog_fd, uint32_t flags, const bpf_xdp_attach_opts *opts)',
+    ),
     xdpDetach: lib.func('int bpf_xdp_detach(int ifindex, uint32_t flags, const bpf_xdp_attach_opts *opts)'),
     xdpQuery: lib.func('int bpf_xdp_query(int ifindex, int flags, _Inout_ bpf_xdp_query_opts *opts)'),
     objPin: lib.func('int bpf_obj_pin(int fd, const char *path)'),
@@ -149,7 +151,11 @@ export class BpfObject {
 
   /** Before load(): use an existing map (a pinned one) instead of creating this one. */
   reuseMap(name: string, fd: number): void {
-    this.#lib.check('bpf_map__reuse_fd', this.#lib.calls.mapReuseFd(this.#map(name), fd), `map ${name} of ${this.path}`);
+    this.#lib.check(
+      'bpf_map__reuse_fd',
+      this.#lib.calls.mapReuseFd(this.#map(name), fd),
+      `map ${name} of ${this.path}`,
+    );
   }
 
   /** Loads programs and maps into the kernel; a verifier rejection carries the log's tail. */
@@ -196,7 +202,10 @@ export class Libbpf {
       throw new Error(`could not load ${path} (install libbpf1): ${(err as Error).message}`);
     }
     this.calls = declare(lib);
-    this.#printCallback = koffi.register((level: number, fmt: string, ap: unknown) => this.#print(level, fmt, ap), koffi.pointer(printFnType));
+    this.#printCallback = koffi.register(
+      (level: number, fmt: string, ap: unknown) => this.#print(level, fmt, ap),
+      koffi.pointer(printFnType),
+    );
     this.calls.setPrint(this.#printCallback);
   }
 
@@ -209,7 +218,10 @@ export class Libbpf {
     // ap is consumed by one vsnprintf: format once, into a buffer large enough for a whole verifier log.
     const buf = (this.#printBuffer ??= Buffer.alloc(PRINT_BUFFER_BYTES));
     const n = this.calls.vsnprintf(buf, buf.length, fmt, ap);
-    const text = buf.subarray(0, Math.max(0, Math.min(n, buf.length - 1))).toString('utf8').trimEnd();
+    const text = buf
+      .subarray(0, Math.max(0, Math.min(n, buf.length - 1)))
+      .toString('utf8')
+      .trimEnd();
     if (this.#capture) {
       this.#capture.push(...text.split('\n'));
       if (this.#capture.length > LOG_TAIL_LINES) this.#capture.splice(0, this.#capture.length - LOG_TAIL_LINES);
@@ -244,14 +256,25 @@ export class Libbpf {
 
   /** Attaches prog to ifindex as a bpf_link with XDP mode flags; returns the link fd. */
   linkCreateXdp(progFd: number, ifindex: number, flags: number, context: string): number {
-    const opts = { sz: koffi.sizeof('bpf_link_create_opts'), flags, iter_info: 0n, iter_info_len: 0, target_btf_id: 0, union_space: [0n, 0n, 0n, 0n] };
+    const opts = {
+      sz: koffi.sizeof('bpf_link_create_opts'),
+      flags,
+      iter_info: 0n,
+      iter_info_len: 0,
+      target_btf_id: 0,
+      union_space: [0n, 0n, 0n, 0n],
+    };
     return this.check('bpf_link_create', this.calls.linkCreate(progFd, ifindex, BPF_XDP_ATTACH_TYPE, opts), context);
   }
 
   /** Swaps the program behind a link atomically; fails if oldProgFd is given and no longer current. */
   linkUpdate(linkFd: number, newProgFd: number, context: string, oldProgFd?: number): void {
     const BPF_F_REPLACE = 4;
-    const opts = { sz: koffi.sizeof('bpf_link_update_opts'), flags: oldProgFd === undefined ? 0 : BPF_F_REPLACE, old_prog_fd: oldProgFd ?? 0 };
+    const opts = {
+      sz: koffi.sizeof('bpf_link_update_opts'),
+      flags: oldProgFd === undefined ? 0 : BPF_F_REPLACE,
+      old_prog_fd: oldProgFd ?? 0,
+    };
     this.check('bpf_link_update', this.calls.linkUpdate(linkFd, newProgFd, opts), context);
   }
 
@@ -265,7 +288,14 @@ export class Libbpf {
   }
 
   xdpQuery(ifindex: number, context: string): XdpQueryResult {
-    const opts = { sz: koffi.sizeof('bpf_xdp_query_opts'), prog_id: 0, drv_prog_id: 0, hw_prog_id: 0, skb_prog_id: 0, attach_mode: 0 };
+    const opts = {
+      sz: koffi.sizeof('bpf_xdp_query_opts'),
+      prog_id: 0,
+      drv_prog_id: 0,
+      hw_prog_id: 0,
+      skb_prog_id: 0,
+      attach_mode: 0,
+    };
     this.check('bpf_xdp_query', this.calls.xdpQuery(ifindex, 0, opts), context);
     return {
       progId: opts.prog_id,
@@ -304,7 +334,11 @@ export class Libbpf {
     // struct bpf_prog_info: id @4, tag[8] @8, name[16] @64.
     const info = this.#info(fd, 232, context);
     const name = info.subarray(64, 80);
-    return { id: info.readUInt32LE(4), tag: info.subarray(8, 16).toString('hex'), name: name.subarray(0, Math.max(0, name.indexOf(0))).toString() };
+    return {
+      id: info.readUInt32LE(4),
+      tag: info.subarray(8, 16).toString('hex'),
+      name: name.subarray(0, Math.max(0, name.indexOf(0))).toString(),
+    };
   }
 
   linkInfo(fd: number, context: string): LinkInfo {
@@ -357,10 +391,20 @@ export class Libbpf {
     const dataOut = Buffer.alloc(frame.length + 256);
     const opts = {
       sz: koffi.sizeof('bpf_test_run_opts'),
-      data_in: koffi.address(frame), data_out: koffi.address(dataOut),
-      data_size_in: frame.length, data_size_out: dataOut.length,
-      ctx_in: 0n, ctx_out: 0n, ctx_size_in: 0, ctx_size_out: 0,
-      retval: 0, repeat, duration: 0, flags: 0, cpu: 0, batch_size: 0,
+      data_in: koffi.address(frame),
+      data_out: koffi.address(dataOut),
+      data_size_in: frame.length,
+      data_size_out: dataOut.length,
+      ctx_in: 0n,
+      ctx_out: 0n,
+      ctx_size_in: 0,
+      ctx_size_out: 0,
+      retval: 0,
+      repeat,
+      duration: 0,
+      flags: 0,
+      cpu: 0,
+      batch_size: 0,
     };
     this.check('bpf_prog_test_run_opts', this.calls.testRun(progFd, opts), `a ${frame.length}-byte frame`);
     return { retval: opts.retval, durationNs: opts.duration, dataOut: dataOut.subarray(0, opts.data_size_out) };

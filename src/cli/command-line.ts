@@ -24,6 +24,7 @@ export function parseCommandLine(argv: string[]): CommandLine {
   if (argv.includes('--help') || argv.includes('-h')) return { command: 'help', flags: [] };
   if (argv.includes('--version')) return { command: 'version', flags: [] };
   const [first, ...rest] = argv;
-  if (first !== undefined && (COMMANDS as readonly string[]).includes(first)) return { command: first as Command, flags: rest };
+  if (first !== undefined && (COMMANDS as readonly string[]).includes(first))
+    return { command: first as Command, flags: rest };
   return { command: 'run', flags: argv };
 }

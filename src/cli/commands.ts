@@ -23,7 +23,9 @@ export function detachCommand(config: CarnxConfig): number {
   const root = carnxPinRoot(config.bpffs.path);
   const had = existsSync(root);
   rmSync(root, { recursive: true, force: true });
-  process.stdout.write(had ? `carnx: removed ${root}; carnx's programs are detached\n` : `carnx: nothing pinned under ${root}\n`);
+  process.stdout.write(
+    had ? `carnx: removed ${root}; carnx's programs are detached\n` : `carnx: nothing pinned under ${root}\n`,
+  );
   return ExitCode.ok;
 }
 
@@ -46,7 +48,8 @@ export async function startAgent(config: CarnxConfig, packageVersion: string): P
   const agent = new Agent(config, {
     lib,
     logger,
-    createMetrics: (a, current, previous) => createMetricsController({ config: current, logger, agent: a, packageVersion, previous }),
+    createMetrics: (a, current, previous) =>
+      createMetricsController({ config: current, logger, agent: a, packageVersion, previous }),
   });
   try {
     await agent.start();

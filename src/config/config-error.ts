@@ -6,7 +6,9 @@ export class ConfigError extends Error {
 
   constructor(problems: readonly string[]) {
     // The message is the whole report, so printing err.message is enough; secrets never reach it.
-    super(`invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    super(
+      `invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
     this.name = 'ConfigError';
     this.problems = [...problems];
   }

@@ -23,9 +23,17 @@ function renderDefault(value: unknown): string {
 }
 
 export function renderConfigReference(): string {
-  const rows = configKeys().map((k) => [
-    code(k.key), code(k.env), code(`--${k.arg}`), renderDefault(k.default), `${prose(k.doc)} *${describeFormat(k.format)}.*`,
-  ].map(cell).join(' | '));
+  const rows = configKeys().map((k) =>
+    [
+      code(k.key),
+      code(k.env),
+      code(`--${k.arg}`),
+      renderDefault(k.default),
+      `${prose(k.doc)} *${describeFormat(k.format)}.*`,
+    ]
+      .map(cell)
+      .join(' | '),
+  );
   const otelRows = OTEL_ENV_TRANSLATIONS.map((t) => `| ${t.vars.map(code).join(', ')} | ${code(t.key)} |`);
   return [
     '<!-- Generated from src/config/schema.ts by renderConfigReference(); edit the schema, not this table. -->',

@@ -51,7 +51,10 @@ export function fileExpects(name: string): string | undefined {
 /** Parses "k1=v1,k2=v2" as OTEL_RESOURCE_ATTRIBUTES and OTEL_EXPORTER_OTLP_HEADERS are written; values are percent-decoded. */
 export function parseKeyValueList(raw: string): { map: Record<string, string> } | { error: string } {
   const map = new Map<string, string>(); // a Map, so a key like "__proto__" is data, not a prototype
-  const entries = raw.split(',').map((e) => e.trim()).filter((e) => e !== '');
+  const entries = raw
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
   for (const [i, entry] of entries.entries()) {
     const eq = entry.indexOf('=');
     // Entries are not echoed: for headers the whole entry may be a token pasted without its name.
@@ -98,9 +101,14 @@ const strictBoolean: FormatSpec = {
   // convict's own Boolean turns every string but "false" into true, so CARNX_XDP_REPLACE_FOREIGN=0 would mean true.
   coerce(raw) {
     switch (raw) {
-      case 'true': case '1': return true;
-      case 'false': case '0': return false;
-      default: return raw;
+      case 'true':
+      case '1':
+        return true;
+      case 'false':
+      case '0':
+        return false;
+      default:
+        return raw;
     }
   },
   describe: 'true or false (env and flags: true, false, 1, 0)',
@@ -112,7 +120,8 @@ const globList: FormatSpec = {
     if (!Array.isArray(value)) fail(`must be a list of interface names or globs, got ${show(value)}`);
     const bad: string[] = [];
     value.forEach((glob: unknown, i) => {
-      if (typeof glob !== 'string' || glob === '') return bad.push(`entry ${i + 1} must be a non-empty string, got ${show(glob)}`);
+      if (typeof glob !== 'string' || glob === '')
+        return bad.push(`entry ${i + 1} must be a non-empty string, got ${show(glob)}`);
       try {
         picomatch.makeRe(glob, GLOB_OPTIONS);
       } catch (err) {
@@ -133,7 +142,8 @@ const globList: FormatSpec = {
  */
 export function toConvictMap(value: unknown): unknown {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Map)
-    ? new Map(Object.entries(value)) : value;
+    ? new Map(Object.entries(value))
+    : value;
 }
 
 export function fromConvictMap(value: unknown): unknown {
@@ -151,7 +161,8 @@ const keyValueMap: FormatSpec = {
     if (!(converted instanceof Map)) fail(`must be a mapping of names to strings, got ${show(value)}`);
     for (const [key, item] of converted) {
       if (typeof key !== 'string' || key.trim() === '') fail('names must not be empty');
-      if (typeof item !== 'string') fail(`value of ${JSON.stringify(key)} must be a string (quote numbers and booleans in YAML)`);
+      if (typeof item !== 'string')
+        fail(`value of ${JSON.stringify(key)} must be a string (quote numbers and booleans in YAML)`);
     }
   },
   coerce(raw) {
@@ -165,7 +176,8 @@ const keyValueMap: FormatSpec = {
 function stringFormat(describe: string, check: (value: string) => boolean): FormatSpec {
   return {
     validate(value) {
-      if (typeof value !== 'string' || value.includes('\0') || !check(value)) fail(`must be ${describe}, got ${show(value)}`);
+      if (typeof value !== 'string' || value.includes('\0') || !check(value))
+        fail(`must be ${describe}, got ${show(value)}`);
     },
     describe,
   };
@@ -180,8 +192,15 @@ function isOtlpEndpoint(value: string): boolean {
     return false;
   }
   // gRPC has no path, and credentials in the URL would never be sent (headers carry them).
-  return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' && url.pathname === '/'
-    && url.search === '' && url.hash === '' && url.username === '' && url.password === '';
+  return (
+    (url.protocol === 'http:' || url.protocol === 'https:') &&
+    url.hostname !== '' &&
+    url.pathname === '/' &&
+    url.search === '' &&
+    url.hash === '' &&
+    url.username === '' &&
+    url.password === ''
+  );
 }
 
 function boundedInt(min: number, max: number): FormatSpec {
@@ -200,7 +219,8 @@ function boundedInt(min: number, max: number): FormatSpec {
 function enumeration(values: string[]): FormatSpec {
   return {
     validate(value) {
-      if (typeof value !== 'string' || !values.includes(value)) fail(`must be one of ${values.join(', ')}, got ${show(value)}`);
+      if (typeof value !== 'string' || !values.includes(value))
+        fail(`must be one of ${values.join(', ')}, got ${show(value)}`);
     },
     describe: `one of ${values.map((v) => `\`${v}\``).join(', ')}`,
   };
@@ -208,13 +228,21 @@ function enumeration(values: string[]): FormatSpec {
 
 function formatSpec(name: string): FormatSpec {
   switch (name) {
-    case 'strict-boolean': return strictBoolean;
-    case 'glob-list': return globList;
-    case 'key-value-map': return keyValueMap;
-    case 'file-path-or-empty': return stringFormat('a file path or ""', () => true);
-    case 'absolute-path': return stringFormat('an absolute path', (v) => v.startsWith('/'));
+    case 'strict-boolean':
+      return strictBoolean;
+    case 'glob-list':
+      return globList;
+    case 'key-value-map':
+      return keyValueMap;
+    case 'file-path-or-empty':
+      return stringFormat('a file path or ""', () => true);
+    case 'absolute-path':
+      return stringFormat('an absolute path', (v) => v.startsWith('/'));
     case 'host-port-or-empty':
-      return stringFormat('host:port (e.g. 127.0.0.1:9400 or [::1]:9400) or "" (disabled)', (v) => v === '' || parseHostPort(v) !== undefined);
+      return stringFormat(
+        'host:port (e.g. 127.0.0.1:9400 or [::1]:9400) or "" (disabled)',
+        (v) => v === '' || parseHostPort(v) !== undefined,
+      );
     case 'otlp-endpoint':
       return stringFormat('http://host:port, https://host:port or host:port (no path, no credentials)', isOtlpEndpoint);
   }

@@ -7,7 +7,13 @@ import YAML from 'yaml';
 import { ConfigError } from './config-error.js';
 import { fileExpects, fromConvictMap, registerFormats, toConvictMap } from './formats.js';
 import {
-  CONFIG_FILE_ENV, CONFIG_FILE_FLAG, OTEL_ENV_TRANSLATIONS, configKeys, configSchema, type CarnxConfig, type ConfigKeySpec,
+  CONFIG_FILE_ENV,
+  CONFIG_FILE_FLAG,
+  OTEL_ENV_TRANSLATIONS,
+  configKeys,
+  configSchema,
+  type CarnxConfig,
+  type ConfigKeySpec,
 } from './schema.js';
 
 export interface LoadConfigOptions {
@@ -19,7 +25,11 @@ export interface LoadConfigOptions {
 }
 
 /** One value from one layer; `origin` ends every problem about it, e.g. "from env CARNX_LOG_LEVEL". */
-interface Setting { key: string; value: unknown; origin: string }
+interface Setting {
+  key: string;
+  value: unknown;
+  origin: string;
+}
 
 type Problems = string[];
 
@@ -32,7 +42,9 @@ export function loadConfig(options: LoadConfigOptions): CarnxConfig {
   const layers: Setting[] = [
     ...otelEnvSettings(options.env),
     ...(file === undefined ? [] : fileSettings(resolve(file), problems)),
-    ...keys.filter((k) => options.env[k.env] !== undefined).map((k) => ({ key: k.key, value: options.env[k.env], origin: `from env ${k.env}` })),
+    ...keys
+      .filter((k) => options.env[k.env] !== undefined)
+      .map((k) => ({ key: k.key, value: options.env[k.env], origin: `from env ${k.env}` })),
     ...flags.settings,
   ];
   registerFormats(keys.map((k) => k.format));
@@ -60,8 +72,11 @@ export function loadConfig(options: LoadConfigOptions): CarnxConfig {
 export function describeConfig(config: CarnxConfig): Record<string, unknown> {
   const copy = structuredClone(config);
   for (const { key } of configKeys().filter((k) => k.sensitive)) {
-    updateLeaf(copy, key, (value) => (typeof value === 'object' && value !== null
-      ? Object.fromEntries(Object.keys(value).map((name) => [name, '[redacted]'])) : '[redacted]'));
+    updateLeaf(copy, key, (value) =>
+      typeof value === 'object' && value !== null
+        ? Object.fromEntries(Object.keys(value).map((name) => [name, '[redacted]']))
+        : '[redacted]',
+    );
   }
   return copy as unknown as Record<string, unknown>;
 }
@@ -69,7 +84,10 @@ export function describeConfig(config: CarnxConfig): Record<string, unknown> {
 function updateLeaf(config: CarnxConfig, key: string, update: (value: unknown) => unknown): void {
   const path = key.split('.');
   const leaf = path.pop()!;
-  const parent = path.reduce((node, name) => node[name] as Record<string, unknown>, config as unknown as Record<string, unknown>);
+  const parent = path.reduce(
+    (node, name) => node[name] as Record<string, unknown>,
+    config as unknown as Record<string, unknown>,
+  );
   parent[leaf] = update(parent[leaf]);
 }
 
@@ -87,8 +105,10 @@ function schemeOf(endpoint: string): string | undefined {
 export function packageRoot(): string {
   for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
     const manifest = join(dir, 'package.json');
-    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'carnx') return dir;
-    if (dirname(dir) === dir) throw new Error(`cannot find carnx's package.json above ${fileURLToPath(import.meta.url)}`);
+    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'carnx')
+      return dir;
+    if (dirname(dir) === dir)
+      throw new Error(`cannot find carnx's package.json above ${fileURLToPath(import.meta.url)}`);
   }
 }
 
@@ -108,7 +128,11 @@ function otelEnvSettings(env: NodeJS.ProcessEnv): Setting[] {
 }
 
 /** Parses `--name value` and `--name=value`; booleans may stand alone or as `--no-name`. Values are never echoed (headers). */
-function flagSettings(argv: string[], keys: ConfigKeySpec[], problems: Problems): { settings: Setting[]; configFile?: string } {
+function flagSettings(
+  argv: string[],
+  keys: ConfigKeySpec[],
+  problems: Problems,
+): { settings: Setting[]; configFile?: string } {
   const byArg = new Map(keys.map((k) => [k.arg, k]));
   const given = new Map<ConfigKeySpec, { values: string[]; origin: string }>();
   let configFile: string | undefined;
@@ -132,8 +156,11 @@ function flagSettings(argv: string[], keys: ConfigKeySpec[], problems: Problems)
       if (takesNext) i++; // its value is not a second problem
       continue;
     }
-    const value = negated ? (inline === undefined ? 'false' : undefined)
-      : inline ?? (takesNext ? argv[++i] : isBoolean ? 'true' : undefined);
+    const value = negated
+      ? inline === undefined
+        ? 'false'
+        : undefined
+      : (inline ?? (takesNext ? argv[++i] : isBoolean ? 'true' : undefined));
     if (value === undefined) {
       problems.push(`--${name}: ${negated ? 'takes no value' : 'needs a value'}`);
     } else if (spec === undefined) {
@@ -151,7 +178,10 @@ function flagSettings(argv: string[], keys: ConfigKeySpec[], problems: Problems)
 
 /** `otlp.timeoutMs` / `otlp_timeout_ms` / `Otlp.TimeoutMs` -> `otlp-timeout-ms`, to suggest the right flag. */
 function kebab(name: string): string {
-  return name.replace(/([a-z0-9])([A-Z])/g, '$1-$2').replace(/[._]/g, '-').toLowerCase();
+  return name
+    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+    .replace(/[._]/g, '-')
+    .toLowerCase();
 }
 
 function fileSettings(path: string, problems: Problems): Setting[] {
@@ -165,8 +195,14 @@ function fileSettings(path: string, problems: Problems): Setting[] {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'not found' : code === 'EACCES' || code === 'EPERM' ? 'not readable (permission denied)'
-      : code === 'EISDIR' ? 'is a directory' : `cannot be read (${code ?? (err as Error).message})`;
+    const why =
+      code === 'ENOENT'
+        ? 'not found'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'not readable (permission denied)'
+          : code === 'EISDIR'
+            ? 'is a directory'
+            : `cannot be read (${code ?? (err as Error).message})`;
     problems.push(`config file ${path}: ${why}`);
     return [];
   }
@@ -195,14 +231,20 @@ function fileSettings(path: string, problems: Problems): Setting[] {
  * Splits the file into leaf settings. Unknown keys go through as leaves, so convict's strict validation names them.
  * No plain object reaches convict: its validate() walks them by dotted path and throws on names containing dots.
  */
-function walkFile(node: Record<string, unknown>, prefix: string, schema: Record<string, unknown> | undefined,
-  ctx: { origin: string; problems: Problems; out: Setting[] }): void {
+function walkFile(
+  node: Record<string, unknown>,
+  prefix: string,
+  schema: Record<string, unknown> | undefined,
+  ctx: { origin: string; problems: Problems; out: Setting[] },
+): void {
   for (const [name, value] of Object.entries(node)) {
     const key = prefix + name;
-    const child = schema !== undefined && Object.hasOwn(schema, name) ? schema[name] as Record<string, unknown> : undefined;
+    const child =
+      schema !== undefined && Object.hasOwn(schema, name) ? (schema[name] as Record<string, unknown>) : undefined;
     const expects = child !== undefined && 'default' in child ? fileExpects(String(child.format)) : undefined;
     if (name.includes('.') || ['__proto__', 'constructor', 'prototype'].includes(name)) {
-      const why = schema === undefined ? 'unknown key' : 'not a valid key; write nested sections as mappings, not dotted names';
+      const why =
+        schema === undefined ? 'unknown key' : 'not a valid key; write nested sections as mappings, not dotted names';
       ctx.problems.push(`${key}: ${why} (${ctx.origin})`);
     } else if (expects !== undefined && typeof value === 'string') {
       const shown = child?.sensitive === true ? 'a string' : `the string ${JSON.stringify(value.slice(0, 80))}`;
@@ -213,8 +255,11 @@ function walkFile(node: Record<string, unknown>, prefix: string, schema: Record<
       walkFile(value, `${key}.`, child, ctx);
     } else if (child === undefined) {
       ctx.out.push({ key, value, origin: ctx.origin });
-    } else if (value !== null) { // `otlp:` with every key commented out is an empty section
-      ctx.problems.push(`${key}: must be a section (a mapping of keys), got ${Array.isArray(value) ? 'a list' : `a ${typeof value}`} (${ctx.origin})`);
+    } else if (value !== null) {
+      // `otlp:` with every key commented out is an empty section
+      ctx.problems.push(
+        `${key}: must be a section (a mapping of keys), got ${Array.isArray(value) ? 'a list' : `a ${typeof value}`} (${ctx.origin})`,
+      );
     }
   }
 }
@@ -224,15 +269,23 @@ function isMapping(value: unknown): value is Record<string, unknown> {
 }
 
 /** convict reports `key: message: value was "x"`; keep the message (it says what it got), add where the value came from. */
-function rewordConvictLine(line: string, keys: ConfigKeySpec[], origins: Map<string, string>, invalid: Set<string>): string {
+function rewordConvictLine(
+  line: string,
+  keys: ConfigKeySpec[],
+  origins: Map<string, string>,
+  invalid: Set<string>,
+): string {
   const originOf = (key: string) => {
-    for (let k = key; k !== ''; k = k.includes('.') ? k.slice(0, k.lastIndexOf('.')) : '') if (origins.has(k)) return ` (${origins.get(k)})`;
+    for (let k = key; k !== ''; k = k.includes('.') ? k.slice(0, k.lastIndexOf('.')) : '')
+      if (origins.has(k)) return ` (${origins.get(k)})`;
     return ' (the default)';
   };
   const undeclared = /^configuration param '(.+)' not declared in the schema$/.exec(line);
   if (undeclared) {
     const key = undeclared[1]!;
-    const near = keys.find((k) => k.key.replace(/[^a-z0-9]/gi, '').toLowerCase() === key.replace(/[^a-z0-9]/gi, '').toLowerCase());
+    const near = keys.find(
+      (k) => k.key.replace(/[^a-z0-9]/gi, '').toLowerCase() === key.replace(/[^a-z0-9]/gi, '').toLowerCase(),
+    );
     return `${key}: unknown key${near ? ` (did you mean ${near.key}?)` : ''}${originOf(key)}`;
   }
   const missing = /^configuration param '(.+)' missing from config/.exec(line);
@@ -255,11 +308,35 @@ function crossFieldProblems(config: CarnxConfig, invalid: Set<string>, origins: 
     const from = keys.filter((k) => origins.has(k)).map((k) => `${k} ${origins.get(k)}`);
     problems.push(`${keys.join(', ')}: ${why}${from.length > 0 ? ` (${from.join('; ')})` : ''}`);
   };
-  check(['otlp.tls.cert', 'otlp.tls.key'], (tls.cert === '') !== (tls.key === ''), 'must be given together (mutual TLS needs both)');
-  check(['otlp.tls.insecure', 'otlp.endpoint'], tls.insecure && scheme === 'https', 'insecure (plaintext) contradicts an https:// endpoint');
-  check(['otlp.tls.insecure', 'otlp.tls.ca'], tls.insecure && tls.ca !== '', 'insecure (plaintext) contradicts a CA file');
-  check(['otlp.tls.insecure', 'otlp.tls.cert'], tls.insecure && tls.cert !== '', 'insecure (plaintext) contradicts a client certificate');
-  check(['otlp.endpoint', 'otlp.tls.ca'], scheme === 'http' && tls.ca !== '', 'an http:// endpoint is plaintext, so the CA file would be ignored; use https://');
-  check(['otlp.endpoint', 'otlp.tls.cert'], scheme === 'http' && tls.cert !== '', 'an http:// endpoint is plaintext, so the client certificate would be ignored; use https://');
+  check(
+    ['otlp.tls.cert', 'otlp.tls.key'],
+    (tls.cert === '') !== (tls.key === ''),
+    'must be given together (mutual TLS needs both)',
+  );
+  check(
+    ['otlp.tls.insecure', 'otlp.endpoint'],
+    tls.insecure && scheme === 'https',
+    'insecure (plaintext) contradicts an https:// endpoint',
+  );
+  check(
+    ['otlp.tls.insecure', 'otlp.tls.ca'],
+    tls.insecure && tls.ca !== '',
+    'insecure (plaintext) contradicts a CA file',
+  );
+  check(
+    ['otlp.tls.insecure', 'otlp.tls.cert'],
+    tls.insecure && tls.cert !== '',
+    'insecure (plaintext) contradicts a client certificate',
+  );
+  check(
+    ['otlp.endpoint', 'otlp.tls.ca'],
+    scheme === 'http' && tls.ca !== '',
+    'an http:// endpoint is plaintext, so the CA file would be ignored; use https://',
+  );
+  check(
+    ['otlp.endpoint', 'otlp.tls.cert'],
+    scheme === 'http' && tls.cert !== '',
+    'an http:// endpoint is plaintext, so the client certificate would be ignored; use https://',
+  );
   return problems;
 }

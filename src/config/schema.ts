@@ -32,14 +32,41 @@ export interface CarnxConfig {
 export const DEFAULT_EXCLUDE: readonly string[] = [
   'lo',
   // Container and pod plumbing: veth pairs, CNI bridges and devices (Calico, Cilium, Flannel, Weave, kube-router, OVS).
-  'veth*', 'cali*', 'cilium*', 'lxc*', 'docker*', 'br-*', 'podman*', 'cni*', 'flannel*', 'weave*', 'genev_sys_*',
-  'kube-ipvs*', 'kube-bridge', 'kube-dummy-if', 'nodelocaldns', 'ovs-system',
+  'veth*',
+  'cali*',
+  'cilium*',
+  'lxc*',
+  'docker*',
+  'br-*',
+  'podman*',
+  'cni*',
+  'flannel*',
+  'weave*',
+  'genev_sys_*',
+  'kube-ipvs*',
+  'kube-bridge',
+  'kube-dummy-if',
+  'nodelocaldns',
+  'ovs-system',
   // Virtual machines: libvirt bridges and taps.
-  'virbr*', 'vnet*', 'tap*',
+  'virbr*',
+  'vnet*',
+  'tap*',
   // Overlays and tunnels: the outer packet is already counted on the physical device.
-  'vxlan*', 'tunl*', 'tun*', 'gre*', 'gretap*', 'erspan*', 'ip6tnl*', 'ip6gre*', 'sit*', 'wg*',
+  'vxlan*',
+  'tunl*',
+  'tun*',
+  'gre*',
+  'gretap*',
+  'erspan*',
+  'ip6tnl*',
+  'ip6gre*',
+  'sit*',
+  'wg*',
   // No wire traffic: dummies, netlink monitors, ingress shaping helpers.
-  'dummy*', 'nlmon*', 'ifb*',
+  'dummy*',
+  'nlmon*',
+  'ifb*',
 ];
 
 const ms = (min: number, max: number) => durationMs(min, max);
@@ -48,111 +75,181 @@ export const configSchema: convict.Schema<CarnxConfig> = {
   interfaces: {
     include: {
       doc: 'Interfaces to count on: names or picomatch globs. Interfaces that appear later are picked up at the next rescan.',
-      format: 'glob-list', default: ['*'], env: 'CARNX_INTERFACES_INCLUDE', arg: 'interfaces-include',
+      format: 'glob-list',
+      default: ['*'],
+      env: 'CARNX_INTERFACES_INCLUDE',
+      arg: 'interfaces-include',
     },
     exclude: {
-      doc: 'Interfaces never to count on, even if included (exclude wins). The default skips loopback and virtual devices '
-        + '(container veths, bridges, overlays, tunnels) whose packets are also seen on a physical interface, so counting '
-        + 'them would count traffic twice. Set to [] to count everything included.',
-      format: 'glob-list', default: [...DEFAULT_EXCLUDE], env: 'CARNX_INTERFACES_EXCLUDE', arg: 'interfaces-exclude',
+      doc:
+        'Interfaces never to count on, even if included (exclude wins). The default skips loopback and virtual devices ' +
+        '(container veths, bridges, overlays, tunnels) whose packets are also seen on a physical interface, so counting ' +
+        'them would count traffic twice. Set to [] to count everything included.',
+      format: 'glob-list',
+      default: [...DEFAULT_EXCLUDE],
+      env: 'CARNX_INTERFACES_EXCLUDE',
+      arg: 'interfaces-exclude',
     },
     rescanIntervalMs: {
       doc: 'How often to look for interfaces that appeared or went away.',
-      format: ms(100, 3_600_000), default: 5000, env: 'CARNX_INTERFACES_RESCAN_INTERVAL_MS', arg: 'interfaces-rescan-interval-ms',
+      format: ms(100, 3_600_000),
+      default: 5000,
+      env: 'CARNX_INTERFACES_RESCAN_INTERVAL_MS',
+      arg: 'interfaces-rescan-interval-ms',
     },
   },
   xdp: {
     mode: {
-      doc: 'How to attach the XDP program. auto: native (driver) mode, falling back to generic mode with the reason logged; '
-        + 'offload runs on the NIC and only some NICs support it.',
-      format: oneOf('auto', 'native', 'generic', 'offload'), default: 'auto', env: 'CARNX_XDP_MODE', arg: 'xdp-mode',
+      doc:
+        'How to attach the XDP program. auto: native (driver) mode, falling back to generic mode with the reason logged; ' +
+        'offload runs on the NIC and only some NICs support it.',
+      format: oneOf('auto', 'native', 'generic', 'offload'),
+      default: 'auto',
+      env: 'CARNX_XDP_MODE',
+      arg: 'xdp-mode',
     },
     replaceForeign: {
       doc: 'Whether carnx may replace an XDP program it does not own. Off by default: that program may be a firewall or load balancer.',
-      format: 'strict-boolean', default: false, env: 'CARNX_XDP_REPLACE_FOREIGN', arg: 'xdp-replace-foreign',
+      format: 'strict-boolean',
+      default: false,
+      env: 'CARNX_XDP_REPLACE_FOREIGN',
+      arg: 'xdp-replace-foreign',
     },
     object: {
       doc: 'Path to the compiled XDP object. Empty means the one shipped with carnx (<package root>/xdp/carnx.bpf.o).',
-      format: 'file-path-or-empty', default: '', env: 'CARNX_XDP_OBJECT', arg: 'xdp-object',
+      format: 'file-path-or-empty',
+      default: '',
+      env: 'CARNX_XDP_OBJECT',
+      arg: 'xdp-object',
     },
     keepAttachedOnExit: {
-      doc: 'On a clean exit, leave the programs attached and pinned so counting continues and the next start resumes the '
-        + 'same counters. Off: exit detaches and unpins.',
-      format: 'strict-boolean', default: false, env: 'CARNX_XDP_KEEP_ATTACHED_ON_EXIT', arg: 'xdp-keep-attached-on-exit',
+      doc:
+        'On a clean exit, leave the programs attached and pinned so counting continues and the next start resumes the ' +
+        'same counters. Off: exit detaches and unpins.',
+      format: 'strict-boolean',
+      default: false,
+      env: 'CARNX_XDP_KEEP_ATTACHED_ON_EXIT',
+      arg: 'xdp-keep-attached-on-exit',
     },
   },
   bpffs: {
     path: {
       doc: 'Where the BPF filesystem is mounted; carnx pins its links and maps under <path>/carnx/.',
-      format: 'absolute-path', default: '/sys/fs/bpf', env: 'CARNX_BPFFS_PATH', arg: 'bpffs-path',
+      format: 'absolute-path',
+      default: '/sys/fs/bpf',
+      env: 'CARNX_BPFFS_PATH',
+      arg: 'bpffs-path',
     },
   },
   export: {
     intervalMs: {
       doc: 'How often counters are read and exported.',
-      format: ms(100, 3_600_000), default: 10000, env: 'CARNX_EXPORT_INTERVAL_MS', arg: 'export-interval-ms',
+      format: ms(100, 3_600_000),
+      default: 10000,
+      env: 'CARNX_EXPORT_INTERVAL_MS',
+      arg: 'export-interval-ms',
     },
     shutdownTimeoutMs: {
       doc: 'Upper bound on the last export at shutdown, so a dead collector cannot hold up exit.',
-      format: ms(100, 600_000), default: 5000, env: 'CARNX_EXPORT_SHUTDOWN_TIMEOUT_MS', arg: 'export-shutdown-timeout-ms',
+      format: ms(100, 600_000),
+      default: 5000,
+      env: 'CARNX_EXPORT_SHUTDOWN_TIMEOUT_MS',
+      arg: 'export-shutdown-timeout-ms',
     },
   },
   otlp: {
     endpoint: {
       doc: 'OTLP/gRPC endpoint. http:// is plaintext, https:// is TLS; host:port without a scheme is TLS unless otlp.tls.insecure is set.',
-      format: 'otlp-endpoint', default: 'http://localhost:4317', env: 'CARNX_OTLP_ENDPOINT', arg: 'otlp-endpoint',
+      format: 'otlp-endpoint',
+      default: 'http://localhost:4317',
+      env: 'CARNX_OTLP_ENDPOINT',
+      arg: 'otlp-endpoint',
     },
     headers: {
       doc: 'gRPC metadata sent with every export, e.g. an API key. Secret: values are redacted in logs and errors.',
-      format: 'key-value-map', default: {}, sensitive: true, env: 'CARNX_OTLP_HEADERS', arg: 'otlp-headers',
+      format: 'key-value-map',
+      default: {},
+      sensitive: true,
+      env: 'CARNX_OTLP_HEADERS',
+      arg: 'otlp-headers',
     },
     tls: {
       ca: {
         doc: 'PEM file of the CA(s) that signed the collector certificate. Empty: the system roots.',
-        format: 'file-path-or-empty', default: '', env: 'CARNX_OTLP_TLS_CA', arg: 'otlp-tls-ca',
+        format: 'file-path-or-empty',
+        default: '',
+        env: 'CARNX_OTLP_TLS_CA',
+        arg: 'otlp-tls-ca',
       },
       cert: {
         doc: 'PEM client certificate for mutual TLS; give it together with otlp.tls.key.',
-        format: 'file-path-or-empty', default: '', env: 'CARNX_OTLP_TLS_CERT', arg: 'otlp-tls-cert',
+        format: 'file-path-or-empty',
+        default: '',
+        env: 'CARNX_OTLP_TLS_CERT',
+        arg: 'otlp-tls-cert',
       },
       key: {
         doc: 'PEM private key of the client certificate; give it together with otlp.tls.cert.',
-        format: 'file-path-or-empty', default: '', env: 'CARNX_OTLP_TLS_KEY', arg: 'otlp-tls-key',
+        format: 'file-path-or-empty',
+        default: '',
+        env: 'CARNX_OTLP_TLS_KEY',
+        arg: 'otlp-tls-key',
       },
       insecure: {
         doc: 'Plaintext for an endpoint given without a scheme. Cannot be combined with https:// or TLS files.',
-        format: 'strict-boolean', default: false, env: 'CARNX_OTLP_TLS_INSECURE', arg: 'otlp-tls-insecure',
+        format: 'strict-boolean',
+        default: false,
+        env: 'CARNX_OTLP_TLS_INSECURE',
+        arg: 'otlp-tls-insecure',
       },
     },
     compression: {
       doc: 'Compression of export requests.',
-      format: oneOf('gzip', 'none'), default: 'gzip', env: 'CARNX_OTLP_COMPRESSION', arg: 'otlp-compression',
+      format: oneOf('gzip', 'none'),
+      default: 'gzip',
+      env: 'CARNX_OTLP_COMPRESSION',
+      arg: 'otlp-compression',
     },
     timeoutMs: {
       doc: 'Deadline of one export request.',
-      format: ms(100, 600_000), default: 10000, env: 'CARNX_OTLP_TIMEOUT_MS', arg: 'otlp-timeout-ms',
+      format: ms(100, 600_000),
+      default: 10000,
+      env: 'CARNX_OTLP_TIMEOUT_MS',
+      arg: 'otlp-timeout-ms',
     },
     temporality: {
       doc: 'Aggregation temporality of the exported sums. Some backends (Datadog) want delta; cumulative survives lost exports.',
-      format: oneOf('cumulative', 'delta'), default: 'cumulative', env: 'CARNX_OTLP_TEMPORALITY', arg: 'otlp-temporality',
+      format: oneOf('cumulative', 'delta'),
+      default: 'cumulative',
+      env: 'CARNX_OTLP_TEMPORALITY',
+      arg: 'otlp-temporality',
     },
   },
   resource: {
     attributes: {
       doc: 'Resource attributes added to every exported metric, e.g. deployment.environment=prod.',
-      format: 'key-value-map', default: {}, env: 'CARNX_RESOURCE_ATTRIBUTES', arg: 'resource-attributes',
+      format: 'key-value-map',
+      default: {},
+      env: 'CARNX_RESOURCE_ATTRIBUTES',
+      arg: 'resource-attributes',
     },
   },
   log: {
     level: {
       doc: 'Log level (pino). silent turns logging off.',
-      format: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), default: 'info', env: 'CARNX_LOG_LEVEL', arg: 'log-level',
+      format: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
+      default: 'info',
+      env: 'CARNX_LOG_LEVEL',
+      arg: 'log-level',
     },
   },
   health: {
     listen: {
       doc: 'host:port where /livez and /readyz are served, e.g. 127.0.0.1:9400. Empty: no health server.',
-      format: 'host-port-or-empty', default: '', env: 'CARNX_HEALTH_LISTEN', arg: 'health-listen',
+      format: 'host-port-or-empty',
+      default: '',
+      env: 'CARNX_HEALTH_LISTEN',
+      arg: 'health-listen',
     },
   },
 };
@@ -178,8 +275,13 @@ export function configKeys(): ConfigKeySpec[] {
       if (!('default' in spec)) walk(spec, `${key}.`);
       else {
         out.push({
-          key, doc: String(spec.doc), format: String(spec.format), default: spec.default, env: String(spec.env),
-          arg: String(spec.arg), sensitive: spec.sensitive === true,
+          key,
+          doc: String(spec.doc),
+          format: String(spec.format),
+          default: spec.default,
+          env: String(spec.env),
+          arg: String(spec.arg),
+          sensitive: spec.sensitive === true,
         });
       }
     }
@@ -199,11 +301,22 @@ export const CONFIG_FILE_ENV = 'CARNX_CONFIG';
 export const OTEL_ENV_TRANSLATIONS: readonly { key: string; vars: readonly string[]; lowercase?: true }[] = [
   { key: 'otlp.endpoint', vars: ['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', 'OTEL_EXPORTER_OTLP_ENDPOINT'] },
   { key: 'otlp.headers', vars: ['OTEL_EXPORTER_OTLP_METRICS_HEADERS', 'OTEL_EXPORTER_OTLP_HEADERS'] },
-  { key: 'otlp.compression', vars: ['OTEL_EXPORTER_OTLP_METRICS_COMPRESSION', 'OTEL_EXPORTER_OTLP_COMPRESSION'], lowercase: true },
+  {
+    key: 'otlp.compression',
+    vars: ['OTEL_EXPORTER_OTLP_METRICS_COMPRESSION', 'OTEL_EXPORTER_OTLP_COMPRESSION'],
+    lowercase: true,
+  },
   { key: 'otlp.timeoutMs', vars: ['OTEL_EXPORTER_OTLP_METRICS_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT'] },
   { key: 'otlp.tls.ca', vars: ['OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE', 'OTEL_EXPORTER_OTLP_CERTIFICATE'] },
   { key: 'otlp.tls.key', vars: ['OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY', 'OTEL_EXPORTER_OTLP_CLIENT_KEY'] },
-  { key: 'otlp.tls.cert', vars: ['OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE', 'OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE'] },
-  { key: 'otlp.tls.insecure', vars: ['OTEL_EXPORTER_OTLP_METRICS_INSECURE', 'OTEL_EXPORTER_OTLP_INSECURE'], lowercase: true },
+  {
+    key: 'otlp.tls.cert',
+    vars: ['OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE', 'OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE'],
+  },
+  {
+    key: 'otlp.tls.insecure',
+    vars: ['OTEL_EXPORTER_OTLP_METRICS_INSECURE', 'OTEL_EXPORTER_OTLP_INSECURE'],
+    lowercase: true,
+  },
   { key: 'otlp.temporality', vars: ['OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE'], lowercase: true },
 ];

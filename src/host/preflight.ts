@@ -18,7 +18,9 @@ const REQUIRED_CAPS: Array<{ name: string; bit: number; or?: { name: string; bit
 
 /** The value of one `Name:` line of /proc/self/status, or undefined when the kernel does not report it. */
 function statusField(name: string): string | undefined {
-  const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith(`${name}:`));
+  const line = readFileSync('/proc/self/status', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${name}:`));
   return line?.split(/\s+/)[1];
 }
 
@@ -46,15 +48,22 @@ export function checkBpffs(path: string): void {
   try {
     type = statfsSync(path).type;
   } catch (err) {
-    throw new FatalError(ExitCode.host, `bpffs.path ${path} is not usable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new FatalError(
+      ExitCode.host,
+      `bpffs.path ${path} is not usable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   if (type !== BPF_FS_MAGIC) {
-    throw new FatalError(ExitCode.host, `bpffs.path ${path} is not a bpf filesystem: mount it with 'mount -t bpf bpf ${path}'`);
+    throw new FatalError(
+      ExitCode.host,
+      `bpffs.path ${path} is not a bpf filesystem: mount it with 'mount -t bpf bpf ${path}'`,
+    );
   }
 }
 
 export function checkObjectFile(path: string): void {
-  if (!existsSync(path)) throw new FatalError(ExitCode.bpfObject, `xdp.object ${path} does not exist (run 'npm run build:bpf')`);
+  if (!existsSync(path))
+    throw new FatalError(ExitCode.bpfObject, `xdp.object ${path} does not exist (run 'npm run build:bpf')`);
   try {
     accessSync(path, constants.R_OK);
   } catch {
@@ -82,7 +91,8 @@ export function checkCaFile(path: string): void {
       return false;
     }
   };
-  if (blocks.length === 0 || !blocks.every(parses)) throw new Error(`otlp.tls.ca: ${path} is not a PEM file of certificates`);
+  if (blocks.length === 0 || !blocks.every(parses))
+    throw new Error(`otlp.tls.ca: ${path} is not a PEM file of certificates`);
 }
 
 export function openLibbpf(): Libbpf {

@@ -5,11 +5,20 @@ export type Logger = pino.Logger;
 
 /** Paths that may carry OTLP headers or API keys, wherever a log call nests them. */
 const SECRET_PATHS = [
-  'headers', '*.headers', '*.*.headers', 'metadata', '*.metadata',
-  'otlp.headers', '*.otlp.headers', 'config.otlp.headers',
+  'headers',
+  '*.headers',
+  '*.*.headers',
+  'metadata',
+  '*.metadata',
+  'otlp.headers',
+  '*.otlp.headers',
+  'config.otlp.headers',
 ];
 
-export function createLogger(level: string, destination: pino.DestinationStream = pino.destination({ fd: 1, sync: true })): Logger {
+export function createLogger(
+  level: string,
+  destination: pino.DestinationStream = pino.destination({ fd: 1, sync: true }),
+): Logger {
   return pino(
     {
       level,

@@ -2,7 +2,13 @@
 import type { Attributes } from '@opentelemetry/api';
 import type { Histogram } from '@opentelemetry/sdk-metrics';
 import {
-  MALFORMED_LAYERS, SIZE_BUCKET_BOUNDS, SYN_KINDS, TCP_FLAGS, TRAFFIC_CLASSES, sum, type InterfaceCounters,
+  MALFORMED_LAYERS,
+  SIZE_BUCKET_BOUNDS,
+  SYN_KINDS,
+  TCP_FLAGS,
+  TRAFFIC_CLASSES,
+  sum,
+  type InterfaceCounters,
 } from '../bpf/counter-layout.js';
 
 /** Attribute names. network.* are OTel semantic conventions (incubating), copied to avoid a dependency for six strings. */
@@ -56,45 +62,82 @@ export function toNumber(value: bigint): number {
  * A monotonic sum with a fixed set of series: every series is exported from the first collection, zeros included,
  * so users never see series appear later.
  */
-function monotonicSum(name: string, unit: string, description: string, series: readonly Attributes[],
-  read: (c: InterfaceCounters) => bigint[]): SumInstrument {
+function monotonicSum(
+  name: string,
+  unit: string,
+  description: string,
+  series: readonly Attributes[],
+  read: (c: InterfaceCounters) => bigint[],
+): SumInstrument {
   return {
-    kind: 'sum', name, unit, description, read,
+    kind: 'sum',
+    name,
+    unit,
+    description,
+    read,
     points: (words) => series.map((attributes, i) => ({ attributes, value: toNumber(words[i]!) })),
   };
 }
 
-const classSeries: Attributes[] = TRAFFIC_CLASSES.map((c) => ({ [ATTR.networkType]: c.network, [ATTR.transport]: c.transport }));
+const classSeries: Attributes[] = TRAFFIC_CLASSES.map((c) => ({
+  [ATTR.networkType]: c.network,
+  [ATTR.transport]: c.transport,
+}));
 const BUCKETS = SIZE_BUCKET_BOUNDS.length + 1;
 
 /** Every counter metric, in export order. Each point also carries the interface name and direction (the producer adds them). */
 export const COUNTER_INSTRUMENTS: readonly CounterInstrument[] = [
-  monotonicSum('carnx.packets', '{packet}',
+  monotonicSum(
+    'carnx.packets',
+    '{packet}',
     'Frames received, by network and transport protocol; every frame is counted in exactly one series.',
-    classSeries, (c) => c.packets),
-  monotonicSum('carnx.bytes', 'By',
-    'Bytes received, by network and transport protocol: whole frame lengths as XDP sees them, Ethernet header and '
-      + 'VLAN tags included, FCS excluded.',
-    classSeries, (c) => c.bytes),
-  monotonicSum('carnx.tcp.flags', '{segment}',
+    classSeries,
+    (c) => c.packets,
+  ),
+  monotonicSum(
+    'carnx.bytes',
+    'By',
+    'Bytes received, by network and transport protocol: whole frame lengths as XDP sees them, Ethernet header and ' +
+      'VLAN tags included, FCS excluded.',
+    classSeries,
+    (c) => c.bytes,
+  ),
+  monotonicSum(
+    'carnx.tcp.flags',
+    '{segment}',
     'TCP segments received with this flag set; a segment with several flags counts once under each.',
-    TCP_FLAGS.map((f) => ({ [ATTR.tcpFlag]: f.toLowerCase() })), (c) => c.tcpFlags),
-  monotonicSum('carnx.tcp.syn', '{segment}',
-    'TCP segments received with SYN set: syn without ACK (connection attempts), syn_ack with ACK (answers). '
-      + 'carnx.tcp.flags counts a SYN-ACK under both flags, so only this metric tells them apart.',
-    SYN_KINDS.map((k) => ({ [ATTR.synKind]: k })), (c) => c.tcpSyn),
-  monotonicSum('carnx.vlan.packets', '{packet}',
-    'Frames received with at least one 802.1Q or 802.1ad tag still present when XDP sees them (NICs with RX VLAN '
-      + 'offload may strip tags first).',
-    [{}], (c) => [c.vlanPackets]),
-  monotonicSum('carnx.malformed.packets', '{packet}',
+    TCP_FLAGS.map((f) => ({ [ATTR.tcpFlag]: f.toLowerCase() })),
+    (c) => c.tcpFlags,
+  ),
+  monotonicSum(
+    'carnx.tcp.syn',
+    '{segment}',
+    'TCP segments received with SYN set: syn without ACK (connection attempts), syn_ack with ACK (answers). ' +
+      'carnx.tcp.flags counts a SYN-ACK under both flags, so only this metric tells them apart.',
+    SYN_KINDS.map((k) => ({ [ATTR.synKind]: k })),
+    (c) => c.tcpSyn,
+  ),
+  monotonicSum(
+    'carnx.vlan.packets',
+    '{packet}',
+    'Frames received with at least one 802.1Q or 802.1ad tag still present when XDP sees them (NICs with RX VLAN ' +
+      'offload may strip tags first).',
+    [{}],
+    (c) => [c.vlanPackets],
+  ),
+  monotonicSum(
+    'carnx.malformed.packets',
+    '{packet}',
     'Frames whose header at this layer was truncated or invalid; they are still counted in carnx.packets.',
-    MALFORMED_LAYERS.map((l) => ({ [ATTR.malformedLayer]: l })), (c) => c.malformed),
+    MALFORMED_LAYERS.map((l) => ({ [ATTR.malformedLayer]: l })),
+    (c) => c.malformed,
+  ),
   {
     kind: 'histogram',
     name: 'carnx.packet.size',
     unit: 'By',
-    description: 'Distribution of received frame lengths (as counted in carnx.bytes), from buckets counted in the kernel.',
+    description:
+      'Distribution of received frame lengths (as counted in carnx.bytes), from buckets counted in the kernel.',
     // Bucket counts, then the exact byte total: one vector, so the delta and reset logic is shared with the sums.
     read: (c) => [...c.sizeBuckets, sum(c.bytes)],
     points: (words) => {
@@ -102,15 +145,17 @@ export const COUNTER_INSTRUMENTS: readonly CounterInstrument[] = [
       // Every frame lands in exactly one bucket, so this is the packet total; taking it from the buckets keeps the
       // point self-consistent (count = sum of bucket counts) even if a read races with counting.
       const count = sum(counts);
-      return [{
-        attributes: {},
-        value: {
-          buckets: { boundaries: [...SIZE_BUCKET_BOUNDS], counts: counts.map(toNumber) },
-          count: toNumber(count),
-          sum: toNumber(words[BUCKETS]!),
-          // The kernel keeps no min/max; leaving them out is allowed by OTLP.
+      return [
+        {
+          attributes: {},
+          value: {
+            buckets: { boundaries: [...SIZE_BUCKET_BOUNDS], counts: counts.map(toNumber) },
+            count: toNumber(count),
+            sum: toNumber(words[BUCKETS]!),
+            // The kernel keeps no min/max; leaving them out is allowed by OTLP.
+          },
         },
-      }];
+      ];
     },
   },
 ];

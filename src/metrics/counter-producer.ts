@@ -2,8 +2,14 @@
 import { ValueType, type Attributes, type HrTime } from '@opentelemetry/api';
 import { emptyResource } from '@opentelemetry/resources';
 import {
-  AggregationTemporality, DataPointType, type CollectionResult, type DataPoint, type MetricData, type MetricProducer,
-  type ResourceMetrics, type ScopeMetrics,
+  AggregationTemporality,
+  DataPointType,
+  type CollectionResult,
+  type DataPoint,
+  type MetricData,
+  type MetricProducer,
+  type ResourceMetrics,
+  type ScopeMetrics,
 } from '@opentelemetry/sdk-metrics';
 import type { InterfaceSnapshot, SnapshotSource } from '../reader/interface-snapshot.js';
 import type { InterfaceCounters } from '../bpf/counter-layout.js';
@@ -38,11 +44,20 @@ interface Reading {
   persisted?: Baseline;
 }
 /** Delta: the reading last exported successfully, and when it was taken; the next point starts there. */
-interface Baseline extends Reading { endNs: bigint }
+interface Baseline extends Reading {
+  endNs: bigint;
+}
 /** Delta: what one collection read, kept until the exporter reports whether it arrived. */
-interface Pending { endNs: bigint; readings: Map<string, Reading> }
+interface Pending {
+  endNs: bigint;
+  readings: Map<string, Reading>;
+}
 /** One interface's points for one collection: the interval's start and the values (cumulative or delta). */
-interface Series { name: string; startNs: bigint; words: bigint[][] }
+interface Series {
+  name: string;
+  startNs: bigint;
+  words: bigint[][];
+}
 
 /** Collections whose fate is unknown, kept at most; older ones can no longer advance the baseline anyway. */
 const MAX_PENDING = 8;
@@ -80,8 +95,10 @@ export class CounterProducer implements MetricProducer {
       snapshots = this.opts.source();
     } catch (err) {
       if (this.failedCollections++ === 0) {
-        this.opts.logger.warn({ error: (err as Error)?.message ?? String(err) },
-          'reading the counters failed; further failures are not logged until a read succeeds');
+        this.opts.logger.warn(
+          { error: (err as Error)?.message ?? String(err) },
+          'reading the counters failed; further failures are not logged until a read succeeds',
+        );
       }
       return { resourceMetrics: resourceMetrics([]), errors: [err] };
     }
@@ -126,7 +143,10 @@ export class CounterProducer implements MetricProducer {
       try {
         this.opts.onDeltaExported?.(name, reading.counters, done.endNs);
       } catch (err) {
-        this.opts.logger.warn({ interface: name, error: (err as Error).message }, 'could not keep the exported delta baseline');
+        this.opts.logger.warn(
+          { interface: name, error: (err as Error).message },
+          'could not keep the exported delta baseline',
+        );
       }
     }
     // An interface missing from a successful export is not exported; its baseline is kept a while so a transient read
@@ -149,22 +169,30 @@ export class CounterProducer implements MetricProducer {
 
   /** A point's interval and values: since counting started (cumulative, first delta, reset) or since the baseline. */
   private interval(name: string, reading: Reading, endNs: bigint): { startNs: bigint; words: bigint[][] } {
-    const base = this.temporality === 'delta' ? this.baselines.get(name) ?? reading.persisted : undefined;
+    const base = this.temporality === 'delta' ? (this.baselines.get(name) ?? reading.persisted) : undefined;
     // A new countingSince or a counter that went down means the interface's counters were re-created: start over.
-    const reset = base === undefined || base.countingSinceNs !== reading.countingSinceNs
-      || reading.words.some((words, i) => words.some((w, j) => w < base.words[i]![j]!));
+    const reset =
+      base === undefined ||
+      base.countingSinceNs !== reading.countingSinceNs ||
+      reading.words.some((words, i) => words.some((w, j) => w < base.words[i]![j]!));
     const startNs = reset ? reading.countingSinceNs : base.endNs;
     const words = reset ? reading.words : reading.words.map((ws, i) => ws.map((w, j) => w - base.words[i]![j]!));
     // OTLP wants start <= end; a wall clock stepped back must not produce an inverted interval.
     return { startNs: startNs < endNs ? startNs : endNs, words };
   }
 
-  private metricData(instrument: CounterInstrument, index: number, series: readonly Series[], endNs: bigint): MetricData {
+  private metricData(
+    instrument: CounterInstrument,
+    index: number,
+    series: readonly Series[],
+    endNs: bigint,
+  ): MetricData {
     const { name, unit, description } = instrument;
     const common = {
       descriptor: { name, unit, description, valueType: ValueType.INT },
       // The exporter's temporality preference does not touch producer data: each point says its own temporality.
-      aggregationTemporality: this.temporality === 'delta' ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE,
+      aggregationTemporality:
+        this.temporality === 'delta' ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE,
     };
     if (instrument.kind === 'histogram') {
       const histogramPoints = dataPoints(series, index, instrument.points, endNs);
@@ -176,23 +204,39 @@ export class CounterProducer implements MetricProducer {
 }
 
 /** One instrument's points for every interface, each with the interface's attributes and interval. */
-function dataPoints<T>(series: readonly Series[], index: number,
-  points: (words: readonly bigint[]) => { attributes: Attributes; value: T }[], endNs: bigint): DataPoint<T>[] {
+function dataPoints<T>(
+  series: readonly Series[],
+  index: number,
+  points: (words: readonly bigint[]) => { attributes: Attributes; value: T }[],
+  endNs: bigint,
+): DataPoint<T>[] {
   const endTime = toHrTime(endNs);
-  return series.flatMap((s) => points(s.words[index]!).map((p) => ({
-    attributes: { [ATTR.interfaceName]: s.name, [ATTR.ioDirection]: DIRECTION, ...p.attributes },
-    startTime: toHrTime(s.startNs),
-    endTime,
-    value: p.value,
-  })));
+  return series.flatMap((s) =>
+    points(s.words[index]!).map((p) => ({
+      attributes: { [ATTR.interfaceName]: s.name, [ATTR.ioDirection]: DIRECTION, ...p.attributes },
+      startTime: toHrTime(s.startNs),
+      endTime,
+      value: p.value,
+    })),
+  );
 }
 
 function readingOf(snapshot: InterfaceSnapshot): Reading {
   const countingSinceNs = snapshot.countingSinceUnixNs;
   const wordsOf = (counters: InterfaceCounters) => COUNTER_INSTRUMENTS.map((i) => i.read(counters));
   const prior = snapshot.deltaExported;
-  const persisted = prior && { countingSinceNs, words: wordsOf(prior.counters), counters: prior.counters, endNs: prior.untilUnixNs };
-  return { countingSinceNs, words: wordsOf(snapshot.counters), counters: snapshot.counters, ...(persisted ? { persisted } : {}) };
+  const persisted = prior && {
+    countingSinceNs,
+    words: wordsOf(prior.counters),
+    counters: prior.counters,
+    endNs: prior.untilUnixNs,
+  };
+  return {
+    countingSinceNs,
+    words: wordsOf(snapshot.counters),
+    counters: snapshot.counters,
+    ...(persisted ? { persisted } : {}),
+  };
 }
 
 /** The reader keeps the SDK's resource and takes only scopeMetrics from producers: this resource is a placeholder. */

@@ -18,7 +18,10 @@ export class HealthInstruments {
   private duration: Histogram | undefined;
   private callbackFailing = false;
 
-  constructor(private readonly attachedByMode: AttachedByMode, private readonly logger: Logger) {}
+  constructor(
+    private readonly attachedByMode: AttachedByMode,
+    private readonly logger: Logger,
+  ) {}
 
   recordAttachFailure(reason: string): void {
     this.attachFailures.set(reason, (this.attachFailures.get(reason) ?? 0) + 1);
@@ -37,34 +40,43 @@ export class HealthInstruments {
   bind(meter: Meter): void {
     // valueType INT: without it the SDK exports these counts as doubles.
     const interfaces = meter.createObservableGauge('carnx.agent.interfaces', {
-      valueType: ValueType.INT, unit: '{interface}', description: 'Interfaces carnx counts on, by XDP attach mode.',
+      valueType: ValueType.INT,
+      unit: '{interface}',
+      description: 'Interfaces carnx counts on, by XDP attach mode.',
     });
     const attachFailures = meter.createObservableCounter('carnx.agent.attach.failures', {
-      valueType: ValueType.INT, unit: '{failure}',
+      valueType: ValueType.INT,
+      unit: '{failure}',
       description: 'Failed attempts to attach the XDP program to an interface, by reason.',
     });
     const exportFailures = meter.createObservableCounter('carnx.agent.export.failures', {
-      valueType: ValueType.INT, unit: '{failure}',
+      valueType: ValueType.INT,
+      unit: '{failure}',
       description: 'Metric exports that failed: the collector was unreachable, refused them or did not answer in time.',
     });
     this.duration = meter.createHistogram('carnx.agent.collection.duration', {
-      unit: 's', description: 'Time to read every interface\'s counters from the kernel and build the data points.',
+      unit: 's',
+      description: "Time to read every interface's counters from the kernel and build the data points.",
       advice: { explicitBucketBoundaries: DURATION_BOUNDARIES },
     });
-    meter.addBatchObservableCallback((result) => {
-      // Always observe totals (observable instruments are cumulative at the source), and never throw from here.
-      result.observe(exportFailures, this.exportFailures);
-      for (const [reason, n] of this.attachFailures) result.observe(attachFailures, n, { 'carnx.reason': reason });
-      try {
-        for (const [mode, n] of Object.entries(this.attachedByMode())) {
-          result.observe(interfaces, n, { 'carnx.xdp.mode': mode });
+    meter.addBatchObservableCallback(
+      (result) => {
+        // Always observe totals (observable instruments are cumulative at the source), and never throw from here.
+        result.observe(exportFailures, this.exportFailures);
+        for (const [reason, n] of this.attachFailures) result.observe(attachFailures, n, { 'carnx.reason': reason });
+        try {
+          for (const [mode, n] of Object.entries(this.attachedByMode())) {
+            result.observe(interfaces, n, { 'carnx.xdp.mode': mode });
+          }
+          this.callbackFailing = false;
+        } catch (err) {
+          const error = (err as Error)?.message ?? String(err);
+          if (!this.callbackFailing)
+            this.logger.warn({ error }, 'counting attached interfaces failed; logged once until it works');
+          this.callbackFailing = true;
         }
-        this.callbackFailing = false;
-      } catch (err) {
-        const error = (err as Error)?.message ?? String(err);
-        if (!this.callbackFailing) this.logger.warn({ error }, 'counting attached interfaces failed; logged once until it works');
-        this.callbackFailing = true;
-      }
-    }, [interfaces, attachFailures, exportFailures]);
+      },
+      [interfaces, attachFailures, exportFailures],
+    );
   }
 }

@@ -1,6 +1,9 @@
 // Wires the metrics side: counter producer + health instruments -> periodic reader -> reporting OTLP exporter.
 import {
-  MeterProvider, PeriodicExportingMetricReader, type MetricProducer, type PushMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+  type MetricProducer,
+  type PushMetricExporter,
 } from '@opentelemetry/sdk-metrics';
 import type { Resource } from '@opentelemetry/resources';
 import type { CarnxConfig } from '../config/schema.js';
@@ -48,20 +51,31 @@ export class MetricsPipeline {
     const { config, logger } = options;
     this.options = options;
     if (options.producer !== undefined && options.producer.temporality !== config.otlp.temporality) {
-      throw new Error(`otlp.temporality changed to ${config.otlp.temporality}: the pipeline needs a new counter producer`);
+      throw new Error(
+        `otlp.temporality changed to ${config.otlp.temporality}: the pipeline needs a new counter producer`,
+      );
     }
-    this.producer = options.producer ?? new CounterProducer({
-      source: options.source, logger, packageVersion: options.packageVersion, temporality: config.otlp.temporality,
-      onDeltaExported: options.onDeltaExported,
-    });
+    this.producer =
+      options.producer ??
+      new CounterProducer({
+        source: options.source,
+        logger,
+        packageVersion: options.packageVersion,
+        temporality: config.otlp.temporality,
+        onDeltaExported: options.onDeltaExported,
+      });
     this.health = new HealthInstruments(options.attachedByMode, logger);
-    this.exporter = new ReportingExporter(options.exporter ?? createOtlpExporter(config, logger), {
-      logger,
-      producer: this.producer,
-      onFailure: () => this.health.recordExportFailure(),
-      secrets: Object.values(config.otlp.headers),
-      target: options.exporter === undefined ? config.otlp.endpoint : undefined,
-    }, options.inheritedExportState);
+    this.exporter = new ReportingExporter(
+      options.exporter ?? createOtlpExporter(config, logger),
+      {
+        logger,
+        producer: this.producer,
+        onFailure: () => this.health.recordExportFailure(),
+        secrets: Object.values(config.otlp.headers),
+        target: options.exporter === undefined ? config.otlp.endpoint : undefined,
+      },
+      options.inheritedExportState,
+    );
     this.resource = buildResource(config, options.env ?? process.env, options.packageVersion);
   }
 
@@ -93,7 +107,8 @@ export class MetricsPipeline {
 
   /** One collection and export now; resolves when the export has finished, whether it succeeded or not. */
   async forceCollectAndExport(): Promise<void> {
-    if (this.provider === undefined || this.stopped !== undefined) throw new Error('the metrics pipeline is not running');
+    if (this.provider === undefined || this.stopped !== undefined)
+      throw new Error('the metrics pipeline is not running');
     await this.provider.forceFlush();
   }
 
@@ -113,8 +128,10 @@ export class MetricsPipeline {
       if (this.provider !== undefined) await this.provider.shutdown({ timeoutMillis: timeoutMs });
       else await this.exporter.shutdown();
     } catch (err) {
-      this.options.logger.warn({ timeoutMs, error: (err as Error)?.message ?? String(err) },
-        'the last metrics export did not finish in time; stopping without it');
+      this.options.logger.warn(
+        { timeoutMs, error: (err as Error)?.message ?? String(err) },
+        'the last metrics export did not finish in time; stopping without it',
+      );
     }
   }
 

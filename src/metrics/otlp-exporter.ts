@@ -4,7 +4,11 @@ import { Metadata, credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import {
-  AggregationTemporality, AggregationType, type AggregationOption, type InstrumentType, type PushMetricExporter,
+  AggregationTemporality,
+  AggregationType,
+  type AggregationOption,
+  type InstrumentType,
+  type PushMetricExporter,
   type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics';
 import { otlpUsesTls } from '../config/load-config.js';
@@ -31,24 +35,34 @@ export function createOtlpExporter(config: CarnxConfig, logger: Logger): OTLPMet
     timeoutMillis: config.otlp.timeoutMs,
     // A number: the exporter compares against its enum (DELTA 0, CUMULATIVE 1); a string would silently mean cumulative.
     // This only steers SDK instruments; the counter producer sets the temporality of its own points.
-    temporalityPreference: config.otlp.temporality === 'delta' ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE,
+    temporalityPreference:
+      config.otlp.temporality === 'delta' ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE,
   };
-  logger.info({
-    endpoint: config.otlp.endpoint, tls, compression: config.otlp.compression, temporality: config.otlp.temporality,
-    headerNames: Object.keys(config.otlp.headers),
-  }, 'exporting metrics over OTLP/gRPC');
+  logger.info(
+    {
+      endpoint: config.otlp.endpoint,
+      tls,
+      compression: config.otlp.compression,
+      temporality: config.otlp.temporality,
+      headerNames: Object.keys(config.otlp.headers),
+    },
+    'exporting metrics over OTLP/gRPC',
+  );
   return new OTLPMetricExporter(options);
 }
 
 function metadataOf(headers: Record<string, string>): Metadata {
   const metadata = new Metadata();
   for (const [name, value] of Object.entries(headers)) {
-    if (name.toLowerCase().endsWith('-bin')) throw new Error(`otlp.headers: binary metadata (${name}) is not supported`);
+    if (name.toLowerCase().endsWith('-bin'))
+      throw new Error(`otlp.headers: binary metadata (${name}) is not supported`);
     try {
       metadata.set(name, value);
     } catch {
       // grpc-js puts the offending value in its message: say which header, never what it holds.
-      throw new Error(`otlp.headers: "${name}" is not usable as gRPC metadata (names: a-z 0-9 - _ .; values: printable ASCII)`);
+      throw new Error(
+        `otlp.headers: "${name}" is not usable as gRPC metadata (names: a-z 0-9 - _ .; values: printable ASCII)`,
+      );
     }
   }
   return metadata;
@@ -56,12 +70,18 @@ function metadataOf(headers: Record<string, string>): Metadata {
 
 function tlsCredentials(config: CarnxConfig): ChannelCredentials {
   const { ca, cert, key } = config.otlp.tls;
-  const [caPem, certPem, keyPem] = [readPem('otlp.tls.ca', ca), readPem('otlp.tls.cert', cert), readPem('otlp.tls.key', key)];
+  const [caPem, certPem, keyPem] = [
+    readPem('otlp.tls.ca', ca),
+    readPem('otlp.tls.cert', cert),
+    readPem('otlp.tls.key', key),
+  ];
   try {
     return credentials.createSsl(caPem, keyPem, certPem);
   } catch (err) {
     // OpenSSL's messages name the failing decoder, not the key material.
-    throw new Error(`otlp.tls: the CA, certificate or key is not valid PEM or they do not match: ${(err as Error).message}`);
+    throw new Error(
+      `otlp.tls: the CA, certificate or key is not valid PEM or they do not match: ${(err as Error).message}`,
+    );
   }
 }
 
@@ -71,7 +91,8 @@ function readPem(key: string, path: string): Buffer | null {
     return readFileSync(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'not found' : code === 'EACCES' ? 'permission denied' : code ?? (err as Error).message;
+    const why =
+      code === 'ENOENT' ? 'not found' : code === 'EACCES' ? 'permission denied' : (code ?? (err as Error).message);
     throw new Error(`${key}: cannot read ${path}: ${why}`);
   }
 }
@@ -161,8 +182,10 @@ export class ReportingExporter implements PushMetricExporter {
     if (id !== undefined) producer?.exportFailed(id);
     this.reporting.onFailure?.();
     if (this.failures++ === 0) {
-      logger.warn({ target: this.reporting.target, error: this.redact(result.error?.message ?? 'no error given') },
-        'metrics export failed; further failures are not logged until an export succeeds');
+      logger.warn(
+        { target: this.reporting.target, error: this.redact(result.error?.message ?? 'no error given') },
+        'metrics export failed; further failures are not logged until an export succeeds',
+      );
     }
   }
 

@@ -22,8 +22,12 @@ const MACHINE_ID_NAMESPACE = '5f0c7a1e-3d2b-4c8e-9a61-0b7d2e4f8c13';
  *   3. resource.attributes from carnx's config (file, CARNX_RESOURCE_ATTRIBUTES, flags).
  * The env detector reads process.env, not `env`; `env` supplies K8S_NODE_NAME.
  */
-export function buildResource(config: CarnxConfig, env: NodeJS.ProcessEnv, packageVersion: string,
-  machineIdPath = '/etc/machine-id'): Resource {
+export function buildResource(
+  config: CarnxConfig,
+  env: NodeJS.ProcessEnv,
+  packageVersion: string,
+  machineIdPath = '/etc/machine-id',
+): Resource {
   const nodeName = nonEmpty(env.K8S_NODE_NAME);
   const own = resourceFromAttributes({
     [ATTR_SERVICE_NAME]: 'carnx',
@@ -59,7 +63,10 @@ function readMachineId(path: string): string | undefined {
 
 /** RFC 9562 UUID version 5: SHA-1 of namespace bytes + name, with the version and variant bits set. */
 export function uuidV5(namespace: string, name: string): string {
-  const hash = createHash('sha1').update(Buffer.from(namespace.replace(/-/g, ''), 'hex')).update(name, 'utf8').digest();
+  const hash = createHash('sha1')
+    .update(Buffer.from(namespace.replace(/-/g, ''), 'hex'))
+    .update(name, 'utf8')
+    .digest();
   hash[6] = (hash[6]! & 0x0f) | 0x50;
   hash[8] = (hash[8]! & 0x3f) | 0x80;
   const hex = hash.subarray(0, 16).toString('hex');

@@ -5,14 +5,22 @@ import type { OwnedAttachment } from '../attach/xdp-attacher.js';
 import type { Logger } from '../log/logger.js';
 import type { InterfaceSnapshot } from './interface-snapshot.js';
 
-export function readSnapshots(lib: Libbpf, attachments: Iterable<OwnedAttachment>, logger: Logger): InterfaceSnapshot[] {
+export function readSnapshots(
+  lib: Libbpf,
+  attachments: Iterable<OwnedAttachment>,
+  logger: Logger,
+): InterfaceSnapshot[] {
   const snapshots: InterfaceSnapshot[] = [];
   for (const a of attachments) {
     try {
       const words = lib.lookupPerCpuU64Sums(a.countersFd, 0, COUNTERS_SIZE, `counters of ${a.ifname}`);
       const { deltaExportedUntilUnixNs: untilUnixNs, deltaExported } = a.metaAtStart;
       snapshots.push({
-        name: a.ifname, ifindex: a.ifindex, mode: a.mode, countingSinceUnixNs: a.countingSinceUnixNs, counters: decodeCounters(words),
+        name: a.ifname,
+        ifindex: a.ifindex,
+        mode: a.mode,
+        countingSinceUnixNs: a.countingSinceUnixNs,
+        counters: decodeCounters(words),
         ...(untilUnixNs > 0n ? { deltaExported: { untilUnixNs, counters: deltaExported } } : {}),
       });
     } catch (err) {

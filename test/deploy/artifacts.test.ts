@@ -14,9 +14,13 @@ import { interfacePins } from '../../src/attach/pin-paths.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = join(ROOT, 'dist/src/main.js');
-const PROVEN = Object.keys((JSON.parse(readFileSync(join(ROOT, 'test/deploy/proven-capabilities.json'), 'utf8')) as {
-  capabilities: Record<string, number>;
-}).capabilities).sort();
+const PROVEN = Object.keys(
+  (
+    JSON.parse(readFileSync(join(ROOT, 'test/deploy/proven-capabilities.json'), 'utf8')) as {
+      capabilities: Record<string, number>;
+    }
+  ).capabilities,
+).sort();
 
 /** A parsed YAML or JSON document: shapes are asserted, not typed. */
 type Doc = Record<string, any>;
@@ -39,9 +43,17 @@ function dockerfileStages(): Array<{ name: string; from: string; lines: string[]
   const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
   const args = Object.fromEntries([...text.matchAll(/^ARG (\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
   const stages: Array<{ name: string; from: string; lines: string[] }> = [];
-  for (const line of text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'))) {
+  for (const line of text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))) {
     const from = /^FROM (\S+)(?: AS (\S+))?$/i.exec(line);
-    if (from) stages.push({ name: from[2] ?? String(stages.length), from: from[1]!.replace(/\$\{(\w+)\}/g, (_m, a: string) => args[a] ?? ''), lines: [] });
+    if (from)
+      stages.push({
+        name: from[2] ?? String(stages.length),
+        from: from[1]!.replace(/\$\{(\w+)\}/g, (_m, a: string) => args[a] ?? ''),
+        lines: [],
+      });
     else stages.at(-1)?.lines.push(line);
   }
   return stages;
@@ -65,105 +77,162 @@ Artifacts.after(() => {
 Artifacts('`docker compose config` accepts docker-compose.yml', () => {
   const compose = composeCommand();
   assert.ok(compose, 'no Compose v2 here: install the docker compose plugin, or run test/tools/install-compose.sh');
-  const run = spawnSync(compose![0]!, [...compose!.slice(1), '--project-directory', ROOT, '-f', join(ROOT, 'docker-compose.yml'), 'config', '--quiet'], {
-    encoding: 'utf8',
-  });
+  const run = spawnSync(
+    compose![0]!,
+    [...compose!.slice(1), '--project-directory', ROOT, '-f', join(ROOT, 'docker-compose.yml'), 'config', '--quiet'],
+    {
+      encoding: 'utf8',
+    },
+  );
   assert.is(run.status, 0, `${compose!.join(' ')} config: ${run.stderr}`);
 });
 
-Artifacts('compose: carnx on the host network with exactly the proven capabilities, read-only, bpffs where its config says', () => {
-  const compose = YAML.parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as Doc;
-  const carnx = compose.services.carnx;
-  assert.is(carnx.network_mode, 'host');
-  assert.equal(carnx.cap_drop, ['ALL']);
-  assert.equal([...carnx.cap_add].map((c: string) => `CAP_${c}`).sort(), PROVEN);
-  assert.is(carnx.read_only, true);
-  assert.ok(carnx.security_opt.includes('no-new-privileges:true'));
-  assert.not.ok(carnx.privileged, 'privileged');
-  const config = YAML.parse(readFileSync(join(ROOT, 'config/carnx.compose.yaml'), 'utf8')) as Doc;
-  const bpffs = (carnx.volumes as Doc[]).find((v) => typeof v === 'object' && v.source === '/sys/fs/bpf')!;
-  assert.is(bpffs.target, config.bpffs.path);
-  assert.not.match(bpffs.target, /^\/sys\//, 'Docker\'s AppArmor profile denies writes below /sys/fs/');
-  assert.ok((carnx.volumes as Array<string | Doc>).includes('./config/carnx.compose.yaml:/etc/carnx/carnx.yaml:ro'));
-  assert.equal(carnx.command, ['run', '--config', '/etc/carnx/carnx.yaml']);
-  assert.match(carnx.healthcheck.test.join(' '), new RegExp(`http://${config.health.listen}/readyz`));
-  for (const [name, service] of Object.entries(compose.services as Record<string, Doc>)) {
-    for (const port of service.ports ?? []) assert.match(String(port), /^127\.0\.0\.1:/, `${name} publishes ${port} beyond loopback`);
-    if (service.image) assert.not.match(service.image, /:latest$|^[^:]+$/, `${name}: pin the image version`);
-  }
-  assert.ok(compose.services['otel-collector'] && compose.services.prometheus && compose.services.grafana);
-});
+Artifacts(
+  'compose: carnx on the host network with exactly the proven capabilities, read-only, bpffs where its config says',
+  () => {
+    const compose = YAML.parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as Doc;
+    const carnx = compose.services.carnx;
+    assert.is(carnx.network_mode, 'host');
+    assert.equal(carnx.cap_drop, ['ALL']);
+    assert.equal([...carnx.cap_add].map((c: string) => `CAP_${c}`).sort(), PROVEN);
+    assert.is(carnx.read_only, true);
+    assert.ok(carnx.security_opt.includes('no-new-privileges:true'));
+    assert.not.ok(carnx.privileged, 'privileged');
+    const config = YAML.parse(readFileSync(join(ROOT, 'config/carnx.compose.yaml'), 'utf8')) as Doc;
+    const bpffs = (carnx.volumes as Doc[]).find((v) => typeof v === 'object' && v.source === '/sys/fs/bpf')!;
+    assert.is(bpffs.target, config.bpffs.path);
+    assert.not.match(bpffs.target, /^\/sys\//, "Docker's AppArmor profile denies writes below /sys/fs/");
+    assert.ok((carnx.volumes as Array<string | Doc>).includes('./config/carnx.compose.yaml:/etc/carnx/carnx.yaml:ro'));
+    assert.equal(carnx.command, ['run', '--config', '/etc/carnx/carnx.yaml']);
+    assert.match(carnx.healthcheck.test.join(' '), new RegExp(`http://${config.health.listen}/readyz`));
+    for (const [name, service] of Object.entries(compose.services as Record<string, Doc>)) {
+      for (const port of service.ports ?? [])
+        assert.match(String(port), /^127\.0\.0\.1:/, `${name} publishes ${port} beyond loopback`);
+      if (service.image) assert.not.match(service.image, /:latest$|^[^:]+$/, `${name}: pin the image version`);
+    }
+    assert.ok(compose.services['otel-collector'] && compose.services.prometheus && compose.services.grafana);
+  },
+);
 
 Artifacts('config/carnx.compose.yaml passes `carnx check`', () => {
-  const run = spawnSync(process.execPath, [MAIN, 'check', '--config', join(ROOT, 'config/carnx.compose.yaml')], { encoding: 'utf8', env: cleanEnv() });
+  const run = spawnSync(process.execPath, [MAIN, 'check', '--config', join(ROOT, 'config/carnx.compose.yaml')], {
+    encoding: 'utf8',
+    env: cleanEnv(),
+  });
   assert.is(run.status, 0, `${run.stdout}${run.stderr}`);
 });
 
 Artifacts('Dockerfile: multi-stage, Node 24 slim with libbpf1 at run time, no build tools in the runtime stage', () => {
   const stages = dockerfileStages();
-  assert.equal(stages.map((s) => s.name), ['bpf', 'build', 'runtime']);
+  assert.equal(
+    stages.map((s) => s.name),
+    ['bpf', 'build', 'runtime'],
+  );
   const runtime = stages.at(-1)!;
   assert.match(runtime.from, /^node:24-[a-z]+-slim$/);
   const runtimeText = runtime.lines.join('\n');
   assert.match(runtimeText, /apt-get install -y --no-install-recommends libbpf1 /);
   assert.not.match(runtimeText, /\b(clang|llvm|gcc|make|build-essential|libbpf-dev|npm ci|npm install|tsc)\b/);
   const copies = runtime.lines.filter((l) => l.startsWith('COPY'));
-  assert.ok(copies.every((c) => /^COPY --from=(build|bpf) /.test(c)), 'the runtime stage copies only build results');
+  assert.ok(
+    copies.every((c) => /^COPY --from=(build|bpf) /.test(c)),
+    'the runtime stage copies only build results',
+  );
   assert.ok(copies.some((c) => / \/src\/xdp\/carnx\.bpf\.o \.\/xdp\/carnx\.bpf\.o$/.test(c)));
   assert.ok(runtime.lines.includes('ENTRYPOINT ["node", "/opt/carnx/dist/src/main.js"]'));
   assert.ok(runtime.lines.includes('WORKDIR /opt/carnx'));
   assert.match(stages[1]!.lines.join('\n'), /npm prune --omit=dev/);
   // The build context (.dockerignore is an allow-list) holds every file the build stages copy, and no node_modules.
-  const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').filter((l) => l.startsWith('!')).map((l) => l.slice(1));
-  for (const line of stages.slice(0, 2).flatMap((s) => s.lines).filter((l) => l.startsWith('COPY '))) {
+  const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('!'))
+    .map((l) => l.slice(1));
+  for (const line of stages
+    .slice(0, 2)
+    .flatMap((s) => s.lines)
+    .filter((l) => l.startsWith('COPY '))) {
     for (const source of line.split(/\s+/).slice(1, -1)) {
-      assert.ok(ignore.some((allowed) => source === allowed || source === allowed.replace(/\/$/, '')), `.dockerignore drops ${source}`);
+      assert.ok(
+        ignore.some((allowed) => source === allowed || source === allowed.replace(/\/$/, '')),
+        `.dockerignore drops ${source}`,
+      );
     }
   }
   assert.not.ok(ignore.some((a) => /node_modules|dist/.test(a)));
 });
 
-Artifacts('the image\'s runtime layout (dev dependencies pruned) counts with a read-only root and the proven capabilities', async () => {
-  requireRoot('running the agent');
-  // /opt/carnx as the runtime stage assembles it.
-  const app = join(work, 'opt/carnx');
-  mkdirSync(join(app, 'xdp'), { recursive: true });
-  for (const f of ['package.json', 'package-lock.json']) cpSync(join(ROOT, f), join(app, f));
-  cpSync(join(ROOT, 'node_modules'), join(app, 'node_modules'), { recursive: true });
-  cpSync(join(ROOT, 'dist/src'), join(app, 'dist/src'), { recursive: true });
-  cpSync(join(ROOT, 'xdp/carnx.bpf.o'), join(app, 'xdp/carnx.bpf.o'));
-  execFileSync('npm', ['prune', '--omit=dev', '--no-audit', '--no-fund', '--offline'], { cwd: app, stdio: 'ignore' });
-  rmSync(join(app, 'package-lock.json'));
-  assert.not.ok(existsSync(join(app, 'node_modules/typescript')), 'dev dependencies left');
+Artifacts(
+  "the image's runtime layout (dev dependencies pruned) counts with a read-only root and the proven capabilities",
+  async () => {
+    requireRoot('running the agent');
+    // /opt/carnx as the runtime stage assembles it.
+    const app = join(work, 'opt/carnx');
+    mkdirSync(join(app, 'xdp'), { recursive: true });
+    for (const f of ['package.json', 'package-lock.json']) cpSync(join(ROOT, f), join(app, f));
+    cpSync(join(ROOT, 'node_modules'), join(app, 'node_modules'), { recursive: true });
+    cpSync(join(ROOT, 'dist/src'), join(app, 'dist/src'), { recursive: true });
+    cpSync(join(ROOT, 'xdp/carnx.bpf.o'), join(app, 'xdp/carnx.bpf.o'));
+    execFileSync('npm', ['prune', '--omit=dev', '--no-audit', '--no-fund', '--offline'], { cwd: app, stdio: 'ignore' });
+    rmSync(join(app, 'package-lock.json'));
+    assert.not.ok(existsSync(join(app, 'node_modules/typescript')), 'dev dependencies left');
 
-  pair = new VethPair('i').create();
-  bpffs = new TestBpffs('image');
-  const caps = ['-all', ...PROVEN.map((c) => `+${c.slice(4).toLowerCase()}`)].join(',');
-  // A private mount namespace whose root is read-only, like readOnlyRootFilesystem; bpffs is its own mount.
-  const script = `mount -o remount,bind,ro / && ! touch ${app}/probe 2>/dev/null && exec setpriv --bounding-set ${caps} `
-    + '--inh-caps -all --ambient-caps -all --no-new-privs -- "$@"';
-  const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh',
-    process.execPath, join(app, 'dist/src/main.js'), 'run', '--interfaces-include', pair.host, '--interfaces-exclude', '',
-    '--otlp-endpoint', 'http://127.0.0.1:9', '--bpffs-path', bpffs.path, '--export-interval-ms', '60000'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.setEncoding('utf8').on('data', (c: string) => { output += c; });
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => { output += c; });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  try {
-    const pins = interfacePins(bpffs.path, pair.host);
-    const deadline = Date.now() + 15_000;
-    while (!existsSync(pins.link)) {
-      assert.ok(child.exitCode === null && Date.now() < deadline, `the agent did not attach\n${output}`);
-      await new Promise((r) => setTimeout(r, 25));
+    pair = new VethPair('i').create();
+    bpffs = new TestBpffs('image');
+    const caps = ['-all', ...PROVEN.map((c) => `+${c.slice(4).toLowerCase()}`)].join(',');
+    // A private mount namespace whose root is read-only, like readOnlyRootFilesystem; bpffs is its own mount.
+    const script =
+      `mount -o remount,bind,ro / && ! touch ${app}/probe 2>/dev/null && exec setpriv --bounding-set ${caps} ` +
+      '--inh-caps -all --ambient-caps -all --no-new-privs -- "$@"';
+    const child = spawn(
+      'unshare',
+      [
+        '-m',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        script,
+        'sh',
+        process.execPath,
+        join(app, 'dist/src/main.js'),
+        'run',
+        '--interfaces-include',
+        pair.host,
+        '--interfaces-exclude',
+        '',
+        '--otlp-endpoint',
+        'http://127.0.0.1:9',
+        '--bpffs-path',
+        bpffs.path,
+        '--export-interval-ms',
+        '60000',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    child.stdout!.setEncoding('utf8').on('data', (c: string) => {
+      output += c;
+    });
+    child.stderr!.setEncoding('utf8').on('data', (c: string) => {
+      output += c;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const pins = interfacePins(bpffs.path, pair.host);
+      const deadline = Date.now() + 15_000;
+      while (!existsSync(pins.link)) {
+        assert.ok(child.exitCode === null && Date.now() < deadline, `the agent did not attach\n${output}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      assert.match(ip('-o', 'link', 'show', 'dev', pair.host), /\bxdp/);
+      child.kill('SIGTERM');
+      assert.is(await exited, 0, output);
+      assert.not.ok(existsSync(pins.link));
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
     }
-    assert.match(ip('-o', 'link', 'show', 'dev', pair.host), /\bxdp/);
-    child.kill('SIGTERM');
-    assert.is(await exited, 0, output);
-    assert.not.ok(existsSync(pins.link));
-  } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  }
-});
+  },
+);
 
 /** The unit's [Service] settings; a key given twice keeps every value. */
 function unitSettings(): Map<string, string[]> {
@@ -175,23 +244,31 @@ function unitSettings(): Map<string, string[]> {
   return settings;
 }
 
-Artifacts('systemd unit: verifies, bounds capabilities to the proven set, no new privileges, restarts on failure', () => {
-  const verify = spawnSync('systemd-analyze', ['verify', join(ROOT, 'config/systemd/carnx.service')], { encoding: 'utf8' });
-  assert.is(verify.status, 0, verify.stderr);
-  assert.is(verify.stderr.trim(), '', verify.stderr);
-  const s = unitSettings();
-  assert.equal(s.get('CapabilityBoundingSet')![0]!.split(/\s+/).sort(), PROVEN);
-  assert.equal(s.get('NoNewPrivileges'), ['yes']);
-  assert.equal(s.get('Restart'), ['on-failure']);
-  assert.equal(s.get('RestartPreventExitStatus'), ['2 4'], 'config and object errors (exit 2 and 4) are not retried');
-  assert.equal(s.get('ProtectSystem'), ['strict']);
-  assert.ok(s.get('ReadWritePaths')!.includes('/sys/fs/bpf'));
-  // systemd's ProtectKernelTunables mounts /sys/fs/bpf read-only: carnx could not pin.
-  assert.is(s.get('ProtectKernelTunables'), undefined);
-  assert.is(s.get('MemoryDenyWriteExecute'), undefined, 'V8 needs W+X memory');
-  assert.ok(s.get('RestrictAddressFamilies')![0]!.split(/\s+/).includes('AF_NETLINK'), 'XDP queries go over netlink');
-  // The same layout as the image: /opt/carnx/dist/src/main.js.
-  assert.match(s.get('ExecStart')![0]!, /^\/usr\/bin\/node \/opt\/carnx\/dist\/src\/main\.js run --config \/etc\/carnx\/carnx\.yaml$/);
-});
+Artifacts(
+  'systemd unit: verifies, bounds capabilities to the proven set, no new privileges, restarts on failure',
+  () => {
+    const verify = spawnSync('systemd-analyze', ['verify', join(ROOT, 'config/systemd/carnx.service')], {
+      encoding: 'utf8',
+    });
+    assert.is(verify.status, 0, verify.stderr);
+    assert.is(verify.stderr.trim(), '', verify.stderr);
+    const s = unitSettings();
+    assert.equal(s.get('CapabilityBoundingSet')![0]!.split(/\s+/).sort(), PROVEN);
+    assert.equal(s.get('NoNewPrivileges'), ['yes']);
+    assert.equal(s.get('Restart'), ['on-failure']);
+    assert.equal(s.get('RestartPreventExitStatus'), ['2 4'], 'config and object errors (exit 2 and 4) are not retried');
+    assert.equal(s.get('ProtectSystem'), ['strict']);
+    assert.ok(s.get('ReadWritePaths')!.includes('/sys/fs/bpf'));
+    // systemd's ProtectKernelTunables mounts /sys/fs/bpf read-only: carnx could not pin.
+    assert.is(s.get('ProtectKernelTunables'), undefined);
+    assert.is(s.get('MemoryDenyWriteExecute'), undefined, 'V8 needs W+X memory');
+    assert.ok(s.get('RestrictAddressFamilies')![0]!.split(/\s+/).includes('AF_NETLINK'), 'XDP queries go over netlink');
+    // The same layout as the image: /opt/carnx/dist/src/main.js.
+    assert.match(
+      s.get('ExecStart')![0]!,
+      /^\/usr\/bin\/node \/opt\/carnx\/dist\/src\/main\.js run --config \/etc\/carnx\/carnx\.yaml$/,
+    );
+  },
+);
 
 Artifacts.run();

@@ -15,9 +15,11 @@ import { requireRoot } from '../fixtures/privileges.js';
 import { freePort } from '../fixtures/collector.js';
 
 /** The capabilities carnx needs, with their bit numbers: the one list every deploy test reads. */
-const PROVEN_CAPS = (JSON.parse(readFileSync(new URL('../../../test/deploy/proven-capabilities.json', import.meta.url), 'utf8')) as {
-  capabilities: Record<string, number>;
-}).capabilities;
+const PROVEN_CAPS = (
+  JSON.parse(readFileSync(new URL('../../../test/deploy/proven-capabilities.json', import.meta.url), 'utf8')) as {
+    capabilities: Record<string, number>;
+  }
+).capabilities;
 type CapName = string;
 const ALL: CapName[] = Object.keys(PROVEN_CAPS);
 
@@ -32,20 +34,45 @@ class CappedAgent {
 
   constructor(caps: CapName[], agentArgs: string[]) {
     const set = ['-all', ...caps.map((c) => `+${setprivName(c)}`)].join(',');
-    this.child = spawn('setpriv', [
-      '--bounding-set', set, '--inh-caps', '-all', '--ambient-caps', '-all', '--no-new-privs', '--',
-      process.execPath, MAIN, ...agentArgs,
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child.stdout!.setEncoding('utf8').on('data', (c: string) => { this.stdout += c; });
-    this.child.stderr!.setEncoding('utf8').on('data', (c: string) => { this.stderr += c; });
-    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve(signal === null ? code : 128)));
+    this.child = spawn(
+      'setpriv',
+      [
+        '--bounding-set',
+        set,
+        '--inh-caps',
+        '-all',
+        '--ambient-caps',
+        '-all',
+        '--no-new-privs',
+        '--',
+        process.execPath,
+        MAIN,
+        ...agentArgs,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    this.child.stdout!.setEncoding('utf8').on('data', (c: string) => {
+      this.stdout += c;
+    });
+    this.child.stderr!.setEncoding('utf8').on('data', (c: string) => {
+      this.stderr += c;
+    });
+    this.exited = new Promise((resolve) =>
+      this.child.on('exit', (code, signal) => resolve(signal === null ? code : 128)),
+    );
   }
 
   /** setpriv execs the agent in place, so the child's pid is the agent's: its capability sets as the kernel sees them. */
   capSets(): Record<'CapInh' | 'CapPrm' | 'CapEff' | 'CapBnd' | 'CapAmb', bigint> {
     const status = readFileSync(`/proc/${this.child.pid}/status`, 'utf8');
     const read = (name: string) => BigInt(`0x${new RegExp(`^${name}:\\s+([0-9a-f]+)$`, 'm').exec(status)![1]}`);
-    return { CapInh: read('CapInh'), CapPrm: read('CapPrm'), CapEff: read('CapEff'), CapBnd: read('CapBnd'), CapAmb: read('CapAmb') };
+    return {
+      CapInh: read('CapInh'),
+      CapPrm: read('CapPrm'),
+      CapEff: read('CapEff'),
+      CapBnd: read('CapBnd'),
+      CapAmb: read('CapAmb'),
+    };
   }
 
   describe(): string {
@@ -58,9 +85,12 @@ const mask = (caps: CapName[]) => caps.reduce((m, c) => m | (1n << BigInt(PROVEN
 async function waitFor(what: string, check: () => boolean, agent: CappedAgent, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited = false;
-  void agent.exited.then(() => { exited = true; });
+  void agent.exited.then(() => {
+    exited = true;
+  });
   while (!check()) {
-    if (exited || Date.now() > deadline) throw new Error(`${exited ? 'agent exited' : 'timed out'} waiting for ${what}\n${agent.describe()}`);
+    if (exited || Date.now() > deadline)
+      throw new Error(`${exited ? 'agent exited' : 'timed out'} waiting for ${what}\n${agent.describe()}`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }
@@ -75,7 +105,6 @@ async function exitWithin(agent: CappedAgent, timeoutMs = 20_000): Promise<numbe
   return result;
 }
 
-
 function xdpAttached(ifname: string): boolean {
   return /\bxdp(generic|drv|offload)?\b/.test(ip('-o', 'link', 'show', 'dev', ifname));
 }
@@ -89,8 +118,20 @@ const running: CappedAgent[] = [];
 
 function start(caps: CapName[], extra: string[] = []): CappedAgent {
   const agent = new CappedAgent(caps, [
-    'run', '--interfaces-include', pair!.host, '--interfaces-exclude', '', '--otlp-endpoint', `http://127.0.0.1:${otlpPort}`,
-    '--bpffs-path', bpffs!.path, '--export-interval-ms', '1000', '--health-listen', `127.0.0.1:${healthPort}`, ...extra,
+    'run',
+    '--interfaces-include',
+    pair!.host,
+    '--interfaces-exclude',
+    '',
+    '--otlp-endpoint',
+    `http://127.0.0.1:${otlpPort}`,
+    '--bpffs-path',
+    bpffs!.path,
+    '--export-interval-ms',
+    '1000',
+    '--health-listen',
+    `127.0.0.1:${healthPort}`,
+    ...extra,
   ]);
   running.push(agent);
   return agent;
@@ -118,33 +159,36 @@ Caps.after(() => {
   bpffs?.destroy(); // unpinning removes whatever is still pinned
 });
 
-Caps(`with exactly ${ALL.join(', ')}: attaches, serves /livez, and SIGTERM exits 0 leaving nothing behind`, async () => {
-  const agent = start(ALL);
-  const pins = interfacePins(bpffs!.path, pair!.host);
-  await waitFor(`the pinned link ${pins.link}`, () => existsSync(pins.link), agent);
-  await waitFor('the agent to finish starting', () => started(agent), agent);
-  assert.ok(xdpAttached(pair!.host), `ip link show ${pair!.host} shows no xdp`);
+Caps(
+  `with exactly ${ALL.join(', ')}: attaches, serves /livez, and SIGTERM exits 0 leaving nothing behind`,
+  async () => {
+    const agent = start(ALL);
+    const pins = interfacePins(bpffs!.path, pair!.host);
+    await waitFor(`the pinned link ${pins.link}`, () => existsSync(pins.link), agent);
+    await waitFor('the agent to finish starting', () => started(agent), agent);
+    assert.ok(xdpAttached(pair!.host), `ip link show ${pair!.host} shows no xdp`);
 
-  const caps = agent.capSets();
-  const want = mask(ALL);
-  assert.is(caps.CapEff, want, `effective set 0x${caps.CapEff.toString(16)} is not exactly the proven set`);
-  assert.is(caps.CapPrm, want);
-  assert.is(caps.CapBnd, want);
-  assert.is(caps.CapInh, 0n);
-  assert.is(caps.CapAmb, 0n);
+    const caps = agent.capSets();
+    const want = mask(ALL);
+    assert.is(caps.CapEff, want, `effective set 0x${caps.CapEff.toString(16)} is not exactly the proven set`);
+    assert.is(caps.CapPrm, want);
+    assert.is(caps.CapBnd, want);
+    assert.is(caps.CapInh, 0n);
+    assert.is(caps.CapAmb, 0n);
 
-  const livez = await fetch(`http://127.0.0.1:${healthPort}/livez`);
-  assert.is(livez.status, 200);
+    const livez = await fetch(`http://127.0.0.1:${healthPort}/livez`);
+    assert.is(livez.status, 200);
 
-  agent.child.kill('SIGTERM');
-  const code = await exitWithin(agent);
-  assert.is(code, 0, agent.describe());
-  assert.not.ok(existsSync(pins.link), 'the link is still pinned after a clean exit');
-  assert.not.ok(existsSync(pins.counters), 'the counters are still pinned after a clean exit');
-  assert.not.ok(existsSync(pins.dir), 'the interface\'s pin directory is left after a clean exit');
-  assert.not.ok(xdpAttached(pair!.host), 'XDP is still attached after a clean exit');
-  assert.not.match(agent.stderr, /\n\s+at /, 'a stack trace on stderr');
-});
+    agent.child.kill('SIGTERM');
+    const code = await exitWithin(agent);
+    assert.is(code, 0, agent.describe());
+    assert.not.ok(existsSync(pins.link), 'the link is still pinned after a clean exit');
+    assert.not.ok(existsSync(pins.counters), 'the counters are still pinned after a clean exit');
+    assert.not.ok(existsSync(pins.dir), "the interface's pin directory is left after a clean exit");
+    assert.not.ok(xdpAttached(pair!.host), 'XDP is still attached after a clean exit');
+    assert.not.match(agent.stderr, /\n\s+at /, 'a stack trace on stderr');
+  },
+);
 
 for (const missing of ALL) {
   Caps(`without ${missing}: exits non-zero with one clear line, nothing attached or pinned`, async () => {
@@ -174,9 +218,16 @@ Caps(`with exactly ${ALL.join(', ')}: a restart adopts the kept attachment, and 
   assert.ok(xdpAttached(pair!.host));
 
   const second = start(ALL, ['--xdp-keep-attached-on-exit']);
-  await waitFor('the second agent to adopt or refuse the pinned link',
-    () => /adopted pinned attachment|not counting on interface/.test(second.stdout), second);
-  assert.match(second.stdout, /adopted pinned attachment/, `the restarted agent did not adopt its pinned link\n${second.describe()}`);
+  await waitFor(
+    'the second agent to adopt or refuse the pinned link',
+    () => /adopted pinned attachment|not counting on interface/.test(second.stdout),
+    second,
+  );
+  assert.match(
+    second.stdout,
+    /adopted pinned attachment/,
+    `the restarted agent did not adopt its pinned link\n${second.describe()}`,
+  );
   await waitFor('the second agent to finish starting', () => started(second), second);
   second.child.kill('SIGTERM');
   assert.is(await exitWithin(second), 0, second.describe());

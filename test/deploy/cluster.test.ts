@@ -15,7 +15,18 @@ import { classIndex } from '../fixtures/frames.js';
 import { ip, type VethPair } from '../fixtures/netns.js';
 import { requireRoot } from '../fixtures/privileges.js';
 import { pinSet, pinTree, xdpOn } from '../e2e/kernel-objects.js';
-import { Cleanups, exportedCounters, ping, quietPair, sendUdp, settle, tcpConnections, up, waitFor, type Settled } from '../e2e/scenario.js';
+import {
+  Cleanups,
+  exportedCounters,
+  ping,
+  quietPair,
+  sendUdp,
+  settle,
+  tcpConnections,
+  up,
+  waitFor,
+  type Settled,
+} from '../e2e/scenario.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CHART = join(ROOT, 'helm/carnx');
@@ -47,8 +58,15 @@ let beforeRestart: Settled | undefined;
 let attached: Settled | undefined;
 
 function run(cmd: string, args: string[], extraEnv: Record<string, string> = {}): string {
-  const result = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, ...env, ...extraEnv }, maxBuffer: 1 << 26 });
-  if (result.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited with ${result.status ?? result.signal}:\n${result.stdout}${result.stderr}`);
+  const result = spawnSync(cmd, args, {
+    encoding: 'utf8',
+    env: { ...process.env, ...env, ...extraEnv },
+    maxBuffer: 1 << 26,
+  });
+  if (result.status !== 0)
+    throw new Error(
+      `${cmd} ${args.join(' ')} exited with ${result.status ?? result.signal}:\n${result.stdout}${result.stderr}`,
+    );
   return result.stdout;
 }
 
@@ -61,14 +79,18 @@ function pods(): Doc[] {
   return getJson('pods', '-n', NAMESPACE, '-l', `app.kubernetes.io/instance=${RELEASE}`).items as Doc[];
 }
 
-const readyCondition = (pod: Doc): string | undefined => (pod.status?.conditions as Doc[] | undefined)?.find((c) => c.type === 'Ready')?.status;
-const running = (pod: Doc): boolean => pod.status?.containerStatuses?.[0]?.state?.running !== undefined && !pod.metadata.deletionTimestamp;
+const readyCondition = (pod: Doc): string | undefined =>
+  (pod.status?.conditions as Doc[] | undefined)?.find((c) => c.type === 'Ready')?.status;
+const running = (pod: Doc): boolean =>
+  pod.status?.containerStatuses?.[0]?.state?.running !== undefined && !pod.metadata.deletionTimestamp;
 
 /** The agent's log lines from the kubelet's pod log files (CRI format: time, stream, tag, then the line). */
 function podLog(pod: Doc): Array<Record<string, unknown>> {
   const dir = join(env.CARNX_CLUSTER_POD_LOGS!, `${NAMESPACE}_${pod.metadata.name}_${pod.metadata.uid}`, 'carnx');
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).sort().flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n'))
+  return readdirSync(dir)
+    .sort()
+    .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n'))
     .map((line) => line.replace(/^\S+ (stdout|stderr) [PF] /, ''))
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as Record<string, unknown>);
@@ -77,7 +99,12 @@ function podLog(pod: Doc): Array<Record<string, unknown>> {
 /** The release's pods, their agent logs and the namespace's events: for failure messages. */
 function clusterState(): string {
   try {
-    const state = pods().map((p) => `${p.metadata.name}: ${JSON.stringify(p.status)}\n${podLog(p).map((l) => JSON.stringify(l)).join('\n')}`);
+    const state = pods().map(
+      (p) =>
+        `${p.metadata.name}: ${JSON.stringify(p.status)}\n${podLog(p)
+          .map((l) => JSON.stringify(l))
+          .join('\n')}`,
+    );
     return `\n${state.join('\n')}\nevents:\n${kubectl('get', 'events', '-n', NAMESPACE)}`;
   } catch (err) {
     return `\n(could not describe the pods: ${(err as Error).message})`;
@@ -103,28 +130,42 @@ async function readyz(): Promise<{ status: number; body: string }> {
  * same machine, which may hold XDP programs of their own). The pod is on the host network, where these are.
  */
 function xdpOnRealInterfaces(): string[] {
-  const links = JSON.parse(ip('-j', '-d', 'link', 'show')) as Array<{ ifname: string; linkinfo?: { info_kind?: string }; xdp?: unknown }>;
+  const links = JSON.parse(ip('-j', '-d', 'link', 'show')) as Array<{
+    ifname: string;
+    linkinfo?: { info_kind?: string };
+    xdp?: unknown;
+  }>;
   return links.filter((l) => l.linkinfo?.info_kind !== 'veth' && l.xdp !== undefined).map((l) => l.ifname);
 }
 
 /** The interfaces carnx has pins for in the node's bpffs. */
-const pinnedInterfaces = (): string[] => pinTree(join(HOST_PINS, 'carnx/v1')).filter((p) => /^[^/]+\/$/.test(p)).map((p) => p.slice(0, -1));
+const pinnedInterfaces = (): string[] =>
+  pinTree(join(HOST_PINS, 'carnx/v1'))
+    .filter((p) => /^[^/]+\/$/.test(p))
+    .map((p) => p.slice(0, -1));
 
 /** A values file for the release: the image under test, the test veth only, the test collector, short intervals. */
 function values(): string {
   const file = join(work, `values-${Date.now()}.yaml`);
-  writeFileSync(file, YAML.stringify({
-    // Never: the image was imported into the node's containerd, and no registry is reachable.
-    image: { ...IMAGE, pullPolicy: 'Never' },
-    clusterName: CLUSTER_NAME,
-    // Only the test's veth: the pod is on the host network, where the machine's real interfaces are.
-    interfaces: { include: [pair.host], rescanIntervalMs: 1000 },
-    // 2 s: short for the test, and long enough that the first export comes well after the health server is up.
-    export: { intervalMs: 2000, shutdownTimeoutMs: 2000 },
-    otlp: { endpoint: collector.endpoint, timeoutMs: 2000, existingSecret: { name: 'carnx-ci-headers', key: 'headers' } },
-    health: { port: healthPort },
-    probes: { readiness: { initialDelaySeconds: 1, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 1 } },
-  }));
+  writeFileSync(
+    file,
+    YAML.stringify({
+      // Never: the image was imported into the node's containerd, and no registry is reachable.
+      image: { ...IMAGE, pullPolicy: 'Never' },
+      clusterName: CLUSTER_NAME,
+      // Only the test's veth: the pod is on the host network, where the machine's real interfaces are.
+      interfaces: { include: [pair.host], rescanIntervalMs: 1000 },
+      // 2 s: short for the test, and long enough that the first export comes well after the health server is up.
+      export: { intervalMs: 2000, shutdownTimeoutMs: 2000 },
+      otlp: {
+        endpoint: collector.endpoint,
+        timeoutMs: 2000,
+        existingSecret: { name: 'carnx-ci-headers', key: 'headers' },
+      },
+      health: { port: healthPort },
+      probes: { readiness: { initialDelaySeconds: 1, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 1 } },
+    }),
+  );
   return file;
 }
 
@@ -137,7 +178,10 @@ function rmdirIfEmpty(dir: string): void {
 }
 
 /** The pins of the test interface in the node's bpffs, named from the bpffs root as pinSet names them. */
-const hostPins = (): string[] => pinTree(join(HOST_PINS, 'carnx')).map((p) => `carnx/${p}`).filter((p) => p.startsWith(`carnx/v1/${pair.host}/`));
+const hostPins = (): string[] =>
+  pinTree(join(HOST_PINS, 'carnx'))
+    .map((p) => `carnx/${p}`)
+    .filter((p) => p.startsWith(`carnx/v1/${pair.host}/`));
 
 /**
  * Set-up runs in `before`, where an exception would end the whole uvu process (and the other deploy suites with it)
@@ -160,12 +204,23 @@ Cluster.before(async () => {
 async function setUpCluster(): Promise<void> {
   requireRoot('the cluster test');
   work = mkdtempSync(join(tmpdir(), 'carnx-cluster-'));
-  helmBin = execFileSync('bash', [join(ROOT, 'test/tools/install-helm.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
-    .trim().split('\n').pop()!;
+  helmBin = execFileSync('bash', [join(ROOT, 'test/tools/install-helm.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+    .trim()
+    .split('\n')
+    .pop()!;
   // The image first: if it cannot be built, no cluster is started for nothing. Never skipped, in CI or not.
   if (!existsSync(BUILD_IMAGE)) throw new Error(`${BUILD_IMAGE} is missing: the cluster test needs the carnx image`);
-  const archive = execFileSync('bash', [BUILD_IMAGE], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 })
-    .trim().split('\n').pop()!;
+  const archive = execFileSync('bash', [BUILD_IMAGE], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 26,
+  })
+    .trim()
+    .split('\n')
+    .pop()!;
   collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
   pair = quietPair(cleanups, 'c');
   // Whatever happens, the test's pins go (the chart keeps programs attached on exit, in the node's own bpffs), and
@@ -175,20 +230,41 @@ async function setUpCluster(): Promise<void> {
     rmSync(join(HOST_PINS, 'carnx/v1', pair.host), { recursive: true, force: true });
     if (!hadPinRoot) for (const dir of ['carnx/v1', 'carnx']) rmdirIfEmpty(join(HOST_PINS, dir));
   });
-  cleanups.add(null, () => execFileSync('bash', [join(CLUSTER, 'stop.sh')], { stdio: ['ignore', 'inherit', 'inherit'] }));
-  const envFile = execFileSync('bash', [join(CLUSTER, 'start.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
-    .trim().split('\n').pop()!;
-  env = Object.fromEntries([...readFileSync(envFile, 'utf8').matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]));
+  cleanups.add(null, () =>
+    execFileSync('bash', [join(CLUSTER, 'stop.sh')], { stdio: ['ignore', 'inherit', 'inherit'] }),
+  );
+  const envFile = execFileSync('bash', [join(CLUSTER, 'start.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+    .trim()
+    .split('\n')
+    .pop()!;
+  env = Object.fromEntries(
+    [...readFileSync(envFile, 'utf8').matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]),
+  );
   delete env.PATH;
   run('ctr', ['--address', env.CARNX_CLUSTER_CONTAINERD!, '-n', 'k8s.io', 'images', 'import', archive]);
-  assert.ok(run('ctr', ['--address', env.CARNX_CLUSTER_CONTAINERD!, '-n', 'k8s.io', 'images', 'ls', '-q']).split('\n')
-    .includes(`${IMAGE.repository}:${IMAGE.tag}`), `the archive ${archive} holds ${IMAGE.repository}:${IMAGE.tag}`);
+  assert.ok(
+    run('ctr', ['--address', env.CARNX_CLUSTER_CONTAINERD!, '-n', 'k8s.io', 'images', 'ls', '-q'])
+      .split('\n')
+      .includes(`${IMAGE.repository}:${IMAGE.tag}`),
+    `the archive ${archive} holds ${IMAGE.repository}:${IMAGE.tag}`,
+  );
   healthPort = await freePort();
   headerValue = randomBytes(12).toString('hex');
   kubectl('create', 'namespace', NAMESPACE);
   // The chart README's requirement: hostNetwork, a hostPath and added capabilities are beyond the baseline level.
   kubectl('label', 'namespace', NAMESPACE, 'pod-security.kubernetes.io/enforce=privileged');
-  kubectl('create', 'secret', 'generic', 'carnx-ci-headers', '-n', NAMESPACE, `--from-literal=headers=x-carnx-ci=${headerValue}`);
+  kubectl(
+    'create',
+    'secret',
+    'generic',
+    'carnx-ci-headers',
+    '-n',
+    NAMESPACE,
+    `--from-literal=headers=x-carnx-ci=${headerValue}`,
+  );
 }
 
 Cluster.after(async () => {
@@ -207,7 +283,7 @@ Cluster('the node registers, with the label the chart selects nodes by', () => {
   setUp();
   const node = getJson('node', env.CARNX_CLUSTER_NODE!);
   assert.is(node.metadata.name, env.CARNX_CLUSTER_NODE);
-  assert.is(node.metadata.labels['kubernetes.io/os'], 'linux', 'the chart\'s nodeSelector matches');
+  assert.is(node.metadata.labels['kubernetes.io/os'], 'linux', "the chart's nodeSelector matches");
 });
 
 /** What /readyz and the kubelet said while the collector was down, from the install on. */
@@ -238,7 +314,10 @@ async function watchOutage(stop: Promise<unknown>): Promise<OutageWatch> {
   while (!done) {
     const pod = pods().find(running);
     if (pod && readyCondition(pod) === 'True') watch.podReady.push(Date.now());
-    const failed = pod && watch.firstFailure === undefined ? podLog(pod).find((l) => /^metrics export failed/.test(String(l.msg))) : undefined;
+    const failed =
+      pod && watch.firstFailure === undefined
+        ? podLog(pod).find((l) => /^metrics export failed/.test(String(l.msg)))
+        : undefined;
     if (failed) watch.firstFailure = Date.parse(String(failed.time)); // the agent's own clock: this machine's
     await sleep(250);
   }
@@ -252,39 +331,67 @@ Cluster('helm install: the pod attaches to the test veth only; while exports fai
   await collector.kill();
   helm('install', RELEASE, CHART, '-n', NAMESPACE, '-f', values());
   let endWatch!: () => void;
-  const watching = watchOutage(new Promise<void>((resolve) => {
-    endWatch = resolve;
-  }));
+  const watching = watchOutage(
+    new Promise<void>((resolve) => {
+      endWatch = resolve;
+    }),
+  );
   try {
     const pod = await waitForPod('the carnx container to run', running);
-    await waitFor('the attachment on the test veth', () => hostPins().length > 0 && xdpOn(pair.host) !== undefined, 30_000, 200)
-      .catch((err: Error) => { throw new Error(`${err.message}${clusterState()}`); });
-    assert.equal(hostPins(), pinSet(pair.host), 'counters, link, meta and prog pinned in the node\'s bpffs');
-    assert.equal(xdpOnRealInterfaces(), [], 'no XDP program on the machine\'s own interfaces');
+    await waitFor(
+      'the attachment on the test veth',
+      () => hostPins().length > 0 && xdpOn(pair.host) !== undefined,
+      30_000,
+      200,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}${clusterState()}`);
+    });
+    assert.equal(hostPins(), pinSet(pair.host), "counters, link, meta and prog pinned in the node's bpffs");
+    assert.equal(xdpOnRealInterfaces(), [], "no XDP program on the machine's own interfaces");
     assert.equal(pinnedInterfaces(), [pair.host], 'pins for the test veth only');
-    const attachedTo = podLog(pod).filter((l) => /attached/.test(String(l.msg))).map((l) => l.interface);
+    const attachedTo = podLog(pod)
+      .filter((l) => /attached/.test(String(l.msg)))
+      .map((l) => l.interface);
     assert.equal([...new Set(attachedTo)], [pair.host], 'the agent attached to the test veth only');
     // Attached, exports failing: the agent says so, and the kubelet keeps the pod out of Ready.
     // Before the first export: 503 "no export has completed yet"; after it failed: 503 "exports are failing".
     const early = await waitFor('/readyz to answer', () => readyz().catch(() => undefined), 20_000, 200);
     assert.is(early.status, 503, `not ready before an export has succeeded: ${early.body}`);
-    await waitFor('/readyz to report the failing exports', async () => {
-      const answer = await readyz();
-      return answer.status === 503 && /exports are failing/.test(answer.body);
-    }, 20_000, 200);
+    await waitFor(
+      '/readyz to report the failing exports',
+      async () => {
+        const answer = await readyz();
+        return answer.status === 503 && /exports are failing/.test(answer.body);
+      },
+      20_000,
+      200,
+    );
     for (let i = 0; i < 4; i++) {
       await sleep(1_000); // four readiness periods
       const now = pods().find((p) => p.metadata.uid === pod.metadata.uid)!;
       assert.is(readyCondition(now), 'False', `Ready while exports fail${clusterState()}`);
     }
-    const unhealthy = getJson('events', '-n', NAMESPACE, '--field-selector', `involvedObject.name=${pod.metadata.name},reason=Unhealthy`);
-    assert.ok((unhealthy.items as Doc[]).some((e) => /Readiness probe failed.*503/.test(String(e.message))), 'the kubelet saw /readyz answer 503');
+    const unhealthy = getJson(
+      'events',
+      '-n',
+      NAMESPACE,
+      '--field-selector',
+      `involvedObject.name=${pod.metadata.name},reason=Unhealthy`,
+    );
+    assert.ok(
+      (unhealthy.items as Doc[]).some((e) => /Readiness probe failed.*503/.test(String(e.message))),
+      'the kubelet saw /readyz answer 503',
+    );
     endWatch();
     outage = await watching;
 
     // The collector comes up: the next export succeeds and the pod turns Ready.
     await collector.restart();
-    firstPod = await waitForPod('the pod to turn Ready', (p) => p.metadata.uid === pod.metadata.uid && readyCondition(p) === 'True', 30_000);
+    firstPod = await waitForPod(
+      'the pod to turn Ready',
+      (p) => p.metadata.uid === pod.metadata.uid && readyCondition(p) === 'True',
+      30_000,
+    );
     assert.equal(await readyz(), { status: 200, body: 'counting on 1 interface(s), exporting' });
     assert.is(firstPod.status.containerStatuses[0].restartCount, 0, 'the container never restarted');
   } finally {
@@ -293,17 +400,23 @@ Cluster('helm install: the pod attaches to the test veth only; while exports fai
   }
 });
 
-Cluster('the pod is not Ready before its first export has succeeded (values.yaml: "a rollout that breaks exporting stops")', () => {
-  setUp();
-  assert.ok(outage?.firstFailure, 'the outage was watched up to the first failed export');
-  // A DaemonSet rollout moves to the next node as soon as the new pod is Ready (minReadySeconds 0), and helm's --wait
-  // counts Ready pods: a pod that is Ready before any export has been tried lets a broken endpoint roll everywhere.
-  const early = (moments: number[]) => moments.filter((t) => t < outage!.firstFailure!).length;
-  assert.equal({ readyzAnswered200: early(outage!.readyzOk), kubeletSawReady: early(outage!.podReady) },
-    { readyzAnswered200: 0, kubeletSawReady: 0 }, 'polls that found the agent ready before its first export (which failed)');
-});
+Cluster(
+  'the pod is not Ready before its first export has succeeded (values.yaml: "a rollout that breaks exporting stops")',
+  () => {
+    setUp();
+    assert.ok(outage?.firstFailure, 'the outage was watched up to the first failed export');
+    // A DaemonSet rollout moves to the next node as soon as the new pod is Ready (minReadySeconds 0), and helm's --wait
+    // counts Ready pods: a pod that is Ready before any export has been tried lets a broken endpoint roll everywhere.
+    const early = (moments: number[]) => moments.filter((t) => t < outage!.firstFailure!).length;
+    assert.equal(
+      { readyzAnswered200: early(outage!.readyzOk), kubeletSawReady: early(outage!.podReady) },
+      { readyzAnswered200: 0, kubeletSawReady: 0 },
+      'polls that found the agent ready before its first export (which failed)',
+    );
+  },
+);
 
-Cluster('counts at the collector equal the kernel\'s rx statistics, with the node and cluster names', async () => {
+Cluster("counts at the collector equal the kernel's rx statistics, with the node and cluster names", async () => {
   setUp();
   assert.ok(firstPod, 'installed');
   attached = await settle(pair, collector, pair.host);
@@ -326,7 +439,11 @@ Cluster('counts at the collector equal the kernel\'s rx statistics, with the nod
   // veth's rx_bytes leave out the Ethernet header; generic XDP sees whole frames, native XDP on veth as well, but
   // veth then counts what is left after the header is pulled (test/e2e/traffic-totals.test.ts).
   const mode = xdpOn(pair.host);
-  assert.is(sum(exported.bytes), rxBytes + (mode === 'xdpgeneric' ? 0n : ETH_HEADER * rxPackets), `carnx.bytes = rx_bytes delta (${mode})`);
+  assert.is(
+    sum(exported.bytes),
+    rxBytes + (mode === 'xdpgeneric' ? 0n : ETH_HEADER * rxPackets),
+    `carnx.bytes = rx_bytes delta (${mode})`,
+  );
   assert.is(exported.packets[classIndex('ipv4', 'udp')], BigInt(sent.udp4), 'IPv4 UDP datagrams sent');
   assert.is(exported.bytes[classIndex('ipv4', 'udp')], BigInt(sent.udp4 * (14 + 20 + 8 + 200)), 'IPv4 UDP bytes');
   assert.is(exported.packets[classIndex('ipv6', 'udp')], BigInt(sent.udp6), 'IPv6 UDP datagrams sent');
@@ -337,7 +454,7 @@ Cluster('counts at the collector equal the kernel\'s rx statistics, with the nod
   assert.is(resource['k8s.node.name'], env.CARNX_CLUSTER_NODE, 'k8s.node.name from the downward API');
   assert.is(resource['k8s.cluster.name'], CLUSTER_NAME, 'k8s.cluster.name from clusterName');
   assert.is(resource['service.name'], 'carnx');
-  assert.is(resource['host.name'], hostname(), 'host.name: the pod shares the node\'s UTS namespace (hostNetwork)');
+  assert.is(resource['host.name'], hostname(), "host.name: the pod shares the node's UTS namespace (hostNetwork)");
 
   // The header came from the Secret: the agent names it, and its value never reaches the log.
   const log = podLog(firstPod!);
@@ -349,24 +466,41 @@ Cluster('counts at the collector equal the kernel\'s rx statistics, with the nod
 Cluster('a deleted pod is replaced, adopts the pinned attachment, and the counts carry on with no reset', async () => {
   setUp();
   assert.ok(firstPod && beforeRestart && attached, 'counted before');
-  const series = (points: Point[]) => points.filter((p) => p.metric === 'carnx.packets' && p.attributes['network.interface.name'] === pair.host);
+  const series = (points: Point[]) =>
+    points.filter((p) => p.metric === 'carnx.packets' && p.attributes['network.interface.name'] === pair.host);
   const startTimes = new Set(series(beforeRestart!.points).map((p) => p.start));
   const instance = series(beforeRestart!.points)[0]!.resource['service.instance.id'];
 
   kubectl('delete', 'pod', '-n', NAMESPACE, firstPod!.metadata.name, '--wait=false');
   // Traffic while the old pod stops and the new one starts: the kernel counts it, whoever is running.
   sendUdp(pair, pair.hostAddress, 30, 100);
-  const second = await waitForPod('the replacement pod to turn Ready',
-    (p) => p.metadata.uid !== firstPod!.metadata.uid && readyCondition(p) === 'True', 90_000);
+  const second = await waitForPod(
+    'the replacement pod to turn Ready',
+    (p) => p.metadata.uid !== firstPod!.metadata.uid && readyCondition(p) === 'True',
+    90_000,
+  );
   sendUdp(pair, pair.hostAddress, 20, 100);
   const after = await settle(pair, collector, pair.host);
   const exported = exportedCounters(after.points, pair.host, 'cumulative');
 
-  assert.ok(podLog(second).some((l) => l.msg === 'adopted pinned attachment'), `the new pod adopted the pins:\n${JSON.stringify(podLog(second))}`);
-  assert.is(sum(exported.packets), after.rx.packets - attached!.rx.packets, 'cumulative since the first attach = rx_packets delta');
+  assert.ok(
+    podLog(second).some((l) => l.msg === 'adopted pinned attachment'),
+    `the new pod adopted the pins:\n${JSON.stringify(podLog(second))}`,
+  );
+  assert.is(
+    sum(exported.packets),
+    after.rx.packets - attached!.rx.packets,
+    'cumulative since the first attach = rx_packets delta',
+  );
   const before = exportedCounters(beforeRestart!.points, pair.host, 'cumulative');
-  assert.is(exported.packets[classIndex('ipv4', 'udp')] - before.packets[classIndex('ipv4', 'udp')], 50n, 'every datagram of the restart counted');
-  const newSeries = series(after.points).filter((p) => p.resource['service.instance.id'] === instance && p.time > beforeRestart!.points.at(-1)!.time);
+  assert.is(
+    exported.packets[classIndex('ipv4', 'udp')] - before.packets[classIndex('ipv4', 'udp')],
+    50n,
+    'every datagram of the restart counted',
+  );
+  const newSeries = series(after.points).filter(
+    (p) => p.resource['service.instance.id'] === instance && p.time > beforeRestart!.points.at(-1)!.time,
+  );
   assert.ok(newSeries.length > 0, 'the new pod exports under the same service.instance.id');
   assert.equal(new Set(newSeries.map((p) => p.start)), startTimes, 'the same start time: no reset for the backend');
 });
@@ -374,58 +508,105 @@ Cluster('a deleted pod is replaced, adopts the pinned attachment, and the counts
 /** Waits until no pod of the release is left, keeping the last log read of `pod` (the kubelet deletes it with the pod). */
 async function podsGone(pod: Doc): Promise<Array<Record<string, unknown>>> {
   let last: Array<Record<string, unknown>> = [];
-  await waitFor('the pods to go', () => {
-    const now = podLog(pod);
-    if (now.length > 0) last = now;
-    return pods().length === 0;
-  }, 60_000, 200);
+  await waitFor(
+    'the pods to go',
+    () => {
+      const now = podLog(pod);
+      if (now.length > 0) last = now;
+      return pods().length === 0;
+    },
+    60_000,
+    200,
+  );
   return last;
 }
 
-Cluster('uninstall, option 1 of the chart README: keepAttachedOnExit=false, roll, uninstall: no XDP program, no pins', async () => {
-  setUp();
-  assert.ok(hostPins().length > 0, 'attached before');
-  helm('upgrade', RELEASE, CHART, '-n', NAMESPACE, '--reuse-values', '--set', 'xdp.keepAttachedOnExit=false', '--wait', '--timeout', '120s');
-  // Not in the README: helm's --wait accepts a DaemonSet with (nodes - maxUnavailable) Ready pods, zero on one node,
-  // so it can return before the new pod has adopted the pins; an uninstall then may stop a pod that never held them.
-  kubectl('rollout', 'status', `daemonset/${RELEASE}`, '-n', NAMESPACE, '--timeout', '120s');
-  const rolled = pods().filter(running);
-  assert.is(rolled.length, 1);
-  assert.ok(podLog(rolled[0]!).some((l) => l.msg === 'adopted pinned attachment'), 'the rolled pod adopted the pins');
-  helm('uninstall', RELEASE, '-n', NAMESPACE, '--wait', '--timeout', '120s');
-  // The DaemonSet is gone when helm returns; its pod may still be stopping (it detaches in its SIGTERM handler).
-  const last = await podsGone(rolled[0]!);
-  assert.is(xdpOn(pair.host), undefined, 'no XDP program on the test veth');
-  assert.equal(pinTree(join(HOST_PINS, 'carnx')), [], 'nothing of carnx left in the node\'s bpffs');
-  assert.ok(last.some((l) => l.msg === 'stopped' && l.keptAttached === false), `the last pod detached on its way out:\n${JSON.stringify(last)}`);
-  assert.equal(xdpOnRealInterfaces(), [], 'no XDP program on the machine\'s own interfaces');
-});
+Cluster(
+  'uninstall, option 1 of the chart README: keepAttachedOnExit=false, roll, uninstall: no XDP program, no pins',
+  async () => {
+    setUp();
+    assert.ok(hostPins().length > 0, 'attached before');
+    helm(
+      'upgrade',
+      RELEASE,
+      CHART,
+      '-n',
+      NAMESPACE,
+      '--reuse-values',
+      '--set',
+      'xdp.keepAttachedOnExit=false',
+      '--wait',
+      '--timeout',
+      '120s',
+    );
+    // Not in the README: helm's --wait accepts a DaemonSet with (nodes - maxUnavailable) Ready pods, zero on one node,
+    // so it can return before the new pod has adopted the pins; an uninstall then may stop a pod that never held them.
+    kubectl('rollout', 'status', `daemonset/${RELEASE}`, '-n', NAMESPACE, '--timeout', '120s');
+    const rolled = pods().filter(running);
+    assert.is(rolled.length, 1);
+    assert.ok(
+      podLog(rolled[0]!).some((l) => l.msg === 'adopted pinned attachment'),
+      'the rolled pod adopted the pins',
+    );
+    helm('uninstall', RELEASE, '-n', NAMESPACE, '--wait', '--timeout', '120s');
+    // The DaemonSet is gone when helm returns; its pod may still be stopping (it detaches in its SIGTERM handler).
+    const last = await podsGone(rolled[0]!);
+    assert.is(xdpOn(pair.host), undefined, 'no XDP program on the test veth');
+    assert.equal(pinTree(join(HOST_PINS, 'carnx')), [], "nothing of carnx left in the node's bpffs");
+    assert.ok(
+      last.some((l) => l.msg === 'stopped' && l.keptAttached === false),
+      `the last pod detached on its way out:\n${JSON.stringify(last)}`,
+    );
+    assert.equal(xdpOnRealInterfaces(), [], "no XDP program on the machine's own interfaces");
+  },
+);
 
-Cluster('uninstall, option 2 of the chart README: helm uninstall leaves the programs; kubectl debug + carnx detach removes them', async () => {
-  setUp();
-  helm('install', RELEASE, CHART, '-n', NAMESPACE, '-f', values());
-  kubectl('rollout', 'status', `daemonset/${RELEASE}`, '-n', NAMESPACE, '--timeout', '120s');
-  const pod = pods().find(running)!;
-  helm('uninstall', RELEASE, '-n', NAMESPACE, '--wait', '--timeout', '120s');
-  const last = await podsGone(pod);
-  assert.ok(last.some((l) => l.msg === 'stopped' && l.keptAttached === true), `the pod kept its programs on exit:\n${JSON.stringify(last)}`);
-  assert.equal(hostPins(), pinSet(pair.host), 'as documented, uninstall leaves the pins');
-  assert.ok(xdpOn(pair.host), 'and the program attached');
+Cluster(
+  'uninstall, option 2 of the chart README: helm uninstall leaves the programs; kubectl debug + carnx detach removes them',
+  async () => {
+    setUp();
+    helm('install', RELEASE, CHART, '-n', NAMESPACE, '-f', values());
+    kubectl('rollout', 'status', `daemonset/${RELEASE}`, '-n', NAMESPACE, '--timeout', '120s');
+    const pod = pods().find(running)!;
+    helm('uninstall', RELEASE, '-n', NAMESPACE, '--wait', '--timeout', '120s');
+    const last = await podsGone(pod);
+    assert.ok(
+      last.some((l) => l.msg === 'stopped' && l.keptAttached === true),
+      `the pod kept its programs on exit:\n${JSON.stringify(last)}`,
+    );
+    assert.equal(hostPins(), pinSet(pair.host), 'as documented, uninstall leaves the pins');
+    assert.ok(xdpOn(pair.host), 'and the program attached');
 
-  // The README's loop, for this one node, without -it (no terminal here) and with the image under test.
-  const node = env.CARNX_CLUSTER_NODE!;
-  const created = kubectl('debug', `node/${node}`, '--profile=sysadmin', `--image=${IMAGE.repository}:${IMAGE.tag}`, '--',
-    'node', '/opt/carnx/dist/src/main.js', 'detach', '--bpffs-path', '/host/sys/fs/bpf');
-  const debugPod = /pod (node-debugger-\S+)/.exec(created)?.[1];
-  assert.ok(debugPod, `kubectl debug named its pod: ${created}`);
-  const phase = await waitFor('the debug pod to finish', () => {
-    const p = getJson('pod', '-n', 'default', debugPod!).status?.phase as string;
-    return p === 'Succeeded' || p === 'Failed' ? p : undefined;
-  }, 60_000, 500);
-  assert.is(phase, 'Succeeded', `carnx detach in the debug pod: ${kubectl('get', 'events', '-n', 'default')}`);
-  kubectl('delete', 'pod', '-n', 'default', debugPod!, '--wait=true');
-  assert.is(xdpOn(pair.host), undefined, 'no XDP program on the test veth');
-  assert.equal(pinTree(join(HOST_PINS, 'carnx')), [], 'nothing of carnx left in the node\'s bpffs');
-});
+    // The README's loop, for this one node, without -it (no terminal here) and with the image under test.
+    const node = env.CARNX_CLUSTER_NODE!;
+    const created = kubectl(
+      'debug',
+      `node/${node}`,
+      '--profile=sysadmin',
+      `--image=${IMAGE.repository}:${IMAGE.tag}`,
+      '--',
+      'node',
+      '/opt/carnx/dist/src/main.js',
+      'detach',
+      '--bpffs-path',
+      '/host/sys/fs/bpf',
+    );
+    const debugPod = /pod (node-debugger-\S+)/.exec(created)?.[1];
+    assert.ok(debugPod, `kubectl debug named its pod: ${created}`);
+    const phase = await waitFor(
+      'the debug pod to finish',
+      () => {
+        const p = getJson('pod', '-n', 'default', debugPod!).status?.phase as string;
+        return p === 'Succeeded' || p === 'Failed' ? p : undefined;
+      },
+      60_000,
+      500,
+    );
+    assert.is(phase, 'Succeeded', `carnx detach in the debug pod: ${kubectl('get', 'events', '-n', 'default')}`);
+    kubectl('delete', 'pod', '-n', 'default', debugPod!, '--wait=true');
+    assert.is(xdpOn(pair.host), undefined, 'no XDP program on the test veth');
+    assert.equal(pinTree(join(HOST_PINS, 'carnx')), [], "nothing of carnx left in the node's bpffs");
+  },
+);
 
 Cluster.run();

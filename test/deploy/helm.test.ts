@@ -13,10 +13,18 @@ import { parseKeyValueList } from '../../src/config/formats.js';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CHART = join(ROOT, 'helm/carnx');
 const MAIN = join(ROOT, 'dist/src/main.js');
-const CI_VALUES = readdirSync(join(CHART, 'ci')).filter((f) => f.endsWith('-values.yaml')).sort();
-const PROVEN = Object.keys((JSON.parse(readFileSync(join(ROOT, 'test/deploy/proven-capabilities.json'), 'utf8')) as {
-  capabilities: Record<string, number>;
-}).capabilities).map((c) => c.replace(/^CAP_/, '')).sort();
+const CI_VALUES = readdirSync(join(CHART, 'ci'))
+  .filter((f) => f.endsWith('-values.yaml'))
+  .sort();
+const PROVEN = Object.keys(
+  (
+    JSON.parse(readFileSync(join(ROOT, 'test/deploy/proven-capabilities.json'), 'utf8')) as {
+      capabilities: Record<string, number>;
+    }
+  ).capabilities,
+)
+  .map((c) => c.replace(/^CAP_/, ''))
+  .sort();
 
 /** A parsed YAML or JSON document: shapes are asserted, not typed. */
 type Doc = Record<string, any>;
@@ -31,10 +39,20 @@ function helm(args: string[]): { status: number | null; stdout: string; stderr: 
 
 /** helm template with these values files and --set flags; fails the test with helm's message if it does not render. */
 function render(files: string[] = [], sets: string[] = [], chart = CHART): Doc[] {
-  const args = ['template', 'rel', chart, '--namespace', 'monitoring', ...files.flatMap((f) => ['-f', f]), ...sets.flatMap((s) => ['--set', s])];
+  const args = [
+    'template',
+    'rel',
+    chart,
+    '--namespace',
+    'monitoring',
+    ...files.flatMap((f) => ['-f', f]),
+    ...sets.flatMap((s) => ['--set', s]),
+  ];
   const run = helm(args);
   assert.is(run.status, 0, `helm ${args.join(' ')}\n${run.stderr}`);
-  return YAML.parseAllDocuments(run.stdout).map((d) => d.toJS() as Doc).filter((d) => d !== null);
+  return YAML.parseAllDocuments(run.stdout)
+    .map((d) => d.toJS() as Doc)
+    .filter((d) => d !== null);
 }
 
 function renderFails(sets: string[]): string {
@@ -47,7 +65,8 @@ const kind = (docs: Doc[], k: string): Doc | undefined => docs.find((d) => d.kin
 const daemonSet = (docs: Doc[]): Doc => kind(docs, 'DaemonSet')!;
 const container = (docs: Doc[]): Doc => daemonSet(docs).spec.template.spec.containers[0];
 const agentConfig = (docs: Doc[]): Doc => YAML.parse(kind(docs, 'ConfigMap')!.data['carnx.yaml']);
-const envVar = (docs: Doc[], name: string): Doc | undefined => (container(docs).env as Doc[]).find((e) => e.name === name);
+const envVar = (docs: Doc[], name: string): Doc | undefined =>
+  (container(docs).env as Doc[]).find((e) => e.name === name);
 
 /**
  * The environment the agent would see in the pod: plain values with $(VAR) expanded as the kubelet does, the downward
@@ -57,7 +76,8 @@ function podEnv(docs: Doc[]): Record<string, string> {
   const env: Record<string, string> = {};
   const secret = kind(docs, 'Secret');
   for (const e of container(docs).env as Doc[]) {
-    if (e.value !== undefined) env[e.name] = String(e.value).replace(/\$\(([A-Z0-9_]+)\)/g, (_m, v: string) => env[v] ?? `$(${v})`);
+    if (e.value !== undefined)
+      env[e.name] = String(e.value).replace(/\$\(([A-Z0-9_]+)\)/g, (_m, v: string) => env[v] ?? `$(${v})`);
     else if (e.valueFrom?.fieldRef?.fieldPath === 'spec.nodeName') env[e.name] = 'node-a';
     else if (e.valueFrom?.fieldRef?.fieldPath === 'status.hostIP') env[e.name] = '10.0.0.7';
     else if (e.valueFrom?.secretKeyRef) {
@@ -73,15 +93,23 @@ function carnxCheck(docs: Doc[], name: string): { status: number | null; output:
   const file = join(work, `${name}.carnx.yaml`);
   writeFileSync(file, kind(docs, 'ConfigMap')!.data['carnx.yaml']);
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(CARNX_|OTEL_)/.test(k)));
-  const run = spawnSync(process.execPath, [MAIN, 'check', '--config', file], { encoding: 'utf8', env: { ...clean, ...podEnv(docs) } });
+  const run = spawnSync(process.execPath, [MAIN, 'check', '--config', file], {
+    encoding: 'utf8',
+    env: { ...clean, ...podEnv(docs) },
+  });
   return { status: run.status, output: `${run.stdout}${run.stderr}` };
 }
 
 const Chart = suite('helm chart');
 
 Chart.before(() => {
-  helmBin = execFileSync('bash', [join(ROOT, 'test/tools/install-helm.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
-    .trim().split('\n').pop()!;
+  helmBin = execFileSync('bash', [join(ROOT, 'test/tools/install-helm.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+    .trim()
+    .split('\n')
+    .pop()!;
   work = mkdtempSync(join(tmpdir(), 'carnx-helm-'));
 });
 
@@ -97,7 +125,7 @@ Chart('helm lint --strict passes for the defaults and every ci/*-values.yaml', (
   }
 });
 
-Chart('Chart.yaml: name carnx, appVersion is package.json\'s version, and the image tag defaults to it', () => {
+Chart("Chart.yaml: name carnx, appVersion is package.json's version, and the image tag defaults to it", () => {
   const chart = YAML.parse(readFileSync(join(CHART, 'Chart.yaml'), 'utf8'));
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
   assert.is(chart.name, 'carnx');
@@ -136,12 +164,15 @@ Chart('defaults: every Linux node, host network with cluster DNS, rolling update
   const pc = kind(docs, 'PriorityClass')!;
   assert.is(pod.priorityClassName, pc.metadata.name);
   assert.ok(pc.value > 0 && pc.value < 1_000_000_000, `priority ${pc.value}`);
-  assert.equal(ds.spec.selector.matchLabels, { 'app.kubernetes.io/name': 'carnx', 'app.kubernetes.io/instance': 'rel' });
+  assert.equal(ds.spec.selector.matchLabels, {
+    'app.kubernetes.io/name': 'carnx',
+    'app.kubernetes.io/instance': 'rel',
+  });
   const { requests, limits } = container(docs).resources;
   assert.ok(requests.cpu && requests.memory && limits.memory, 'requests and a memory limit');
 });
 
-Chart('defaults: the node\'s bpffs is mounted read-write where the config points, the config read-only', () => {
+Chart("defaults: the node's bpffs is mounted read-write where the config points, the config read-only", () => {
   const docs = render();
   const pod = daemonSet(docs).spec.template.spec;
   const mounts = container(docs).volumeMounts as Doc[];
@@ -191,14 +222,15 @@ Chart('the rendered config passes `carnx check` for the defaults and every ci va
   }
 });
 
-Chart('values.yaml excludes exactly the agent\'s built-in default list', () => {
+Chart("values.yaml excludes exactly the agent's built-in default list", () => {
   const values = YAML.parse(readFileSync(join(CHART, 'values.yaml'), 'utf8'));
   assert.equal(values.interfaces.exclude, [...DEFAULT_EXCLUDE]);
   assert.equal(agentConfig(render()).interfaces.exclude, [...DEFAULT_EXCLUDE]);
 });
 
 Chart('checksum/config changes with the config and only with it', () => {
-  const checksum = (sets: string[]) => daemonSet(render([], sets)).spec.template.metadata.annotations['checksum/config'];
+  const checksum = (sets: string[]) =>
+    daemonSet(render([], sets)).spec.template.metadata.annotations['checksum/config'];
   const base = checksum([]);
   assert.match(base, /^[0-9a-f]{64}$/);
   assert.is.not(checksum(['export.intervalMs=20000']), base);
@@ -208,13 +240,18 @@ Chart('checksum/config changes with the config and only with it', () => {
 
 Chart('headers: a Secret the chart creates, percent-encoded so the agent reads back exactly the values given', () => {
   const headers = { 'x-honeycomb-team': 'k3y+with/odd=chars, and space%', 'x-honeycomb-dataset': 'carnx' };
-  const docs = render([], Object.entries(headers).map(([k, v]) => `otlp.headers.${k}=${v.replace(/,/g, '\\,')}`));
+  const docs = render(
+    [],
+    Object.entries(headers).map(([k, v]) => `otlp.headers.${k}=${v.replace(/,/g, '\\,')}`),
+  );
   const secret = kind(docs, 'Secret')!;
   assert.is(secret.type, 'Opaque');
   const parsed = parseKeyValueList(secret.stringData.headers);
   assert.ok('map' in parsed, JSON.stringify(parsed));
   assert.equal((parsed as { map: Record<string, string> }).map, headers);
-  assert.equal(envVar(docs, 'CARNX_OTLP_HEADERS')!.valueFrom, { secretKeyRef: { name: secret.metadata.name, key: 'headers' } });
+  assert.equal(envVar(docs, 'CARNX_OTLP_HEADERS')!.valueFrom, {
+    secretKeyRef: { name: secret.metadata.name, key: 'headers' },
+  });
   assert.not.match(kind(docs, 'ConfigMap')!.data['carnx.yaml'], /k3y/);
   assert.match(daemonSet(docs).spec.template.metadata.annotations['checksum/headers'], /^[0-9a-f]{64}$/);
 });
@@ -222,30 +259,46 @@ Chart('headers: a Secret the chart creates, percent-encoded so the agent reads b
 Chart('ci/existing-secrets: headers and TLS files from Secrets the user manages', () => {
   const docs = render([join(CHART, 'ci/existing-secrets-values.yaml')]);
   assert.is(kind(docs, 'Secret'), undefined);
-  assert.equal(envVar(docs, 'CARNX_OTLP_HEADERS')!.valueFrom, { secretKeyRef: { name: 'carnx-otlp-headers', key: 'otel-headers' } });
+  assert.equal(envVar(docs, 'CARNX_OTLP_HEADERS')!.valueFrom, {
+    secretKeyRef: { name: 'carnx-otlp-headers', key: 'otel-headers' },
+  });
   const pod = daemonSet(docs).spec.template.spec;
-  assert.equal(pod.volumes.find((v: Doc) => v.name === 'tls').secret, { secretName: 'carnx-otlp-tls', defaultMode: 256 });
+  assert.equal(pod.volumes.find((v: Doc) => v.name === 'tls').secret, {
+    secretName: 'carnx-otlp-tls',
+    defaultMode: 256,
+  });
   const mount = (container(docs).volumeMounts as Doc[]).find((m) => m.name === 'tls')!;
   assert.equal(mount, { name: 'tls', mountPath: '/etc/carnx/tls', readOnly: true });
-  assert.equal(agentConfig(docs).otlp.tls, { ca: '/etc/carnx/tls/ca.crt', cert: '/etc/carnx/tls/tls.crt', key: '/etc/carnx/tls/tls.key', insecure: false });
+  assert.equal(agentConfig(docs).otlp.tls, {
+    ca: '/etc/carnx/tls/ca.crt',
+    cert: '/etc/carnx/tls/tls.crt',
+    key: '/etc/carnx/tls/tls.key',
+    insecure: false,
+  });
   assert.is(envVar(docs, 'HOST_IP'), undefined);
   assert.equal(pod.imagePullSecrets, [{ name: 'regcred' }]);
 });
 
-Chart('ci/service-endpoint: a collector Service, an existing priority class, cluster name under user attributes', () => {
-  const docs = render([join(CHART, 'ci/service-endpoint-values.yaml')]);
-  const config = agentConfig(docs);
-  assert.is(config.otlp.endpoint, 'http://otel-collector.observability.svc.cluster.local:4317');
-  assert.is(config.otlp.temporality, 'delta');
-  assert.equal(config.resource.attributes, { 'deployment.environment': 'prod', 'k8s.cluster.name': 'overridden-by-resource-attributes' });
-  assert.is(envVar(docs, 'CARNX_OTLP_ENDPOINT'), undefined);
-  assert.is(kind(docs, 'PriorityClass'), undefined);
-  assert.is(daemonSet(docs).spec.template.spec.priorityClassName, 'system-node-critical');
-  assert.is(kind(docs, 'ServiceAccount'), undefined);
-  assert.is(daemonSet(docs).spec.template.spec.serviceAccountName, 'default');
-  assert.is(config.xdp.keepAttachedOnExit, false);
-  assert.equal(agentConfig(render([], ['clusterName=c1'])).resource.attributes, { 'k8s.cluster.name': 'c1' });
-});
+Chart(
+  'ci/service-endpoint: a collector Service, an existing priority class, cluster name under user attributes',
+  () => {
+    const docs = render([join(CHART, 'ci/service-endpoint-values.yaml')]);
+    const config = agentConfig(docs);
+    assert.is(config.otlp.endpoint, 'http://otel-collector.observability.svc.cluster.local:4317');
+    assert.is(config.otlp.temporality, 'delta');
+    assert.equal(config.resource.attributes, {
+      'deployment.environment': 'prod',
+      'k8s.cluster.name': 'overridden-by-resource-attributes',
+    });
+    assert.is(envVar(docs, 'CARNX_OTLP_ENDPOINT'), undefined);
+    assert.is(kind(docs, 'PriorityClass'), undefined);
+    assert.is(daemonSet(docs).spec.template.spec.priorityClassName, 'system-node-critical');
+    assert.is(kind(docs, 'ServiceAccount'), undefined);
+    assert.is(daemonSet(docs).spec.template.spec.serviceAccountName, 'default');
+    assert.is(config.xdp.keepAttachedOnExit, false);
+    assert.equal(agentConfig(render([], ['clusterName=c1'])).resource.attributes, { 'k8s.cluster.name': 'c1' });
+  },
+);
 
 Chart('`fail` with guidance on combinations that cannot work', () => {
   const cases: Array<[string[], RegExp]> = [
@@ -274,7 +327,10 @@ Chart('values.schema.json: every object closed (additionalProperties false) and 
     if (node.properties) {
       assert.is(node.additionalProperties, false, `${path || '(root)'} is open`);
       for (const [key, child] of Object.entries(node.properties as Record<string, Doc>)) {
-        assert.ok(typeof child.description === 'string' && child.description.length > 5, `${path}${key} has no description`);
+        assert.ok(
+          typeof child.description === 'string' && child.description.length > 5,
+          `${path}${key} has no description`,
+        );
         walk(child, `${path}${key}.`);
       }
     }
@@ -286,9 +342,15 @@ Chart('values.schema.json: every object closed (additionalProperties false) and 
 
 /** Every leaf key path of values.yaml, e.g. otlp.tls.ca (maps of free-form entries count as one key). */
 function valueKeys(node: Doc, prefix = ''): string[] {
-  return Object.entries(node).flatMap(([k, v]) => (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0
-    && !['resources', 'nodeSelector', 'securityContext', 'probes'].includes(prefix + k)
-    ? valueKeys(v as Doc, `${prefix}${k}.`) : [`${prefix}${k}`]));
+  return Object.entries(node).flatMap(([k, v]) =>
+    v !== null &&
+    typeof v === 'object' &&
+    !Array.isArray(v) &&
+    Object.keys(v).length > 0 &&
+    !['resources', 'nodeSelector', 'securityContext', 'probes'].includes(prefix + k)
+      ? valueKeys(v as Doc, `${prefix}${k}.`)
+      : [`${prefix}${k}`],
+  );
 }
 
 Chart('README.md documents every value', () => {

@@ -10,7 +10,11 @@ import YAML from 'yaml';
 import { ValueType, type Attributes } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
-  AggregationTemporality, DataPointType, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader,
+  AggregationTemporality,
+  DataPointType,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
 } from '@opentelemetry/sdk-metrics';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { COUNTER_INSTRUMENTS } from '../../src/metrics/counter-instruments.js';
@@ -24,10 +28,17 @@ const DASHBOARD = join(ROOT, 'config/grafana/dashboards/carnx.json');
 
 /** A parsed YAML or JSON document: shapes are asserted, not typed. */
 type Doc = Record<string, any>;
-interface ExportedMetric { name: string; unit: string; kind: 'sum' | 'gauge' | 'histogram'; attributes: string[] }
-const EXPORTED: ExportedMetric[] = (JSON.parse(readFileSync(join(ROOT, 'test/deploy/exported-metrics.json'), 'utf8')) as {
-  metrics: ExportedMetric[];
-}).metrics;
+interface ExportedMetric {
+  name: string;
+  unit: string;
+  kind: 'sum' | 'gauge' | 'histogram';
+  attributes: string[];
+}
+const EXPORTED: ExportedMetric[] = (
+  JSON.parse(readFileSync(join(ROOT, 'test/deploy/exported-metrics.json'), 'utf8')) as {
+    metrics: ExportedMetric[];
+  }
+).metrics;
 
 /**
  * Components carnx's test collector lacks, that recipes may still use. Recipes using them are validated with those
@@ -41,66 +52,85 @@ let otelcol = '';
 let work = '';
 const children: ChildProcess[] = [];
 
-
 /** "exporter datadog", "processor batch", ... for every component a collector config defines. */
 function componentsOf(config: Doc): string[] {
-  return (['receivers', 'processors', 'exporters', 'extensions', 'connectors'] as const)
-    .flatMap((section) => Object.keys(config[section] ?? {}).map((id) => `${section.slice(0, -1)} ${id.split('/')[0]}`));
+  return (['receivers', 'processors', 'exporters', 'extensions', 'connectors'] as const).flatMap((section) =>
+    Object.keys(config[section] ?? {}).map((id) => `${section.slice(0, -1)} ${id.split('/')[0]}`),
+  );
 }
 
 function validate(file: string): { status: number | null; output: string } {
-  const run = spawnSync(otelcol, ['validate', '--config', file], { encoding: 'utf8', env: { ...process.env, ...RECIPE_ENV } });
+  const run = spawnSync(otelcol, ['validate', '--config', file], {
+    encoding: 'utf8',
+    env: { ...process.env, ...RECIPE_ENV },
+  });
   return { status: run.status, output: `${run.stdout}${run.stderr}` };
 }
 
 const Recipes = suite('collector recipes and dashboard');
 
 Recipes.before(() => {
-  otelcol = execFileSync('bash', [join(ROOT, 'test/collector/build.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
-    .trim().split('\n').pop()!;
+  otelcol = execFileSync('bash', [join(ROOT, 'test/collector/build.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+    .trim()
+    .split('\n')
+    .pop()!;
   work = mkdtempSync(join(tmpdir(), 'carnx-recipes-'));
 });
 
 Recipes.after(async () => {
   for (const child of children) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    await new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once('exit', resolve)));
+    await new Promise((resolve) =>
+      child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once('exit', resolve),
+    );
   }
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-Recipes('every recipe passes `validate`; components the test collector lacks are swapped for debug, nothing else', () => {
-  const available = YAML.parse(execFileSync(otelcol, ['components'], { encoding: 'utf8' })) as Doc;
-  const known = new Set((['receivers', 'processors', 'exporters', 'extensions', 'connectors'] as const)
-    .flatMap((section) => (available[section] ?? []).map((c: Doc) => `${section.slice(0, -1)} ${c.name}`)));
-  const files = readdirSync(RECIPES).filter((f) => f.endsWith('.yaml')).sort();
-  for (const want of ['debug.yaml', 'datadog.yaml', 'honeycomb.yaml', 'prometheus.yaml', 'compose.yaml']) assert.ok(files.includes(want), want);
-  const report: string[] = [];
-  for (const file of files) {
-    const config = YAML.parse(readFileSync(join(RECIPES, file), 'utf8')) as Doc;
-    const missing = componentsOf(config).filter((c) => !known.has(c));
-    const unexpected = missing.filter((c) => !NOT_IN_TEST_COLLECTOR.has(c));
-    assert.equal(unexpected, [], `${file} uses components neither in the test collector nor allowed to be missing`);
-    let target = join(RECIPES, file);
-    if (missing.length > 0) {
-      const reduced = structuredClone(config);
-      for (const id of Object.keys(reduced.exporters)) {
-        if (!missing.includes(`exporter ${id.split('/')[0]}`)) continue;
-        delete reduced.exporters[id];
-        for (const pipeline of Object.values(reduced.service.pipelines) as Doc[]) {
-          pipeline.exporters = [...new Set(pipeline.exporters.map((e: string) => (e === id ? 'debug' : e)))];
+Recipes(
+  'every recipe passes `validate`; components the test collector lacks are swapped for debug, nothing else',
+  () => {
+    const available = YAML.parse(execFileSync(otelcol, ['components'], { encoding: 'utf8' })) as Doc;
+    const known = new Set(
+      (['receivers', 'processors', 'exporters', 'extensions', 'connectors'] as const).flatMap((section) =>
+        (available[section] ?? []).map((c: Doc) => `${section.slice(0, -1)} ${c.name}`),
+      ),
+    );
+    const files = readdirSync(RECIPES)
+      .filter((f) => f.endsWith('.yaml'))
+      .sort();
+    for (const want of ['debug.yaml', 'datadog.yaml', 'honeycomb.yaml', 'prometheus.yaml', 'compose.yaml'])
+      assert.ok(files.includes(want), want);
+    const report: string[] = [];
+    for (const file of files) {
+      const config = YAML.parse(readFileSync(join(RECIPES, file), 'utf8')) as Doc;
+      const missing = componentsOf(config).filter((c) => !known.has(c));
+      const unexpected = missing.filter((c) => !NOT_IN_TEST_COLLECTOR.has(c));
+      assert.equal(unexpected, [], `${file} uses components neither in the test collector nor allowed to be missing`);
+      let target = join(RECIPES, file);
+      if (missing.length > 0) {
+        const reduced = structuredClone(config);
+        for (const id of Object.keys(reduced.exporters)) {
+          if (!missing.includes(`exporter ${id.split('/')[0]}`)) continue;
+          delete reduced.exporters[id];
+          for (const pipeline of Object.values(reduced.service.pipelines) as Doc[]) {
+            pipeline.exporters = [...new Set(pipeline.exporters.map((e: string) => (e === id ? 'debug' : e)))];
+          }
         }
+        reduced.exporters.debug ??= {};
+        target = join(work, file);
+        writeFileSync(target, YAML.stringify(reduced));
+        report.push(`${file}: validated without ${missing.join(', ')} (not in the test collector)`);
       }
-      reduced.exporters.debug ??= {};
-      target = join(work, file);
-      writeFileSync(target, YAML.stringify(reduced));
-      report.push(`${file}: validated without ${missing.join(', ')} (not in the test collector)`);
+      const run = validate(target);
+      assert.is(run.status, 0, `${file}: ${run.output}`);
     }
-    const run = validate(target);
-    assert.is(run.status, 0, `${file}: ${run.output}`);
-  }
-  if (report.length > 0) console.log(`\n  ${report.join('\n  ')}`);
-});
+    if (report.length > 0) console.log(`\n  ${report.join('\n  ')}`);
+  },
+);
 
 Recipes('recipes: Datadog gets deltas and its key from the environment; Honeycomb gets TLS and both headers', () => {
   const datadog = YAML.parse(readFileSync(join(RECIPES, 'datadog.yaml'), 'utf8')) as Doc;
@@ -117,14 +147,20 @@ Recipes('recipes: Datadog gets deltas and its key from the environment; Honeycom
 });
 
 Recipes('exported-metrics.json matches the code: COUNTER_INSTRUMENTS and the health instruments', async () => {
-  const listed = (kinds: string[], prefix: (n: string) => boolean) => EXPORTED.filter((m) => kinds.includes(m.kind) && prefix(m.name))
-    .map((m) => `${m.name} ${m.unit} ${m.kind}`).sort();
+  const listed = (kinds: string[], prefix: (n: string) => boolean) =>
+    EXPORTED.filter((m) => kinds.includes(m.kind) && prefix(m.name))
+      .map((m) => `${m.name} ${m.unit} ${m.kind}`)
+      .sort();
   const counters = COUNTER_INSTRUMENTS.map((i) => `${i.name} ${i.unit} ${i.kind}`).sort();
-  assert.equal(listed(['sum', 'gauge', 'histogram'], (n) => !n.startsWith('carnx.agent.')), counters);
+  assert.equal(
+    listed(['sum', 'gauge', 'histogram'], (n) => !n.startsWith('carnx.agent.')),
+    counters,
+  );
 
   // The health instruments, created on a real MeterProvider and collected once.
   const reader = new PeriodicExportingMetricReader({
-    exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis: 3_600_000,
+    exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
+    exportIntervalMillis: 3_600_000,
   });
   const provider = new MeterProvider({ readers: [reader] });
   const health = new HealthInstruments(() => ({ native: 1 }), createLogger('silent'));
@@ -134,29 +170,53 @@ Recipes('exported-metrics.json matches the code: COUNTER_INSTRUMENTS and the hea
   health.recordCollection(0.001);
   const { resourceMetrics } = await reader.collect();
   await provider.shutdown();
-  const kindOf = { [DataPointType.SUM]: 'sum', [DataPointType.GAUGE]: 'gauge', [DataPointType.HISTOGRAM]: 'histogram' } as Record<number, string>;
-  const seen = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics)
-    .map((m) => `${m.descriptor.name} ${m.descriptor.unit} ${kindOf[m.dataPointType]}`).sort();
-  assert.equal(listed(['sum', 'gauge', 'histogram'], (n) => n.startsWith('carnx.agent.')), seen);
+  const kindOf = {
+    [DataPointType.SUM]: 'sum',
+    [DataPointType.GAUGE]: 'gauge',
+    [DataPointType.HISTOGRAM]: 'histogram',
+  } as Record<number, string>;
+  const seen = resourceMetrics.scopeMetrics
+    .flatMap((s) => s.metrics)
+    .map((m) => `${m.descriptor.name} ${m.descriptor.unit} ${kindOf[m.dataPointType]}`)
+    .sort();
+  assert.equal(
+    listed(['sum', 'gauge', 'histogram'], (n) => n.startsWith('carnx.agent.')),
+    seen,
+  );
 });
 
 /** The Prometheus families and label names the compose stack's collector makes of one point of every exported metric. */
 async function prometheusNames(): Promise<{ families: Map<string, string>; labels: Set<string> }> {
   const [otlpPort, promPort] = [await freePort(), await freePort()];
   // The compose stack's own collector config, moved to loopback test ports.
-  const collector = spawn(otelcol, [
-    '--config', join(RECIPES, 'compose.yaml'),
-    '--set', `receivers::otlp::protocols::grpc::endpoint=127.0.0.1:${otlpPort}`,
-    '--set', `exporters::prometheus::endpoint=127.0.0.1:${promPort}`,
-    '--set', 'service::telemetry::metrics::level=none',
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const collector = spawn(
+    otelcol,
+    [
+      '--config',
+      join(RECIPES, 'compose.yaml'),
+      '--set',
+      `receivers::otlp::protocols::grpc::endpoint=127.0.0.1:${otlpPort}`,
+      '--set',
+      `exporters::prometheus::endpoint=127.0.0.1:${promPort}`,
+      '--set',
+      'service::telemetry::metrics::level=none',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   children.push(collector);
   let collectorLog = '';
-  collector.stderr!.setEncoding('utf8').on('data', (c: string) => { collectorLog += c; });
+  collector.stderr!.setEncoding('utf8').on('data', (c: string) => {
+    collectorLog += c;
+  });
 
-  const resource = resourceFromAttributes({ 'service.name': 'carnx', 'service.instance.id': 'node-a', 'host.name': 'node-a' });
+  const resource = resourceFromAttributes({
+    'service.name': 'carnx',
+    'service.instance.id': 'node-a',
+    'host.name': 'node-a',
+  });
   const reader = new PeriodicExportingMetricReader({
-    exporter: new OTLPMetricExporter({ url: `http://127.0.0.1:${otlpPort}` }), exportIntervalMillis: 3_600_000,
+    exporter: new OTLPMetricExporter({ url: `http://127.0.0.1:${otlpPort}` }),
+    exportIntervalMillis: 3_600_000,
   });
   const provider = new MeterProvider({ resource, readers: [reader] });
   const meter = provider.getMeter('carnx');
@@ -164,17 +224,22 @@ async function prometheusNames(): Promise<{ families: Map<string, string>; label
     const attributes: Attributes = Object.fromEntries(m.attributes.map((a) => [a, 'x']));
     const options = { unit: m.unit, valueType: ValueType.INT };
     if (m.kind === 'sum') meter.createObservableCounter(m.name, options).addCallback((r) => r.observe(1, attributes));
-    else if (m.kind === 'gauge') meter.createObservableGauge(m.name, options).addCallback((r) => r.observe(1, attributes));
+    else if (m.kind === 'gauge')
+      meter.createObservableGauge(m.name, options).addCallback((r) => r.observe(1, attributes));
     else meter.createHistogram(m.name, { unit: m.unit }).record(1, attributes);
   }
   const text = await (async () => {
     const deadline = Date.now() + 20_000;
     for (;;) {
       await reader.forceFlush().catch(() => undefined); // the collector may still be starting: send again
-      const body = await fetch(`http://127.0.0.1:${promPort}/metrics`).then((r) => r.text(), () => '');
+      const body = await fetch(`http://127.0.0.1:${promPort}/metrics`).then(
+        (r) => r.text(),
+        () => '',
+      );
       const families = body.split('\n').filter((l) => l.startsWith('# TYPE carnx_')).length;
       if (families >= EXPORTED.length) return body;
-      if (Date.now() > deadline) throw new Error(`the collector exposed ${families} of ${EXPORTED.length} metrics\n${body}\n${collectorLog}`);
+      if (Date.now() > deadline)
+        throw new Error(`the collector exposed ${families} of ${EXPORTED.length} metrics\n${body}\n${collectorLog}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   })();
@@ -182,7 +247,8 @@ async function prometheusNames(): Promise<{ families: Map<string, string>; label
   const families = new Map<string, string>();
   for (const [, name, type] of text.matchAll(/^# TYPE (carnx_\S+) (\S+)$/gm)) families.set(name!, type!);
   const labels = new Set<string>();
-  for (const [, inner] of text.matchAll(/^carnx_\S*?\{([^}]*)\}/gm)) for (const [, l] of inner!.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="/g)) labels.add(l!);
+  for (const [, inner] of text.matchAll(/^carnx_\S*?\{([^}]*)\}/gm))
+    for (const [, l] of inner!.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="/g)) labels.add(l!);
   return { families, labels };
 }
 
@@ -200,51 +266,77 @@ function promqlRefs(expr: string): { metrics: string[]; labels: string[] } {
     return ' ';
   });
   s = s.replace(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g, (_m, inner: string) => {
-    labels.push(...inner.split(',').map((l) => l.trim()).filter((l) => l !== ''));
+    labels.push(
+      ...inner
+        .split(',')
+        .map((l) => l.trim())
+        .filter((l) => l !== ''),
+    );
     return ' ';
   });
   s = s.replace(/\[[^\]]*\]/g, ' ').replace(/\$\{?\w+\}?/g, ' ');
   const keywords = new Set(['and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan']);
-  const metrics = [...s.matchAll(/\b([a-zA-Z_:][a-zA-Z0-9_:]*)\b(?!\s*\()/g)].map((m) => m[1]!).filter((m) => !keywords.has(m.toLowerCase()));
+  const metrics = [...s.matchAll(/\b([a-zA-Z_:][a-zA-Z0-9_:]*)\b(?!\s*\()/g)]
+    .map((m) => m[1]!)
+    .filter((m) => !keywords.has(m.toLowerCase()));
   return { metrics, labels };
 }
 
 Recipes('promqlRefs finds metrics and labels, not functions or Grafana variables', () => {
-  assert.equal(promqlRefs('8 * sum by (instance, le) (rate(carnx_bytes_total{a=~"$x",b!="y"}[$__rate_interval]))'),
-    { metrics: ['carnx_bytes_total'], labels: ['a', 'b', 'instance', 'le'] });
-  assert.equal(promqlRefs('label_values(carnx_packets_total{instance=~"$instance"}, network_interface_name)'),
-    { metrics: ['carnx_packets_total'], labels: ['instance', 'network_interface_name'] });
+  assert.equal(promqlRefs('8 * sum by (instance, le) (rate(carnx_bytes_total{a=~"$x",b!="y"}[$__rate_interval]))'), {
+    metrics: ['carnx_bytes_total'],
+    labels: ['a', 'b', 'instance', 'le'],
+  });
+  assert.equal(promqlRefs('label_values(carnx_packets_total{instance=~"$instance"}, network_interface_name)'), {
+    metrics: ['carnx_packets_total'],
+    labels: ['instance', 'network_interface_name'],
+  });
 });
 
-Recipes('every dashboard query names metrics and labels carnx really exports, and every metric is on the dashboard', async () => {
-  const { families, labels } = await prometheusNames();
-  assert.is(families.size, EXPORTED.length, `families: ${[...families.keys()].join(', ')}`);
-  const series = new Set([...families].flatMap(([name, type]) => (type === 'histogram'
-    ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name])));
-  const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as Doc;
-  const queries: Array<{ where: string; expr: string }> = [
-    ...(dashboard.templating.list as Doc[]).map((v) => ({ where: `variable ${v.name}`, expr: v.query.query ?? v.query })),
-    ...(dashboard.panels as Doc[]).filter((p) => p.type !== 'row').flatMap((p) => {
-      assert.ok((p.targets ?? []).length > 0, `panel "${p.title}" has no query`);
-      return (p.targets as Doc[]).map((t) => ({ where: `panel "${p.title}"`, expr: t.expr as string }));
-    }),
-  ];
-  const used = new Set<string>();
-  for (const { where, expr } of queries) {
-    const refs = promqlRefs(expr);
-    assert.ok(refs.metrics.length > 0, `${where}: no metric in ${expr}`);
-    for (const m of refs.metrics) {
-      assert.ok(series.has(m), `${where}: ${m} is not a series carnx exports (${[...series].join(', ')})`);
-      used.add(m.replace(/_(bucket|sum|count)$/, ''));
+Recipes(
+  'every dashboard query names metrics and labels carnx really exports, and every metric is on the dashboard',
+  async () => {
+    const { families, labels } = await prometheusNames();
+    assert.is(families.size, EXPORTED.length, `families: ${[...families.keys()].join(', ')}`);
+    const series = new Set(
+      [...families].flatMap(([name, type]) =>
+        type === 'histogram' ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name],
+      ),
+    );
+    const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as Doc;
+    const queries: Array<{ where: string; expr: string }> = [
+      ...(dashboard.templating.list as Doc[]).map((v) => ({
+        where: `variable ${v.name}`,
+        expr: v.query.query ?? v.query,
+      })),
+      ...(dashboard.panels as Doc[])
+        .filter((p) => p.type !== 'row')
+        .flatMap((p) => {
+          assert.ok((p.targets ?? []).length > 0, `panel "${p.title}" has no query`);
+          return (p.targets as Doc[]).map((t) => ({ where: `panel "${p.title}"`, expr: t.expr as string }));
+        }),
+    ];
+    const used = new Set<string>();
+    for (const { where, expr } of queries) {
+      const refs = promqlRefs(expr);
+      assert.ok(refs.metrics.length > 0, `${where}: no metric in ${expr}`);
+      for (const m of refs.metrics) {
+        assert.ok(series.has(m), `${where}: ${m} is not a series carnx exports (${[...series].join(', ')})`);
+        used.add(m.replace(/_(bucket|sum|count)$/, ''));
+      }
+      for (const l of refs.labels)
+        assert.ok(labels.has(l) || l === 'le', `${where}: label ${l} is not on any exported series`);
     }
-    for (const l of refs.labels) assert.ok(labels.has(l) || l === 'le', `${where}: label ${l} is not on any exported series`);
-  }
-  const unused = [...families.keys()].filter((f) => !used.has(f));
-  assert.equal(unused, [], 'metrics missing from the dashboard');
-  // Every panel reads the provisioned datasource.
-  const datasource = YAML.parse(readFileSync(join(ROOT, 'config/grafana/provisioning/datasources/prometheus.yaml'), 'utf8')).datasources[0];
-  for (const panel of (dashboard.panels as Doc[]).filter((p) => p.type !== 'row')) assert.is(panel.datasource.uid, datasource.uid, panel.title);
-});
+    const unused = [...families.keys()].filter((f) => !used.has(f));
+    assert.equal(unused, [], 'metrics missing from the dashboard');
+    // Every panel reads the provisioned datasource.
+    const datasource = YAML.parse(
+      readFileSync(join(ROOT, 'config/grafana/provisioning/datasources/prometheus.yaml'), 'utf8'),
+    ).datasources[0];
+    for (const panel of (dashboard.panels as Doc[]).filter((p) => p.type !== 'row'))
+      assert.is(panel.datasource.uid, datasource.uid, panel.title);
+  },
+);
 
 Recipes('the compose stack is wired end to end: collector port, Prometheus target, Grafana provisioning paths', () => {
   const compose = YAML.parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as Doc;
@@ -254,18 +346,34 @@ Recipes('the compose stack is wired end to end: collector port, Prometheus targe
   assert.equal(prometheus.scrape_configs[0].static_configs[0].targets, [`otel-collector:${exporterPort}`]);
   assert.is(prometheus.scrape_configs[0].honor_labels, true);
   assert.ok(compose.services['otel-collector'], 'an otel-collector service');
-  assert.ok((compose.services['otel-collector'].volumes as string[]).some((v) => v.startsWith('./config/collector/compose.yaml:')));
-  assert.ok((compose.services.prometheus.volumes as string[]).some((v) => v.startsWith('./config/prometheus/prometheus.yml:')));
-  const datasource = YAML.parse(readFileSync(join(ROOT, 'config/grafana/provisioning/datasources/prometheus.yaml'), 'utf8')).datasources[0];
+  assert.ok(
+    (compose.services['otel-collector'].volumes as string[]).some((v) =>
+      v.startsWith('./config/collector/compose.yaml:'),
+    ),
+  );
+  assert.ok(
+    (compose.services.prometheus.volumes as string[]).some((v) => v.startsWith('./config/prometheus/prometheus.yml:')),
+  );
+  const datasource = YAML.parse(
+    readFileSync(join(ROOT, 'config/grafana/provisioning/datasources/prometheus.yaml'), 'utf8'),
+  ).datasources[0];
   assert.is(datasource.url, 'http://prometheus:9090');
-  const provider = YAML.parse(readFileSync(join(ROOT, 'config/grafana/provisioning/dashboards/carnx.yaml'), 'utf8')).providers[0];
+  const provider = YAML.parse(readFileSync(join(ROOT, 'config/grafana/provisioning/dashboards/carnx.yaml'), 'utf8'))
+    .providers[0];
   const grafanaVolumes = compose.services.grafana.volumes as string[];
-  assert.ok(grafanaVolumes.includes(`./config/grafana/dashboards:${provider.options.path}:ro`), 'dashboards mounted where the provider looks');
+  assert.ok(
+    grafanaVolumes.includes(`./config/grafana/dashboards:${provider.options.path}:ro`),
+    'dashboards mounted where the provider looks',
+  );
   assert.ok(grafanaVolumes.includes('./config/grafana/provisioning:/etc/grafana/provisioning:ro'));
   // carnx (host network) sends to the port the collector publishes on the host's loopback.
   const agent = YAML.parse(readFileSync(join(ROOT, 'config/carnx.compose.yaml'), 'utf8')) as Doc;
   const receiverPort = (collector.receivers.otlp.protocols.grpc.endpoint as string).split(':').pop();
-  assert.ok((compose.services['otel-collector'].ports as string[]).includes(`127.0.0.1:${new URL(agent.otlp.endpoint).port}:${receiverPort}`));
+  assert.ok(
+    (compose.services['otel-collector'].ports as string[]).includes(
+      `127.0.0.1:${new URL(agent.otlp.endpoint).port}:${receiverPort}`,
+    ),
+  );
 });
 
 Recipes.run();

@@ -9,7 +9,17 @@ import { TestCollector, freePort } from '../fixtures/collector.js';
 import { classIndex } from '../fixtures/frames.js';
 import { requireRoot } from '../fixtures/privileges.js';
 import { bpfIdMark, carnxObjects, liveSetProblems, pinSet, pinTree, xdpLinksOn } from './kernel-objects.js';
-import { Cleanups, decreasingSeries, exportedCounters, quietPair, settle, startAgent, steadyTraffic, up, waitFor } from './scenario.js';
+import {
+  Cleanups,
+  decreasingSeries,
+  exportedCounters,
+  quietPair,
+  settle,
+  startAgent,
+  steadyTraffic,
+  up,
+  waitFor,
+} from './scenario.js';
 
 const KILLS = 50;
 
@@ -36,7 +46,8 @@ function prng(seed: number): () => number {
  * that must adopt the pins, then stops the traffic and waits for a quiet, fully exported moment.
  */
 async function killAndRestart(
-  first: ReturnType<typeof startAgent>, traffic: ReturnType<typeof steadyTraffic>,
+  first: ReturnType<typeof startAgent>,
+  traffic: ReturnType<typeof steadyTraffic>,
   at: { pair: ReturnType<typeof quietPair>; bpffs: TestBpffs; collector: TestCollector; flags: string[] },
 ) {
   await first.stop('SIGKILL');
@@ -50,115 +61,214 @@ async function killAndRestart(
   return { second, sent, end };
 }
 
-Restarts('SIGKILL during traffic, restart: nothing lost, same start time, one link per interface, no orphan pins', async () => {
-  const pair = quietPair(cleanups, 'k');
-  up(pair);
-  const bpffs = cleanups.add(new TestBpffs('e2e-kill'), (b) => b.destroy());
-  const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
-  const flags = ['--otlp-endpoint', collector.endpoint, '--export-interval-ms', '500', '--xdp-mode', 'generic'];
-  const first = startAgent(cleanups, bpffs, pair.host, flags);
-  await first.waitForMsg('attached', { interface: pair.host });
-  const start = await settle(pair, collector, pair.host);
-  const before = exportedCounters(start.points, pair.host, 'cumulative');
-  const startTime = start.points.find((p) => p.attributes['network.interface.name'] === pair.host)!.start;
+Restarts(
+  'SIGKILL during traffic, restart: nothing lost, same start time, one link per interface, no orphan pins',
+  async () => {
+    const pair = quietPair(cleanups, 'k');
+    up(pair);
+    const bpffs = cleanups.add(new TestBpffs('e2e-kill'), (b) => b.destroy());
+    const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
+    const flags = ['--otlp-endpoint', collector.endpoint, '--export-interval-ms', '500', '--xdp-mode', 'generic'];
+    const first = startAgent(cleanups, bpffs, pair.host, flags);
+    await first.waitForMsg('attached', { interface: pair.host });
+    const start = await settle(pair, collector, pair.host);
+    const before = exportedCounters(start.points, pair.host, 'cumulative');
+    const startTime = start.points.find((p) => p.attributes['network.interface.name'] === pair.host)!.start;
 
-  const traffic = steadyTraffic(pair, 20, 80, 100);
-  cleanups.add(traffic, (t) => t.stop());
-  await waitFor('traffic exported', () => collector.points().some((p) => p.metric === 'carnx.packets'
-    && p.attributes['network.transport'] === 'udp' && p.attributes['network.type'] === 'ipv4' && (p.int ?? 0n) > 0n), 10_000);
-  const { second, sent, end } = await killAndRestart(first, traffic, { pair, bpffs, collector, flags });
-  const after = exportedCounters(end.points, pair.host, 'cumulative');
+    const traffic = steadyTraffic(pair, 20, 80, 100);
+    cleanups.add(traffic, (t) => t.stop());
+    await waitFor(
+      'traffic exported',
+      () =>
+        collector
+          .points()
+          .some(
+            (p) =>
+              p.metric === 'carnx.packets' &&
+              p.attributes['network.transport'] === 'udp' &&
+              p.attributes['network.type'] === 'ipv4' &&
+              (p.int ?? 0n) > 0n,
+          ),
+      10_000,
+    );
+    const { second, sent, end } = await killAndRestart(first, traffic, { pair, bpffs, collector, flags });
+    const after = exportedCounters(end.points, pair.host, 'cumulative');
 
-  const udp = classIndex('ipv4', 'udp');
-  assert.is(after.packets[udp] - before.packets[udp], BigInt(sent), `all ${sent} datagrams, including those sent while no agent ran`);
-  assert.is(sum(after.packets) - sum(before.packets), end.rx.packets - start.rx.packets, 'carnx.packets delta = rx_packets delta');
-  assert.is(sum(after.bytes) - sum(before.bytes), end.rx.bytes - start.rx.bytes, 'carnx.bytes delta = rx_bytes delta');
-  const mine = end.points.filter((p) => p.attributes['network.interface.name'] === pair.host);
-  const restartedPoints = mine.filter((p) => p.line > Math.max(...start.points.map((q) => q.line)));
-  assert.ok(restartedPoints.length > 0, 'points from the restarted agent');
-  assert.equal([...new Set(mine.map((p) => p.start))], [startTime], 'every point, before and after the restart, has the original start time');
-  assert.equal(decreasingSeries(collector.points()), [], 'no cumulative point ever decreases across the restart');
-  assert.is(xdpLinksOn(pair.ifindex()).length, 1, 'exactly one XDP link on the interface');
-  assert.equal(pinTree(bpffs.path), ['carnx/', 'carnx/v1/', ...pinSet(pair.host)], 'one set of pins, nothing orphaned');
-  assert.is((await second.stop()).code, 0);
-  assert.equal(pinTree(bpffs.path), [], 'no pins after a clean stop');
-  assert.is(xdpLinksOn(pair.ifindex()).length, 0);
-});
+    const udp = classIndex('ipv4', 'udp');
+    assert.is(
+      after.packets[udp] - before.packets[udp],
+      BigInt(sent),
+      `all ${sent} datagrams, including those sent while no agent ran`,
+    );
+    assert.is(
+      sum(after.packets) - sum(before.packets),
+      end.rx.packets - start.rx.packets,
+      'carnx.packets delta = rx_packets delta',
+    );
+    assert.is(
+      sum(after.bytes) - sum(before.bytes),
+      end.rx.bytes - start.rx.bytes,
+      'carnx.bytes delta = rx_bytes delta',
+    );
+    const mine = end.points.filter((p) => p.attributes['network.interface.name'] === pair.host);
+    const restartedPoints = mine.filter((p) => p.line > Math.max(...start.points.map((q) => q.line)));
+    assert.ok(restartedPoints.length > 0, 'points from the restarted agent');
+    assert.equal(
+      [...new Set(mine.map((p) => p.start))],
+      [startTime],
+      'every point, before and after the restart, has the original start time',
+    );
+    assert.equal(decreasingSeries(collector.points()), [], 'no cumulative point ever decreases across the restart');
+    assert.is(xdpLinksOn(pair.ifindex()).length, 1, 'exactly one XDP link on the interface');
+    assert.equal(
+      pinTree(bpffs.path),
+      ['carnx/', 'carnx/v1/', ...pinSet(pair.host)],
+      'one set of pins, nothing orphaned',
+    );
+    assert.is((await second.stop()).code, 0);
+    assert.equal(pinTree(bpffs.path), [], 'no pins after a clean stop');
+    assert.is(xdpLinksOn(pair.ifindex()).length, 0);
+  },
+);
 
-Restarts('delta temporality: SIGKILL during traffic, restart: the deltas of both agents add up, nothing lost or sent twice', async () => {
-  const pair = quietPair(cleanups, 'k');
-  const bpffs = cleanups.add(new TestBpffs('e2e-kill-delta'), (b) => b.destroy());
-  const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
-  const flags = ['--otlp-endpoint', collector.endpoint, '--export-interval-ms', '500', '--xdp-mode', 'generic', '--otlp-temporality', 'delta'];
-  const first = startAgent(cleanups, bpffs, pair.host, flags);
-  await first.waitForMsg('attached', { interface: pair.host });
-  const start = await settle(pair, collector, pair.host);
-  up(pair);
-  const traffic = steadyTraffic(pair, 20, 80, 100);
-  cleanups.add(traffic, (t) => t.stop());
-  await waitFor('traffic exported', () => exportedCounters(collector.points(), pair.host, 'delta').packets[classIndex('ipv4', 'udp')] > 0n, 10_000);
-  const { second, sent, end } = await killAndRestart(first, traffic, { pair, bpffs, collector, flags });
-  const totals = exportedCounters(end.points, pair.host, 'delta');
-  assert.ok(end.points.filter((p) => p.attributes['network.interface.name'] === pair.host).every((p) => p.temporality === 1), 'delta points');
-  assert.is(totals.packets[classIndex('ipv4', 'udp')], BigInt(sent), `the deltas add up to the ${sent} datagrams sent, across the restart`);
-  assert.is(sum(totals.packets), end.rx.packets - start.rx.packets, 'sum of all deltas = rx_packets delta');
-  assert.is(sum(totals.bytes), end.rx.bytes - start.rx.bytes, 'sum of all deltas = rx_bytes delta');
-  assert.is((await second.stop()).code, 0);
-});
+Restarts(
+  'delta temporality: SIGKILL during traffic, restart: the deltas of both agents add up, nothing lost or sent twice',
+  async () => {
+    const pair = quietPair(cleanups, 'k');
+    const bpffs = cleanups.add(new TestBpffs('e2e-kill-delta'), (b) => b.destroy());
+    const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
+    const flags = [
+      '--otlp-endpoint',
+      collector.endpoint,
+      '--export-interval-ms',
+      '500',
+      '--xdp-mode',
+      'generic',
+      '--otlp-temporality',
+      'delta',
+    ];
+    const first = startAgent(cleanups, bpffs, pair.host, flags);
+    await first.waitForMsg('attached', { interface: pair.host });
+    const start = await settle(pair, collector, pair.host);
+    up(pair);
+    const traffic = steadyTraffic(pair, 20, 80, 100);
+    cleanups.add(traffic, (t) => t.stop());
+    await waitFor(
+      'traffic exported',
+      () => exportedCounters(collector.points(), pair.host, 'delta').packets[classIndex('ipv4', 'udp')] > 0n,
+      10_000,
+    );
+    const { second, sent, end } = await killAndRestart(first, traffic, { pair, bpffs, collector, flags });
+    const totals = exportedCounters(end.points, pair.host, 'delta');
+    assert.ok(
+      end.points.filter((p) => p.attributes['network.interface.name'] === pair.host).every((p) => p.temporality === 1),
+      'delta points',
+    );
+    assert.is(
+      totals.packets[classIndex('ipv4', 'udp')],
+      BigInt(sent),
+      `the deltas add up to the ${sent} datagrams sent, across the restart`,
+    );
+    assert.is(sum(totals.packets), end.rx.packets - start.rx.packets, 'sum of all deltas = rx_packets delta');
+    assert.is(sum(totals.bytes), end.rx.bytes - start.rx.bytes, 'sum of all deltas = rx_bytes delta');
+    assert.is((await second.stop()).code, 0);
+  },
+);
 
-Restarts(`start-up SIGKILLed at ${KILLS} random moments, then one clean start: exactly one live set, and none after stop`, async () => {
-  const pairs = [quietPair(cleanups, 'r'), quietPair(cleanups, 'r')];
-  const ifindexes = pairs.map((p) => p.ifindex());
-  const bpffs = cleanups.add(new TestBpffs('e2e-startkill'), (b) => b.destroy());
-  const mark = bpfIdMark();
-  const port = await freePort(); // nobody listens: exports fail, which start-up does not wait for
-  const flags = ['--interfaces-include', pairs[1]!.host, '--otlp-endpoint', `http://127.0.0.1:${port}`, '--xdp-mode', 'generic', '--log-level', 'info'];
+Restarts(
+  `start-up SIGKILLed at ${KILLS} random moments, then one clean start: exactly one live set, and none after stop`,
+  async () => {
+    const pairs = [quietPair(cleanups, 'r'), quietPair(cleanups, 'r')];
+    const ifindexes = pairs.map((p) => p.ifindex());
+    const bpffs = cleanups.add(new TestBpffs('e2e-startkill'), (b) => b.destroy());
+    const mark = bpfIdMark();
+    const port = await freePort(); // nobody listens: exports fail, which start-up does not wait for
+    const flags = [
+      '--interfaces-include',
+      pairs[1]!.host,
+      '--otlp-endpoint',
+      `http://127.0.0.1:${port}`,
+      '--xdp-mode',
+      'generic',
+      '--log-level',
+      'info',
+    ];
 
-  // A normal start here: when carnx begins loading and attaching, and when it is done. Half the kills land anywhere in
-  // 0..1.5 s; the other half in that window, each after `carnx detach` so that it interrupts a fresh attach, not an adoption.
-  const timing = startAgent(cleanups, bpffs, pairs[0]!.host, flags);
-  const spawned = Date.now();
-  await timing.waitForMsg('started', {}, 20_000);
-  const at = (msg: string) => Date.parse(String(timing.lines.find((l) => l.msg === msg)!.time)) - spawned;
-  const window = { from: Math.max(0, at('starting carnx') - 50), to: at('started') + 20 };
-  await timing.stop('SIGKILL');
+    // A normal start here: when carnx begins loading and attaching, and when it is done. Half the kills land anywhere in
+    // 0..1.5 s; the other half in that window, each after `carnx detach` so that it interrupts a fresh attach, not an adoption.
+    const timing = startAgent(cleanups, bpffs, pairs[0]!.host, flags);
+    const spawned = Date.now();
+    await timing.waitForMsg('started', {}, 20_000);
+    const at = (msg: string) => Date.parse(String(timing.lines.find((l) => l.msg === msg)!.time)) - spawned;
+    const window = { from: Math.max(0, at('starting carnx') - 50), to: at('started') + 20 };
+    await timing.stop('SIGKILL');
 
-  const seed = Number(process.env.CARNX_E2E_SEED ?? Date.now() % 2 ** 31);
-  console.log(`    start-up loads and attaches from ${window.from} to ${window.to} ms; kill delays from seed ${seed} (CARNX_E2E_SEED=${seed} replays them)`);
-  const random = prng(seed);
-  const phases = ['(nothing logged)', 'starting carnx', 'exporting metrics over OTLP/gRPC', 'attached', 'adopted pinned attachment', 'started'];
-  const reached = new Map<string, number>();
-  for (let i = 0; i < KILLS; i++) {
-    const fresh = i % 2 === 1;
-    if (fresh) execFileSync(process.execPath, [MAIN, 'detach', '--bpffs-path', bpffs.path], { stdio: 'ignore' });
-    const delay = fresh ? window.from + random() * (window.to - window.from) : random() * 1500;
+    const seed = Number(process.env.CARNX_E2E_SEED ?? Date.now() % 2 ** 31);
+    console.log(
+      `    start-up loads and attaches from ${window.from} to ${window.to} ms; kill delays from seed ${seed} (CARNX_E2E_SEED=${seed} replays them)`,
+    );
+    const random = prng(seed);
+    const phases = [
+      '(nothing logged)',
+      'starting carnx',
+      'exporting metrics over OTLP/gRPC',
+      'attached',
+      'adopted pinned attachment',
+      'started',
+    ];
+    const reached = new Map<string, number>();
+    for (let i = 0; i < KILLS; i++) {
+      const fresh = i % 2 === 1;
+      if (fresh) execFileSync(process.execPath, [MAIN, 'detach', '--bpffs-path', bpffs.path], { stdio: 'ignore' });
+      const delay = fresh ? window.from + random() * (window.to - window.from) : random() * 1500;
+      const agent = startAgent(cleanups, bpffs, pairs[0]!.host, flags);
+      await sleep(Math.round(delay));
+      await agent.stop('SIGKILL');
+      const last = phases.filter((p) => agent.lines.some((l) => l.msg === p)).pop() ?? phases[0]!;
+      reached.set(last, (reached.get(last) ?? 0) + 1);
+    }
+    console.log(
+      `    killed after: ${phases
+        .filter((p) => reached.has(p))
+        .map((p) => `"${p}" x${reached.get(p)}`)
+        .join(', ')}`,
+    );
+    assert.ok(reached.size >= 3, 'kills landed in at least three phases of start-up');
+
     const agent = startAgent(cleanups, bpffs, pairs[0]!.host, flags);
-    await sleep(Math.round(delay));
-    await agent.stop('SIGKILL');
-    const last = phases.filter((p) => agent.lines.some((l) => l.msg === p)).pop() ?? phases[0]!;
-    reached.set(last, (reached.get(last) ?? 0) + 1);
-  }
-  console.log(`    killed after: ${phases.filter((p) => reached.has(p)).map((p) => `"${p}" x${reached.get(p)}`).join(', ')}`);
-  assert.ok(reached.size >= 3, 'kills landed in at least three phases of start-up');
+    await agent.waitForMsg('started', {}, 20_000);
+    const pid = agent.child.pid!;
+    // Objects of killed agents are freed asynchronously once their fds are closed: wait for it, then require exactness.
+    let objects = carnxObjects(mark, ifindexes, [pid]);
+    await waitFor(
+      'exactly one live set',
+      () => liveSetProblems((objects = carnxObjects(mark, ifindexes, [pid])), ifindexes).length === 0,
+      10_000,
+    ).catch(() => undefined);
+    assert.equal(
+      liveSetProblems(objects, ifindexes),
+      [],
+      'per interface: 1 link, its program, 1 counters and 1 meta map',
+    );
+    assert.equal(
+      pinTree(bpffs.path),
+      ['carnx/', 'carnx/v1/', ...pairs.flatMap((p) => pinSet(p.host))].sort(),
+      'pins: one set per interface',
+    );
+    for (const p of pairs) assert.is(xdpLinksOn(p.ifindex()).length, 1, `one XDP link on ${p.host}`);
 
-  const agent = startAgent(cleanups, bpffs, pairs[0]!.host, flags);
-  await agent.waitForMsg('started', {}, 20_000);
-  const pid = agent.child.pid!;
-  // Objects of killed agents are freed asynchronously once their fds are closed: wait for it, then require exactness.
-  let objects = carnxObjects(mark, ifindexes, [pid]);
-  await waitFor('exactly one live set', () => liveSetProblems(objects = carnxObjects(mark, ifindexes, [pid]), ifindexes).length === 0, 10_000)
-    .catch(() => undefined);
-  assert.equal(liveSetProblems(objects, ifindexes), [], 'per interface: 1 link, its program, 1 counters and 1 meta map');
-  assert.equal(pinTree(bpffs.path), ['carnx/', 'carnx/v1/', ...pairs.flatMap((p) => pinSet(p.host))].sort(), 'pins: one set per interface');
-  for (const p of pairs) assert.is(xdpLinksOn(p.ifindex()).length, 1, `one XDP link on ${p.host}`);
-
-  assert.is((await agent.stop()).code, 0);
-  await waitFor('every carnx object to be freed', () => {
-    objects = carnxObjects(mark, ifindexes, []);
-    return objects.links.length + objects.progs.length + objects.maps.length === 0;
-  }, 10_000).catch(() => undefined);
-  assert.equal(objects, { links: [], progs: [], maps: [] }, 'nothing of carnx left in the kernel');
-  assert.equal(pinTree(bpffs.path), [], 'no pins left');
-});
+    assert.is((await agent.stop()).code, 0);
+    await waitFor(
+      'every carnx object to be freed',
+      () => {
+        objects = carnxObjects(mark, ifindexes, []);
+        return objects.links.length + objects.progs.length + objects.maps.length === 0;
+      },
+      10_000,
+    ).catch(() => undefined);
+    assert.equal(objects, { links: [], progs: [], maps: [] }, 'nothing of carnx left in the kernel');
+    assert.equal(pinTree(bpffs.path), [], 'no pins left');
+  },
+);
 
 Restarts.run();

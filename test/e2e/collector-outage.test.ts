@@ -7,7 +7,18 @@ import { TestBpffs } from '../fixtures/agent-process.js';
 import { TestCollector, lastPoints } from '../fixtures/collector.js';
 import { classIndex } from '../fixtures/frames.js';
 import { requireRoot } from '../fixtures/privileges.js';
-import { Cleanups, decreasingSeries, exportedCounters, quietPair, settle, startAgent, steadyTraffic, up, vmRssKb, waitFor } from './scenario.js';
+import {
+  Cleanups,
+  decreasingSeries,
+  exportedCounters,
+  quietPair,
+  settle,
+  startAgent,
+  steadyTraffic,
+  up,
+  vmRssKb,
+  waitFor,
+} from './scenario.js';
 
 const OUTAGE_MS = 30_000;
 /** Growth of the agent's resident set over the whole outage that still counts as bounded. */
@@ -21,77 +32,113 @@ const cleanups = new Cleanups();
 Outage.before(() => requireRoot('the e2e tests'));
 Outage.after.each(() => cleanups.run());
 
-Outage('SIGSTOP then SIGKILL of the collector for 30 s each: agent runs on, RSS bounded, totals exact, nothing decreases, 2+2 log lines', async () => {
-  const pair = quietPair(cleanups, 'o');
-  up(pair);
-  const bpffs = cleanups.add(new TestBpffs('e2e-outage'), (b) => b.destroy());
-  const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
-  const agent = startAgent(cleanups, bpffs, pair.host, [
-    '--otlp-endpoint', collector.endpoint, '--export-interval-ms', '1000', '--otlp-timeout-ms', '800', '--log-level', 'info',
-    '--xdp-mode', 'generic',
-  ]);
-  await agent.waitForMsg('attached', { interface: pair.host });
-  const start = await settle(pair, collector, pair.host);
-  const first = exportedCounters(start.points, pair.host, 'cumulative');
+Outage(
+  'SIGSTOP then SIGKILL of the collector for 30 s each: agent runs on, RSS bounded, totals exact, nothing decreases, 2+2 log lines',
+  async () => {
+    const pair = quietPair(cleanups, 'o');
+    up(pair);
+    const bpffs = cleanups.add(new TestBpffs('e2e-outage'), (b) => b.destroy());
+    const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
+    const agent = startAgent(cleanups, bpffs, pair.host, [
+      '--otlp-endpoint',
+      collector.endpoint,
+      '--export-interval-ms',
+      '1000',
+      '--otlp-timeout-ms',
+      '800',
+      '--log-level',
+      'info',
+      '--xdp-mode',
+      'generic',
+    ]);
+    await agent.waitForMsg('attached', { interface: pair.host });
+    const start = await settle(pair, collector, pair.host);
+    const first = exportedCounters(start.points, pair.host, 'cumulative');
 
-  const rss: number[] = [];
-  const sampler = setInterval(() => {
-    try {
-      rss.push(vmRssKb(agent.child.pid!));
-    } catch {
-      // exited: the assertions below say so
-    }
-  }, 500);
-  cleanups.add(sampler, (t) => clearInterval(t));
-  const traffic = steadyTraffic(pair, 25, 64, 400);
-  cleanups.add(traffic, (t) => t.stop());
-  await waitFor('RSS samples before the outage', () => rss.length >= 6, 10_000);
-  const before = Math.max(...rss);
+    const rss: number[] = [];
+    const sampler = setInterval(() => {
+      try {
+        rss.push(vmRssKb(agent.child.pid!));
+      } catch {
+        // exited: the assertions below say so
+      }
+    }, 500);
+    cleanups.add(sampler, (t) => clearInterval(t));
+    const traffic = steadyTraffic(pair, 25, 64, 400);
+    cleanups.add(traffic, (t) => t.stop());
+    await waitFor('RSS samples before the outage', () => rss.length >= 6, 10_000);
+    const before = Math.max(...rss);
 
-  // 1. Paused: connections stay open, nothing answers, every export times out.
-  collector.pause();
-  await agent.waitForMsg('metrics export failed; further failures are not logged until an export succeeds', {}, 5_000);
-  await sleep(OUTAGE_MS);
-  assert.is(agent.child.exitCode, null, 'the agent runs on while the collector is paused');
-  collector.resume();
-  await agent.waitForMsg(RECOVERED, {}, 15_000);
+    // 1. Paused: connections stay open, nothing answers, every export times out.
+    collector.pause();
+    await agent.waitForMsg(
+      'metrics export failed; further failures are not logged until an export succeeds',
+      {},
+      5_000,
+    );
+    await sleep(OUTAGE_MS);
+    assert.is(agent.child.exitCode, null, 'the agent runs on while the collector is paused');
+    collector.resume();
+    await agent.waitForMsg(RECOVERED, {}, 15_000);
 
-  // 2. Killed: connections refused until it comes back on the same port.
-  const mark = agent.lines.length;
-  await collector.kill();
-  await agent.waitForMsg(FAILED, {}, 5_000, mark);
-  await sleep(OUTAGE_MS);
-  assert.is(agent.child.exitCode, null, 'the agent runs on while the collector is gone');
-  const peak = Math.max(...rss);
-  await collector.restart();
-  const restarted = Date.now();
-  await agent.waitForMsg(RECOVERED, {}, 60_000, mark);
-  const reconnectMs = Date.now() - restarted;
+    // 2. Killed: connections refused until it comes back on the same port.
+    const mark = agent.lines.length;
+    await collector.kill();
+    await agent.waitForMsg(FAILED, {}, 5_000, mark);
+    await sleep(OUTAGE_MS);
+    assert.is(agent.child.exitCode, null, 'the agent runs on while the collector is gone');
+    const peak = Math.max(...rss);
+    await collector.restart();
+    const restarted = Date.now();
+    await agent.waitForMsg(RECOVERED, {}, 60_000, mark);
+    const reconnectMs = Date.now() - restarted;
 
-  const sent = await traffic.stop();
-  clearInterval(sampler);
-  const end = await settle(pair, collector, pair.host);
-  const totals = exportedCounters(end.points, pair.host, 'cumulative');
-  const udp = classIndex('ipv4', 'udp');
-  assert.is(totals.packets[udp] - first.packets[udp], BigInt(sent), `every datagram sent (${sent}) is in the last export`);
-  assert.is(sum(totals.packets) - sum(first.packets), end.rx.packets - start.rx.packets, 'carnx.packets delta = rx_packets delta');
-  assert.is(sum(totals.bytes) - sum(first.bytes), end.rx.bytes - start.rx.bytes, 'carnx.bytes delta = rx_bytes delta (generic mode)');
-  assert.equal(decreasingSeries(collector.points()), [], 'no cumulative point ever decreases');
+    const sent = await traffic.stop();
+    clearInterval(sampler);
+    const end = await settle(pair, collector, pair.host);
+    const totals = exportedCounters(end.points, pair.host, 'cumulative');
+    const udp = classIndex('ipv4', 'udp');
+    assert.is(
+      totals.packets[udp] - first.packets[udp],
+      BigInt(sent),
+      `every datagram sent (${sent}) is in the last export`,
+    );
+    assert.is(
+      sum(totals.packets) - sum(first.packets),
+      end.rx.packets - start.rx.packets,
+      'carnx.packets delta = rx_packets delta',
+    );
+    assert.is(
+      sum(totals.bytes) - sum(first.bytes),
+      end.rx.bytes - start.rx.bytes,
+      'carnx.bytes delta = rx_bytes delta (generic mode)',
+    );
+    assert.equal(decreasingSeries(collector.points()), [], 'no cumulative point ever decreases');
 
-  const failures = agent.lines.filter((l) => l.msg === FAILED);
-  const recoveries = agent.lines.filter((l) => l.msg === RECOVERED);
-  assert.is(failures.length, 2, 'one line per failure burst');
-  assert.is(recoveries.length, 2, 'one line per recovery');
-  assert.ok(failures.every((l) => l.level === 'warn' && l.target === collector.endpoint), 'failure lines are warnings naming the endpoint');
-  const failedExports = recoveries.reduce((n, l) => n + Number(l.failedExports), 0);
-  assert.ok(failedExports >= 40, `about one failed export per second of outage (${failedExports})`);
-  const reported = lastPoints(collector.points().filter((p) => p.metric === 'carnx.agent.export.failures'));
-  assert.is(Number([...reported.values()][0]?.int), failedExports, 'carnx.agent.export.failures counts the same failures the log does');
+    const failures = agent.lines.filter((l) => l.msg === FAILED);
+    const recoveries = agent.lines.filter((l) => l.msg === RECOVERED);
+    assert.is(failures.length, 2, 'one line per failure burst');
+    assert.is(recoveries.length, 2, 'one line per recovery');
+    assert.ok(
+      failures.every((l) => l.level === 'warn' && l.target === collector.endpoint),
+      'failure lines are warnings naming the endpoint',
+    );
+    const failedExports = recoveries.reduce((n, l) => n + Number(l.failedExports), 0);
+    assert.ok(failedExports >= 40, `about one failed export per second of outage (${failedExports})`);
+    const reported = lastPoints(collector.points().filter((p) => p.metric === 'carnx.agent.export.failures'));
+    assert.is(
+      Number([...reported.values()][0]?.int),
+      failedExports,
+      'carnx.agent.export.failures counts the same failures the log does',
+    );
 
-  assert.ok(rss.length >= 100, `RSS sampled throughout (${rss.length} samples)`);
-  console.log(`    RSS ${before} kB before the outages, ${peak} kB at most during them; ${failedExports} failed exports; exports resumed ${reconnectMs} ms after the collector restarted`);
-  assert.ok(peak - before <= RSS_SLACK_KB, `RSS bounded: ${before} kB before, ${peak} kB at most during the outages`);
-  assert.is((await agent.stop()).code, 0);
-});
+    assert.ok(rss.length >= 100, `RSS sampled throughout (${rss.length} samples)`);
+    console.log(
+      `    RSS ${before} kB before the outages, ${peak} kB at most during them; ${failedExports} failed exports; exports resumed ${reconnectMs} ms after the collector restarted`,
+    );
+    assert.ok(peak - before <= RSS_SLACK_KB, `RSS bounded: ${before} kB before, ${peak} kB at most during the outages`);
+    assert.is((await agent.stop()).code, 0);
+  },
+);
 
 Outage.run();

@@ -10,7 +10,16 @@ import { LoadedProgram, PASS_OBJECT } from '../fixtures/loaded-program.js';
 import { ip } from '../fixtures/netns.js';
 import { requireRoot } from '../fixtures/privileges.js';
 import { pinTree, xdpLinksOn, xdpOn } from './kernel-objects.js';
-import { Cleanups, decreasingSeries, exportedCounters, quietPair, sendUdp, settle, startAgent, up } from './scenario.js';
+import {
+  Cleanups,
+  decreasingSeries,
+  exportedCounters,
+  quietPair,
+  sendUdp,
+  settle,
+  startAgent,
+  up,
+} from './scenario.js';
 
 const XDP_FLAGS_SKB_MODE = 2;
 
@@ -20,47 +29,75 @@ const cleanups = new Cleanups();
 Interfaces.before(() => requireRoot('the e2e tests'));
 Interfaces.after.each(() => cleanups.run());
 
-Interfaces('an interface deleted and re-created under the same name: counting starts over, one link, old pins gone', async () => {
-  const pair = quietPair(cleanups, 'c');
-  up(pair);
-  const bpffs = cleanups.add(new TestBpffs('e2e-recreate'), (b) => b.destroy());
-  const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
-  const agent = startAgent(cleanups, bpffs, pair.host, ['--otlp-endpoint', collector.endpoint, '--export-interval-ms', '500', '--xdp-mode', 'generic']);
-  await agent.waitForMsg('attached', { interface: pair.host });
-  sendUdp(pair, pair.hostAddress, 30, 50);
-  const before = await settle(pair, collector, pair.host);
-  const oldStart = before.points.find((p) => p.attributes['network.interface.name'] === pair.host)!.start;
-  const oldIfindex = pair.ifindex();
+Interfaces(
+  'an interface deleted and re-created under the same name: counting starts over, one link, old pins gone',
+  async () => {
+    const pair = quietPair(cleanups, 'c');
+    up(pair);
+    const bpffs = cleanups.add(new TestBpffs('e2e-recreate'), (b) => b.destroy());
+    const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
+    const agent = startAgent(cleanups, bpffs, pair.host, [
+      '--otlp-endpoint',
+      collector.endpoint,
+      '--export-interval-ms',
+      '500',
+      '--xdp-mode',
+      'generic',
+    ]);
+    await agent.waitForMsg('attached', { interface: pair.host });
+    sendUdp(pair, pair.hostAddress, 30, 50);
+    const before = await settle(pair, collector, pair.host);
+    const oldStart = before.points.find((p) => p.attributes['network.interface.name'] === pair.host)!.start;
+    const oldIfindex = pair.ifindex();
 
-  // Same names, new devices: delete the pair and cable a new one into the same namespace.
-  const mark = agent.lines.length;
-  ip('link', 'del', pair.host);
-  await agent.waitForMsg('interface gone or deselected: detached', { interface: pair.host }, 5_000, mark);
-  ip('link', 'add', pair.host, 'type', 'veth', 'peer', 'name', pair.peer, 'netns', pair.ns);
-  pair.exec('ip', ['addr', 'add', `${pair.peerAddress}/30`, 'dev', pair.peer]);
-  ip('addr', 'add', `${pair.hostAddress}/30`, 'dev', pair.host);
-  ip('link', 'set', pair.host, 'up');
-  await agent.waitForMsg('attached', { interface: pair.host }, 5_000, mark);
-  assert.is.not(pair.ifindex(), oldIfindex, 'a new device');
-  const fresh = await settle(pair, collector, pair.host);
-  up(pair);
-  sendUdp(pair, pair.hostAddress, 17, 50);
-  const after = await settle(pair, collector, pair.host);
+    // Same names, new devices: delete the pair and cable a new one into the same namespace.
+    const mark = agent.lines.length;
+    ip('link', 'del', pair.host);
+    await agent.waitForMsg('interface gone or deselected: detached', { interface: pair.host }, 5_000, mark);
+    ip('link', 'add', pair.host, 'type', 'veth', 'peer', 'name', pair.peer, 'netns', pair.ns);
+    pair.exec('ip', ['addr', 'add', `${pair.peerAddress}/30`, 'dev', pair.peer]);
+    ip('addr', 'add', `${pair.hostAddress}/30`, 'dev', pair.host);
+    ip('link', 'set', pair.host, 'up');
+    await agent.waitForMsg('attached', { interface: pair.host }, 5_000, mark);
+    assert.is.not(pair.ifindex(), oldIfindex, 'a new device');
+    const fresh = await settle(pair, collector, pair.host);
+    up(pair);
+    sendUdp(pair, pair.hostAddress, 17, 50);
+    const after = await settle(pair, collector, pair.host);
 
-  const newPoints = after.points.filter((p) => p.attributes['network.interface.name'] === pair.host && p.start > oldStart);
-  assert.ok(newPoints.length > 0, 'points with a new start time: the backend sees a reset, not a decrease');
-  const counted = exportedCounters(newPoints, pair.host, 'cumulative');
-  const atAttach = exportedCounters(fresh.points.filter((p) => p.start > oldStart), pair.host, 'cumulative');
-  assert.is(counted.packets[classIndex('ipv4', 'udp')], 17n, 'the new device counts only its own datagrams');
-  assert.is(sum(counted.packets) - sum(atAttach.packets), after.rx.packets - fresh.rx.packets, 'carnx.packets delta = the new device\'s rx_packets delta');
-  assert.is(sum(counted.bytes) - sum(atAttach.bytes), after.rx.bytes - fresh.rx.bytes, 'carnx.bytes delta = rx_bytes delta');
-  assert.equal(decreasingSeries(collector.points()), [], 'nothing decreases without a new start time');
-  assert.is(xdpLinksOn(pair.ifindex()).length, 1, 'one XDP link on the new device');
-  assert.equal(pinTree(bpffs.path).filter((p) => p.endsWith('/link')), [`carnx/v1/${pair.host}/link`], 'one set of pins');
-  assert.is(agent.child.exitCode, null, 'the agent runs on');
-  assert.is((await agent.stop()).code, 0);
-  assert.equal(pinTree(bpffs.path), []);
-});
+    const newPoints = after.points.filter(
+      (p) => p.attributes['network.interface.name'] === pair.host && p.start > oldStart,
+    );
+    assert.ok(newPoints.length > 0, 'points with a new start time: the backend sees a reset, not a decrease');
+    const counted = exportedCounters(newPoints, pair.host, 'cumulative');
+    const atAttach = exportedCounters(
+      fresh.points.filter((p) => p.start > oldStart),
+      pair.host,
+      'cumulative',
+    );
+    assert.is(counted.packets[classIndex('ipv4', 'udp')], 17n, 'the new device counts only its own datagrams');
+    assert.is(
+      sum(counted.packets) - sum(atAttach.packets),
+      after.rx.packets - fresh.rx.packets,
+      "carnx.packets delta = the new device's rx_packets delta",
+    );
+    assert.is(
+      sum(counted.bytes) - sum(atAttach.bytes),
+      after.rx.bytes - fresh.rx.bytes,
+      'carnx.bytes delta = rx_bytes delta',
+    );
+    assert.equal(decreasingSeries(collector.points()), [], 'nothing decreases without a new start time');
+    assert.is(xdpLinksOn(pair.ifindex()).length, 1, 'one XDP link on the new device');
+    assert.equal(
+      pinTree(bpffs.path).filter((p) => p.endsWith('/link')),
+      [`carnx/v1/${pair.host}/link`],
+      'one set of pins',
+    );
+    assert.is(agent.child.exitCode, null, 'the agent runs on');
+    assert.is((await agent.stop()).code, 0);
+    assert.equal(pinTree(bpffs.path), []);
+  },
+);
 
 Interfaces('a namespace deleted: its interface is released and unpinned, counting goes on elsewhere', async () => {
   const doomed = quietPair(cleanups, 'n');
@@ -70,7 +107,14 @@ Interfaces('a namespace deleted: its interface is released and unpinned, countin
   const bpffs = cleanups.add(new TestBpffs('e2e-netns'), (b) => b.destroy());
   const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
   const agent = startAgent(cleanups, bpffs, doomed.host, [
-    '--interfaces-include', kept.host, '--otlp-endpoint', collector.endpoint, '--export-interval-ms', '500', '--xdp-mode', 'generic',
+    '--interfaces-include',
+    kept.host,
+    '--otlp-endpoint',
+    collector.endpoint,
+    '--export-interval-ms',
+    '500',
+    '--xdp-mode',
+    'generic',
   ]);
   await agent.waitForMsg('attached', { interface: doomed.host });
   await agent.waitForMsg('attached', { interface: kept.host });
@@ -79,65 +123,102 @@ Interfaces('a namespace deleted: its interface is released and unpinned, countin
   const mark = agent.lines.length;
   ip('netns', 'del', doomed.ns); // takes the veth pair, and the host side with it
   await agent.waitForMsg('interface gone or deselected: detached', { interface: doomed.host }, 5_000, mark);
-  assert.equal(pinTree(bpffs.path).filter((p) => p.includes(doomed.host)), [], 'no pins left for the deleted interface');
+  assert.equal(
+    pinTree(bpffs.path).filter((p) => p.includes(doomed.host)),
+    [],
+    'no pins left for the deleted interface',
+  );
   const start = await settle(kept, collector, kept.host);
   sendUdp(kept, kept.hostAddress, 23, 40);
   const end = await settle(kept, collector, kept.host);
   const udp = classIndex('ipv4', 'udp');
-  assert.is(exportedCounters(end.points, kept.host, 'cumulative').packets[udp]
-    - exportedCounters(start.points, kept.host, 'cumulative').packets[udp], 23n, 'the other interface is still counted');
-  const lastTime = (name: string) => end.points.filter((p) => p.attributes['network.interface.name'] === name).reduce((t, p) => (p.time > t ? p.time : t), 0n);
+  assert.is(
+    exportedCounters(end.points, kept.host, 'cumulative').packets[udp] -
+      exportedCounters(start.points, kept.host, 'cumulative').packets[udp],
+    23n,
+    'the other interface is still counted',
+  );
+  const lastTime = (name: string) =>
+    end.points
+      .filter((p) => p.attributes['network.interface.name'] === name)
+      .reduce((t, p) => (p.time > t ? p.time : t), 0n);
   assert.ok(lastTime(doomed.host) < lastTime(kept.host), 'the deleted interface is no longer exported');
   assert.is(agent.lines.filter((l) => l.level === 'error' || l.level === 'fatal').length, 0, 'no errors logged');
   assert.is((await agent.stop()).code, 0);
   assert.equal(pinTree(bpffs.path), []);
 });
 
-Interfaces('a foreign XDP program is left untouched and reported; native refused -> generic in auto mode; both in the metrics', async () => {
-  const normal = quietPair(cleanups, 'f');
-  const foreign = quietPair(cleanups, 'f');
-  const jumbo = quietPair(cleanups, 'f', { mtu: 9500 }); // veth refuses native XDP at this MTU
-  const other = cleanups.add(new LoadedProgram(PASS_OBJECT, 'xdp_pass'), (p) => p.close());
-  libbpf().xdpAttach(foreign.ifindex(), other.progFd, XDP_FLAGS_SKB_MODE, foreign.host);
-  cleanups.add(foreign, (f) => libbpf().xdpDetach(f.ifindex(), XDP_FLAGS_SKB_MODE, f.host));
-  const foreignId = libbpf().xdpQuery(foreign.ifindex(), foreign.host).progId;
-  const bpffs = cleanups.add(new TestBpffs('e2e-foreign'), (b) => b.destroy());
-  const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
-  const agent = startAgent(cleanups, bpffs, normal.host, [
-    '--interfaces-include', foreign.host, '--interfaces-include', jumbo.host, '--xdp-mode', 'auto',
-    '--otlp-endpoint', collector.endpoint, '--export-interval-ms', '500',
-  ]);
-  const refused = await agent.waitForMsg('not counting on interface', { interface: foreign.host });
-  assert.is(refused.reason, 'foreign-program');
-  assert.is(refused.foreignProgId, foreignId);
-  assert.is(refused.level, 'warn');
-  const fell = await agent.waitForMsg('fell back to generic XDP', { interface: jumbo.host });
-  assert.match(String(fell.reason), 'native mode');
-  assert.is((await agent.waitForMsg('attached', { interface: jumbo.host })).mode, 'generic');
-  assert.is((await agent.waitForMsg('attached', { interface: normal.host })).mode, 'native');
-  assert.is(xdpOn(jumbo.host), 'xdpgeneric');
+Interfaces(
+  'a foreign XDP program is left untouched and reported; native refused -> generic in auto mode; both in the metrics',
+  async () => {
+    const normal = quietPair(cleanups, 'f');
+    const foreign = quietPair(cleanups, 'f');
+    const jumbo = quietPair(cleanups, 'f', { mtu: 9500 }); // veth refuses native XDP at this MTU
+    const other = cleanups.add(new LoadedProgram(PASS_OBJECT, 'xdp_pass'), (p) => p.close());
+    libbpf().xdpAttach(foreign.ifindex(), other.progFd, XDP_FLAGS_SKB_MODE, foreign.host);
+    cleanups.add(foreign, (f) => libbpf().xdpDetach(f.ifindex(), XDP_FLAGS_SKB_MODE, f.host));
+    const foreignId = libbpf().xdpQuery(foreign.ifindex(), foreign.host).progId;
+    const bpffs = cleanups.add(new TestBpffs('e2e-foreign'), (b) => b.destroy());
+    const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
+    const agent = startAgent(cleanups, bpffs, normal.host, [
+      '--interfaces-include',
+      foreign.host,
+      '--interfaces-include',
+      jumbo.host,
+      '--xdp-mode',
+      'auto',
+      '--otlp-endpoint',
+      collector.endpoint,
+      '--export-interval-ms',
+      '500',
+    ]);
+    const refused = await agent.waitForMsg('not counting on interface', { interface: foreign.host });
+    assert.is(refused.reason, 'foreign-program');
+    assert.is(refused.foreignProgId, foreignId);
+    assert.is(refused.level, 'warn');
+    const fell = await agent.waitForMsg('fell back to generic XDP', { interface: jumbo.host });
+    assert.match(String(fell.reason), 'native mode');
+    assert.is((await agent.waitForMsg('attached', { interface: jumbo.host })).mode, 'generic');
+    assert.is((await agent.waitForMsg('attached', { interface: normal.host })).mode, 'native');
+    assert.is(xdpOn(jumbo.host), 'xdpgeneric');
 
-  const base = jumbo.rxStats(); // the namespace side is still down: nothing arrives
-  up(jumbo);
-  jumbo.exec('ping', ['-c', '3', '-i', '0.05', '-W', '2', '-q', '-s', '8000', jumbo.hostAddress]);
-  const end = await settle(jumbo, collector, jumbo.host);
-  const counted = exportedCounters(end.points, jumbo.host, 'cumulative');
-  assert.is(counted.packets[classIndex('ipv4', 'icmp')], 3n, 'jumbo echo requests counted');
-  assert.is(counted.sizeBuckets[6], 3n, '8042-byte frames in the 1519..9000 bucket');
-  assert.is(sum(counted.packets), end.rx.packets - base.packets, 'generic fallback counts every frame the kernel received');
-  assert.is(sum(counted.bytes), end.rx.bytes - base.bytes, 'and every byte');
+    const base = jumbo.rxStats(); // the namespace side is still down: nothing arrives
+    up(jumbo);
+    jumbo.exec('ping', ['-c', '3', '-i', '0.05', '-W', '2', '-q', '-s', '8000', jumbo.hostAddress]);
+    const end = await settle(jumbo, collector, jumbo.host);
+    const counted = exportedCounters(end.points, jumbo.host, 'cumulative');
+    assert.is(counted.packets[classIndex('ipv4', 'icmp')], 3n, 'jumbo echo requests counted');
+    assert.is(counted.sizeBuckets[6], 3n, '8042-byte frames in the 1519..9000 bucket');
+    assert.is(
+      sum(counted.packets),
+      end.rx.packets - base.packets,
+      'generic fallback counts every frame the kernel received',
+    );
+    assert.is(sum(counted.bytes), end.rx.bytes - base.bytes, 'and every byte');
 
-  const last = lastPoints(collector.points());
-  const value = (key: string) => last.get(key)?.int;
-  assert.is(value('carnx.agent.interfaces{carnx.xdp.mode=generic}'), 1n, 'one interface in generic mode');
-  assert.is(value('carnx.agent.interfaces{carnx.xdp.mode=native}'), 1n, 'one in native mode');
-  assert.is(value('carnx.agent.attach.failures{carnx.reason=foreign-program}'), 1n, 'the refusal is counted once');
-  assert.not.ok([...last.keys()].some((k) => k.includes(foreign.host)), 'nothing exported for the foreign interface');
-  assert.is(libbpf().xdpQuery(foreign.ifindex(), foreign.host).progId, foreignId, 'the foreign program is untouched');
-  assert.is(agent.lines.filter((l) => l.msg === 'not counting on interface').length, 1, 'reported once, not at every rescan');
-  assert.is((await agent.stop()).code, 0);
-  assert.is(libbpf().xdpQuery(foreign.ifindex(), foreign.host).progId, foreignId, 'and still there after carnx exits');
-  assert.equal(pinTree(bpffs.path), []);
-});
+    const last = lastPoints(collector.points());
+    const value = (key: string) => last.get(key)?.int;
+    assert.is(value('carnx.agent.interfaces{carnx.xdp.mode=generic}'), 1n, 'one interface in generic mode');
+    assert.is(value('carnx.agent.interfaces{carnx.xdp.mode=native}'), 1n, 'one in native mode');
+    assert.is(value('carnx.agent.attach.failures{carnx.reason=foreign-program}'), 1n, 'the refusal is counted once');
+    assert.not.ok(
+      [...last.keys()].some((k) => k.includes(foreign.host)),
+      'nothing exported for the foreign interface',
+    );
+    assert.is(libbpf().xdpQuery(foreign.ifindex(), foreign.host).progId, foreignId, 'the foreign program is untouched');
+    assert.is(
+      agent.lines.filter((l) => l.msg === 'not counting on interface').length,
+      1,
+      'reported once, not at every rescan',
+    );
+    assert.is((await agent.stop()).code, 0);
+    assert.is(
+      libbpf().xdpQuery(foreign.ifindex(), foreign.host).progId,
+      foreignId,
+      'and still there after carnx exits',
+    );
+    assert.equal(pinTree(bpffs.path), []);
+  },
+);
 
 Interfaces.run();

@@ -7,20 +7,26 @@ import { ip } from '../fixtures/netns.js';
 
 /** XDP links whose interface is `ifindex`, found by bpftool and each link's own info (bpftool omits the ifindex here). */
 export function xdpLinksOn(ifindex: number): number[] {
-  const links = JSON.parse(execFileSync('bpftool', ['-j', 'link', 'show'], { encoding: 'utf8' })) as Array<{ id: number; type: string }>;
-  return links.filter((l) => l.type === 'xdp').filter((l) => {
-    let fd: number;
-    try {
-      fd = libbpf().linkFdById(l.id);
-    } catch {
-      return false; // went away meanwhile
-    }
-    try {
-      return libbpf().linkInfo(fd, `link ${l.id}`).ifindex === ifindex;
-    } finally {
-      libbpf().closeFd(fd);
-    }
-  }).map((l) => l.id);
+  const links = JSON.parse(execFileSync('bpftool', ['-j', 'link', 'show'], { encoding: 'utf8' })) as Array<{
+    id: number;
+    type: string;
+  }>;
+  return links
+    .filter((l) => l.type === 'xdp')
+    .filter((l) => {
+      let fd: number;
+      try {
+        fd = libbpf().linkFdById(l.id);
+      } catch {
+        return false; // went away meanwhile
+      }
+      try {
+        return libbpf().linkInfo(fd, `link ${l.id}`).ifindex === ifindex;
+      } finally {
+        libbpf().closeFd(fd);
+      }
+    })
+    .map((l) => l.id);
 }
 
 /** Every file and directory under a pin root, relative to it, sorted. */
@@ -49,7 +55,11 @@ export function xdpOn(ifname: string): string | undefined {
 }
 
 /** Highest BPF object ids now: objects created later have higher ids (the kernel allocates them cyclically upwards). */
-export interface BpfIdMark { prog: number; map: number; link: number }
+export interface BpfIdMark {
+  prog: number;
+  map: number;
+  link: number;
+}
 
 function bpftool<T>(what: 'prog' | 'map' | 'link'): T[] {
   return JSON.parse(execFileSync('bpftool', ['-j', what, 'show'], { encoding: 'utf8', maxBuffer: 1 << 26 })) as T[];
@@ -103,10 +113,16 @@ export interface CarnxObjects {
  * other interfaces (with their programs and those programs' maps, which share the object's BTF), are theirs. What
  * nobody holds and no other interface uses can only be ours: pinned by us, attached by us, or leaked by us.
  */
-export function carnxObjects(since: BpfIdMark, ifindexes: readonly number[], agentPids: readonly number[]): CarnxObjects {
+export function carnxObjects(
+  since: BpfIdMark,
+  ifindexes: readonly number[],
+  agentPids: readonly number[],
+): CarnxObjects {
   const holders = bpfFdHolders();
-  const foreign = (kind: string, id: number) => [...(holders.get(`${kind}:${id}`) ?? [])].some((pid) => !agentPids.includes(pid));
-  const links = bpftool<{ id: number; type: string; prog_id: number }>('link').filter((l) => l.type === 'xdp' && l.id > since.link)
+  const foreign = (kind: string, id: number) =>
+    [...(holders.get(`${kind}:${id}`) ?? [])].some((pid) => !agentPids.includes(pid));
+  const links = bpftool<{ id: number; type: string; prog_id: number }>('link')
+    .filter((l) => l.type === 'xdp' && l.id > since.link)
     .flatMap((l) => {
       try {
         const fd = libbpf().linkFdById(l.id);
@@ -120,15 +136,22 @@ export function carnxObjects(since: BpfIdMark, ifindexes: readonly number[], age
       }
     });
   const theirLinks = links.filter((l) => !ifindexes.includes(l.ifindex) || foreign('link', l.id));
-  const progs = bpftool<{ id: number; name: string; btf_id: number }>('prog').filter((p) => p.name === 'carnx_count' && p.id > since.prog);
-  const theirProgs = new Set(progs.filter((p) => foreign('prog', p.id) || theirLinks.some((l) => l.progId === p.id)).map((p) => p.id));
+  const progs = bpftool<{ id: number; name: string; btf_id: number }>('prog').filter(
+    (p) => p.name === 'carnx_count' && p.id > since.prog,
+  );
+  const theirProgs = new Set(
+    progs.filter((p) => foreign('prog', p.id) || theirLinks.some((l) => l.progId === p.id)).map((p) => p.id),
+  );
   const theirBtf = new Set(progs.filter((p) => theirProgs.has(p.id)).map((p) => p.btf_id));
-  const maps = bpftool<{ id: number; name: string; btf_id: number }>('map')
-    .filter((m) => (m.name === 'carnx_counters' || m.name === 'carnx_meta') && m.id > since.map);
+  const maps = bpftool<{ id: number; name: string; btf_id: number }>('map').filter(
+    (m) => (m.name === 'carnx_counters' || m.name === 'carnx_meta') && m.id > since.map,
+  );
   return {
     links: links.filter((l) => !theirLinks.includes(l)),
     progs: progs.filter((p) => !theirProgs.has(p.id)).map((p) => ({ id: p.id, btfId: p.btf_id })),
-    maps: maps.filter((m) => !foreign('map', m.id) && !theirBtf.has(m.btf_id)).map((m) => ({ id: m.id, name: m.name, btfId: m.btf_id })),
+    maps: maps
+      .filter((m) => !foreign('map', m.id) && !theirBtf.has(m.btf_id))
+      .map((m) => ({ id: m.id, name: m.name, btfId: m.btf_id })),
   };
 }
 
@@ -141,12 +164,15 @@ export function liveSetProblems(objects: CarnxObjects, ifindexes: readonly numbe
   }
   const linked = new Set(objects.links.map((l) => l.progId));
   const progs = objects.progs.map((p) => p.id).sort();
-  if (JSON.stringify(progs) !== JSON.stringify([...linked].sort())) problems.push(`programs ${progs.join(',')} but linked ${[...linked].join(',')}`);
+  if (JSON.stringify(progs) !== JSON.stringify([...linked].sort()))
+    problems.push(`programs ${progs.join(',')} but linked ${[...linked].join(',')}`);
   const btf = new Set(objects.progs.filter((p) => linked.has(p.id)).map((p) => p.btfId));
   for (const name of ['carnx_counters', 'carnx_meta']) {
     const mine = objects.maps.filter((m) => m.name === name);
     if (mine.length !== ifindexes.length || !mine.every((m) => btf.has(m.btfId))) {
-      problems.push(`${name}: ${mine.length} maps (${mine.map((m) => `${m.id}/btf ${m.btfId}`).join(', ')}) for ${ifindexes.length} interfaces`);
+      problems.push(
+        `${name}: ${mine.length} maps (${mine.map((m) => `${m.id}/btf ${m.btfId}`).join(', ')}) for ${ifindexes.length} interfaces`,
+      );
     }
   }
   return problems;

@@ -4,8 +4,15 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MALFORMED_LAYERS, SYN_KINDS, TCP_FLAGS, TRAFFIC_CLASSES, emptyCounters, type InterfaceCounters } from '../../src/bpf/counter-layout.js';
-import { AgentProcess, TestBpffs, agentArgs } from '../fixtures/agent-process.js';
+import {
+  MALFORMED_LAYERS,
+  SYN_KINDS,
+  TCP_FLAGS,
+  TRAFFIC_CLASSES,
+  emptyCounters,
+  type InterfaceCounters,
+} from '../../src/bpf/counter-layout.js';
+import { AgentProcess, type TestBpffs, agentArgs } from '../fixtures/agent-process.js';
 import { bySeries, lastPoints, type Point, type TestCollector } from '../fixtures/collector.js';
 import { ETH_P, TCP, arp, icmpv6Echo, ipv4, ipv6, tcp, udp, type Frame } from '../fixtures/frames.js';
 import { ip, VethPair } from '../fixtures/netns.js';
@@ -36,8 +43,12 @@ export class Cleanups {
 }
 
 /** Polls `check` until it returns a value other than undefined/false; fails with `what` after timeoutMs. */
-export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs = 10_000, everyMs = 50): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 10_000,
+  everyMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const result = await check();
@@ -65,11 +76,19 @@ export function up(pair: VethPair): void {
 }
 
 export function macOf(ifname: string, pair?: VethPair): Buffer {
-  const text = pair ? pair.exec('cat', [`/sys/class/net/${ifname}/address`]) : readFileSync(`/sys/class/net/${ifname}/address`, 'utf8');
+  const text = pair
+    ? pair.exec('cat', [`/sys/class/net/${ifname}/address`])
+    : readFileSync(`/sys/class/net/${ifname}/address`, 'utf8');
   return Buffer.from(text.trim().replace(/:/g, ''), 'hex');
 }
 
-export function startAgent(cleanups: Cleanups, bpffs: TestBpffs, include: string, extra: string[], env: NodeJS.ProcessEnv = {}): AgentProcess {
+export function startAgent(
+  cleanups: Cleanups,
+  bpffs: TestBpffs,
+  include: string,
+  extra: string[],
+  env: NodeJS.ProcessEnv = {},
+): AgentProcess {
   return cleanups.add(new AgentProcess(agentArgs(bpffs, include, extra), env), (a) => a.stop('SIGKILL'));
 }
 
@@ -88,14 +107,26 @@ export async function tcpConnections(pair: VethPair, address: string, count: num
   const target = address.startsWith('fe80:') ? `${address}%${pair.peer}` : address;
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, host, resolve));
   try {
-    await pair.run('node', [TRAFFIC, 'tcp', target, String((server.address() as net.AddressInfo).port), String(count), String(size)]);
+    await pair.run('node', [
+      TRAFFIC,
+      'tcp',
+      target,
+      String((server.address() as net.AddressInfo).port),
+      String(count),
+      String(size),
+    ]);
   } finally {
     await new Promise((resolve) => server.close(resolve));
   }
 }
 
 /** UDP datagrams of `size` bytes from the namespace in bursts of `burst` until stopped; counts what was sent. */
-export function steadyTraffic(pair: VethPair, burst: number, size: number, pauseMs: number): { sent: () => number; stop: () => Promise<number> } {
+export function steadyTraffic(
+  pair: VethPair,
+  burst: number,
+  size: number,
+  pauseMs: number,
+): { sent: () => number; stop: () => Promise<number> } {
   let running = true;
   let sent = 0;
   const loop = (async () => {
@@ -154,7 +185,10 @@ export function taggedFrames(pair: VethPair): Frame[] {
 /** Sends frames from the namespace side, every one (tcpreplay's own count is checked). */
 export function replay(pair: VethPair, frames: Frame[], dir: string): void {
   const file = join(dir, `replay-${Date.now()}.pcap`);
-  writePcap(file, frames.map((f) => f.bytes));
+  writePcap(
+    file,
+    frames.map((f) => f.bytes),
+  );
   const out = pair.exec('tcpreplay', ['-q', '--topspeed', '-i', pair.peer, file]);
   const sent = /Actual: (\d+) packets/.exec(out)?.[1];
   if (Number(sent) !== frames.length) throw new Error(`tcpreplay sent ${sent} of ${frames.length}: ${out}`);
@@ -167,7 +201,11 @@ export interface ExportedCounters extends InterfaceCounters {
 }
 
 /** Counters of one interface rebuilt from exported points: the last of each series (cumulative) or their sum (delta). */
-export function exportedCounters(points: readonly Point[], ifname: string, temporality: 'cumulative' | 'delta'): ExportedCounters {
+export function exportedCounters(
+  points: readonly Point[],
+  ifname: string,
+  temporality: 'cumulative' | 'delta',
+): ExportedCounters {
   const mine = points.filter((p) => p.attributes['network.interface.name'] === ifname);
   const c: ExportedCounters = { ...emptyCounters(), histogramCount: 0n, histogramSum: 0 };
   const chosen = temporality === 'cumulative' ? [...lastPoints(mine).values()] : mine;
@@ -177,7 +215,9 @@ export function exportedCounters(points: readonly Point[], ifname: string, tempo
     switch (p.metric) {
       case 'carnx.packets':
       case 'carnx.bytes': {
-        const i = TRAFFIC_CLASSES.findIndex((k) => k.network === a['network.type'] && k.transport === a['network.transport']);
+        const i = TRAFFIC_CLASSES.findIndex(
+          (k) => k.network === a['network.type'] && k.transport === a['network.transport'],
+        );
         if (i < 0) throw new Error(`unknown class in ${JSON.stringify(a)}`);
         (p.metric === 'carnx.packets' ? c.packets : c.bytes)[i] += v;
         break;
@@ -220,28 +260,46 @@ export interface Settled {
  * the first look and (with a capture) while the capture file is copied. Everything read then describes the same
  * frames. Retries until `timeoutMs` (IPv6 router solicitations come every 4 s for a while after link-up).
  */
-export async function settle(pair: VethPair, collector: TestCollector, ifname: string,
-  options: { capture?: Capture; dir?: string; timeoutMs?: number } = {}): Promise<Settled> {
+export async function settle(
+  pair: VethPair,
+  collector: TestCollector,
+  ifname: string,
+  options: { capture?: Capture; dir?: string; timeoutMs?: number } = {},
+): Promise<Settled> {
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   for (let round = 0; ; round++) {
     const s1 = pair.rxStats();
     const t1 = BigInt(Date.now()) * 1_000_000n;
-    const collections = (points: Point[]) => new Set(points
-      .filter((p) => p.metric === 'carnx.packets' && p.attributes['network.interface.name'] === ifname && p.time > t1)
-      .map((p) => p.time)).size;
+    const collections = (points: Point[]) =>
+      new Set(
+        points
+          .filter(
+            (p) => p.metric === 'carnx.packets' && p.attributes['network.interface.name'] === ifname && p.time > t1,
+          )
+          .map((p) => p.time),
+      ).size;
     let points: Point[] = [];
-    await waitFor(`two collections of ${ifname} after a look at its statistics`, () => collections(points = collector.points()) >= 2, 15_000);
+    await waitFor(
+      `two collections of ${ifname} after a look at its statistics`,
+      () => collections((points = collector.points())) >= 2,
+      15_000,
+    );
     let witnessFile: string | undefined;
     if (options.capture) {
       // tcpdump writes each frame as it reads it (-U): wait until the file stops growing, then copy it.
       let previous = -1;
-      const bytes = await waitFor('the capture to catch up', async () => {
-        const now = readFileSync(options.capture!.file);
-        if (now.length === previous) return now;
-        previous = now.length;
-        await sleep(200);
-        return undefined;
-      }, 5_000, 0);
+      const bytes = await waitFor(
+        'the capture to catch up',
+        async () => {
+          const now = readFileSync(options.capture!.file);
+          if (now.length === previous) return now;
+          previous = now.length;
+          await sleep(200);
+          return undefined;
+        },
+        5_000,
+        0,
+      );
       witnessFile = join(options.dir!, `witness-${round}-${Date.now()}.pcap`);
       writeFileSync(witnessFile, bytes);
     }
@@ -261,9 +319,12 @@ export function decreasingSeries(points: readonly Point[]): string[] {
     for (let i = 1; i < series.length; i++) {
       const [a, b] = [series[i - 1]!, series[i]!];
       if (b.start > a.start) continue;
-      const down = a.int !== undefined ? b.int! < a.int : (b.count ?? 0n) < (a.count ?? 0n) || (b.sum ?? 0) < (a.sum ?? 0);
+      const down =
+        a.int !== undefined ? b.int! < a.int : (b.count ?? 0n) < (a.count ?? 0n) || (b.sum ?? 0) < (a.sum ?? 0);
       if (down || b.start < a.start) {
-        bad.push(`${key}: ${a.int ?? a.count} at ${a.time} then ${b.int ?? b.count} at ${b.time} (start ${a.start} -> ${b.start})`);
+        bad.push(
+          `${key}: ${a.int ?? a.count} at ${a.time} then ${b.int ?? b.count} at ${b.time} (start ${a.start} -> ${b.start})`,
+        );
         break;
       }
     }
@@ -272,11 +333,15 @@ export function decreasingSeries(points: readonly Point[]): string[] {
 }
 
 export function vmRssKb(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmRSS:'));
   if (!line) throw new Error(`no VmRSS for ${pid}`);
   return Number(line.split(/\s+/)[1]);
 }
 
-export const PACKAGE_VERSION = (JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as {
-  version: string;
-}).version;
+export const PACKAGE_VERSION = (
+  JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as {
+    version: string;
+  }
+).version;

@@ -31,29 +31,67 @@ Secrets('the canary is in no output: every log level, export errors (refused, TL
   paused.pause(); // accepts connections, answers nothing: every export times out
   const refused = `http://127.0.0.1:${await freePort()}`;
   const runs: Array<{ name: string; level: string; endpoint: string; how: 'flag' | 'env' | 'otel-env' }> = [
-    ...LEVELS.map((level) => ({ name: `${level}, connection refused`, level, endpoint: refused, how: 'flag' as const })),
-    { name: 'trace, TLS handshake with a plaintext collector', level: 'trace', endpoint: `https://127.0.0.1:${plaintext.otlpPort}`, how: 'env' },
+    ...LEVELS.map((level) => ({
+      name: `${level}, connection refused`,
+      level,
+      endpoint: refused,
+      how: 'flag' as const,
+    })),
+    {
+      name: 'trace, TLS handshake with a plaintext collector',
+      level: 'trace',
+      endpoint: `https://127.0.0.1:${plaintext.otlpPort}`,
+      how: 'env',
+    },
     { name: 'trace, deadline exceeded', level: 'trace', endpoint: paused.endpoint, how: 'otel-env' },
   ];
   const outputs: Array<{ name: string; output: string; failing: string }> = [];
   for (let i = 0; i < runs.length; i += 3) {
-    await Promise.all(runs.slice(i, i + 3).map(async (run, j) => {
-      const health = await freePort();
-      const pair = quietPair(cleanups, 's'); // one interface per agent: two agents cannot both attach to one
-      const bpffs = cleanups.add(new TestBpffs(`e2e-secret-${i + j}`), (b) => b.destroy());
-      const header = `x-api-key=${canary}`;
-      const agent = startAgent(cleanups, bpffs, pair.host, [
-        '--otlp-endpoint', run.endpoint, '--export-interval-ms', '200', '--otlp-timeout-ms', '500', '--log-level', run.level,
-        '--health-listen', `127.0.0.1:${health}`, '--export-shutdown-timeout-ms', '1000', ...(run.how === 'flag' ? ['--otlp-headers', header] : []),
-      ], run.how === 'env' ? { CARNX_OTLP_HEADERS: header } : run.how === 'otel-env' ? { OTEL_EXPORTER_OTLP_HEADERS: header } : {});
-      const failing = await waitFor(`${run.name}: exports failing`, async () => {
-        const text = await readiness(health);
-        return text.includes('exports are failing') ? text : undefined;
-      }, 15_000, 100);
-      const exit = await agent.stop();
-      assert.is(exit.code, 0, `${run.name}: clean exit`);
-      outputs.push({ name: run.name, output: agent.stdout + agent.stderr, failing });
-    }));
+    await Promise.all(
+      runs.slice(i, i + 3).map(async (run, j) => {
+        const health = await freePort();
+        const pair = quietPair(cleanups, 's'); // one interface per agent: two agents cannot both attach to one
+        const bpffs = cleanups.add(new TestBpffs(`e2e-secret-${i + j}`), (b) => b.destroy());
+        const header = `x-api-key=${canary}`;
+        const agent = startAgent(
+          cleanups,
+          bpffs,
+          pair.host,
+          [
+            '--otlp-endpoint',
+            run.endpoint,
+            '--export-interval-ms',
+            '200',
+            '--otlp-timeout-ms',
+            '500',
+            '--log-level',
+            run.level,
+            '--health-listen',
+            `127.0.0.1:${health}`,
+            '--export-shutdown-timeout-ms',
+            '1000',
+            ...(run.how === 'flag' ? ['--otlp-headers', header] : []),
+          ],
+          run.how === 'env'
+            ? { CARNX_OTLP_HEADERS: header }
+            : run.how === 'otel-env'
+              ? { OTEL_EXPORTER_OTLP_HEADERS: header }
+              : {},
+        );
+        const failing = await waitFor(
+          `${run.name}: exports failing`,
+          async () => {
+            const text = await readiness(health);
+            return text.includes('exports are failing') ? text : undefined;
+          },
+          15_000,
+          100,
+        );
+        const exit = await agent.stop();
+        assert.is(exit.code, 0, `${run.name}: clean exit`);
+        outputs.push({ name: run.name, output: agent.stdout + agent.stderr, failing });
+      }),
+    );
   }
   for (const o of outputs) assert.not.ok(o.output.includes(canary), `${o.name}: the canary leaked:\n${o.output}`);
   // The runs did produce output where the level allows, including the failure line, and it carries the header's name.
@@ -64,8 +102,12 @@ Secrets('the canary is in no output: every log level, export errors (refused, TL
   paused.resume();
 
   // The detector works: the same canary where it is not a secret (a resource attribute) does show up in the log.
-  const control = startAgent(cleanups, cleanups.add(new TestBpffs('e2e-secret-control'), (b) => b.destroy()), quietPair(cleanups, 's').host,
-    ['--otlp-endpoint', refused, '--resource-attributes', `not.secret=${canary}`, '--log-level', 'info']);
+  const control = startAgent(
+    cleanups,
+    cleanups.add(new TestBpffs('e2e-secret-control'), (b) => b.destroy()),
+    quietPair(cleanups, 's').host,
+    ['--otlp-endpoint', refused, '--resource-attributes', `not.secret=${canary}`, '--log-level', 'info'],
+  );
   await control.waitForMsg('started');
   assert.is((await control.stop()).code, 0);
   assert.match(control.stdout, canary, 'a non-secret value is logged, so the checks above could see a leak');

@@ -26,18 +26,68 @@ function openssl(...args: string[]): void {
 /** A CA, a server certificate it signs for 127.0.0.1 and localhost, and an unrelated CA. */
 function makePki(): typeof pki {
   for (const name of ['ca', 'wrong-ca']) {
-    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '2',
-      '-subj', `/CN=carnx test ${name}`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign');
+    openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.pem`,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=carnx test ${name}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign',
+    );
   }
-  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=carnx test collector');
+  openssl(
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'server.key',
+    '-out',
+    'server.csr',
+    '-subj',
+    '/CN=carnx test collector',
+  );
   writeFileSync(join(work, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-  openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem',
-    '-days', '2', '-extfile', 'server.ext');
-  return { ca: join(work, 'ca.pem'), wrongCa: join(work, 'wrong-ca.pem'), cert: join(work, 'server.pem'), key: join(work, 'server.key') };
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.pem',
+    '-days',
+    '2',
+    '-extfile',
+    'server.ext',
+  );
+  return {
+    ca: join(work, 'ca.pem'),
+    wrongCa: join(work, 'wrong-ca.pem'),
+    cert: join(work, 'server.pem'),
+    key: join(work, 'server.key'),
+  };
 }
 
 /** A TCP relay in front of the collector that keeps the first bytes the agent sends on each connection. */
-async function recordingRelay(targetPort: number): Promise<{ port: number; openings: Buffer[]; close: () => Promise<void> }> {
+async function recordingRelay(
+  targetPort: number,
+): Promise<{ port: number; openings: Buffer[]; close: () => Promise<void> }> {
   const openings: Buffer[] = [];
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
@@ -77,38 +127,83 @@ Tls.before(() => {
 Tls.after.each(() => cleanups.run());
 Tls.after(() => rmSync(work, { recursive: true, force: true }));
 
-Tls('the right CA: exports arrive over TLS (https:// and host:port); a wrong CA: fails closed, never plaintext', async () => {
-  const pair = quietPair(cleanups, 't');
-  const collector = cleanups.add(await TestCollector.start({ tls: { cert: pki.cert, key: pki.key } }), (c) => c.destroy());
-  const relay = cleanups.add(await recordingRelay(collector.otlpPort), (r) => r.close());
-  const fromRun = (run: string) => collector.points().filter((p) => p.resource['carnx.test.run'] === run);
-  const run = (name: string, endpoint: string, ca: string, bpffs: TestBpffs) => startAgent(cleanups, bpffs, pair.host, [
-    '--otlp-endpoint', endpoint, '--otlp-tls-ca', ca, '--export-interval-ms', '300', '--otlp-timeout-ms', '1000',
-    '--resource-attributes', `carnx.test.run=${name}`, '--log-level', 'info',
-  ]);
+Tls(
+  'the right CA: exports arrive over TLS (https:// and host:port); a wrong CA: fails closed, never plaintext',
+  async () => {
+    const pair = quietPair(cleanups, 't');
+    const collector = cleanups.add(await TestCollector.start({ tls: { cert: pki.cert, key: pki.key } }), (c) =>
+      c.destroy(),
+    );
+    const relay = cleanups.add(await recordingRelay(collector.otlpPort), (r) => r.close());
+    const fromRun = (run: string) => collector.points().filter((p) => p.resource['carnx.test.run'] === run);
+    const run = (name: string, endpoint: string, ca: string, bpffs: TestBpffs) =>
+      startAgent(cleanups, bpffs, pair.host, [
+        '--otlp-endpoint',
+        endpoint,
+        '--otlp-tls-ca',
+        ca,
+        '--export-interval-ms',
+        '300',
+        '--otlp-timeout-ms',
+        '1000',
+        '--resource-attributes',
+        `carnx.test.run=${name}`,
+        '--log-level',
+        'info',
+      ]);
 
-  const right = run('right-ca', `https://127.0.0.1:${relay.port}`, pki.ca, cleanups.add(new TestBpffs('e2e-tls-1'), (b) => b.destroy()));
-  await waitFor('exports with the right CA', () => fromRun('right-ca').length > 0, 15_000);
-  assert.is(right.lines.filter((l) => l.msg.startsWith('metrics export failed')).length, 0, 'no export failed');
-  assert.is((await right.stop()).code, 0);
+    const right = run(
+      'right-ca',
+      `https://127.0.0.1:${relay.port}`,
+      pki.ca,
+      cleanups.add(new TestBpffs('e2e-tls-1'), (b) => b.destroy()),
+    );
+    await waitFor('exports with the right CA', () => fromRun('right-ca').length > 0, 15_000);
+    assert.is(right.lines.filter((l) => l.msg.startsWith('metrics export failed')).length, 0, 'no export failed');
+    assert.is((await right.stop()).code, 0);
 
-  const schemeless = run('no-scheme', `127.0.0.1:${relay.port}`, pki.ca, cleanups.add(new TestBpffs('e2e-tls-2'), (b) => b.destroy()));
-  await waitFor('exports to host:port (TLS by default)', () => fromRun('no-scheme').length > 0, 15_000);
-  assert.is((await schemeless.stop()).code, 0);
-  const connectionsSoFar = relay.openings.length;
-  assert.ok(connectionsSoFar >= 2, 'both agents connected through the relay');
+    const schemeless = run(
+      'no-scheme',
+      `127.0.0.1:${relay.port}`,
+      pki.ca,
+      cleanups.add(new TestBpffs('e2e-tls-2'), (b) => b.destroy()),
+    );
+    await waitFor('exports to host:port (TLS by default)', () => fromRun('no-scheme').length > 0, 15_000);
+    assert.is((await schemeless.stop()).code, 0);
+    const connectionsSoFar = relay.openings.length;
+    assert.ok(connectionsSoFar >= 2, 'both agents connected through the relay');
 
-  const wrong = run('wrong-ca', `https://127.0.0.1:${relay.port}`, pki.wrongCa, cleanups.add(new TestBpffs('e2e-tls-3'), (b) => b.destroy()));
-  const failed = await wrong.waitForMsg('metrics export failed; further failures are not logged until an export succeeds', {}, 15_000);
-  // Keep it failing for a while: many export attempts, reconnections included.
-  await waitFor('several connection attempts with the wrong CA', () => relay.openings.length >= connectionsSoFar + 3, 15_000);
-  assert.is((await wrong.stop()).code, 0);
-  const openings = relay.openings.map((b) => ({ first: b[0], text: b.toString('latin1') }));
-  assert.not.ok(openings.some((o) => o.text.startsWith(HTTP2_PREFACE)), 'no plaintext HTTP/2 connection, ever');
-  assert.ok(openings.every((o) => o.first === TLS_HANDSHAKE), `every connection opened with a TLS handshake: ${openings.map((o) => o.first).join(',')}`);
-  assert.equal(fromRun('wrong-ca'), [], 'nothing from the wrong-CA agent reached the collector');
-  assert.is(wrong.lines.filter((l) => l.msg === 'export recovered').length, 0, 'it never recovered');
-  assert.match(String(failed.error), /certificate|self.signed|unable to verify|handshake/i, 'the failure says why');
-});
+    const wrong = run(
+      'wrong-ca',
+      `https://127.0.0.1:${relay.port}`,
+      pki.wrongCa,
+      cleanups.add(new TestBpffs('e2e-tls-3'), (b) => b.destroy()),
+    );
+    const failed = await wrong.waitForMsg(
+      'metrics export failed; further failures are not logged until an export succeeds',
+      {},
+      15_000,
+    );
+    // Keep it failing for a while: many export attempts, reconnections included.
+    await waitFor(
+      'several connection attempts with the wrong CA',
+      () => relay.openings.length >= connectionsSoFar + 3,
+      15_000,
+    );
+    assert.is((await wrong.stop()).code, 0);
+    const openings = relay.openings.map((b) => ({ first: b[0], text: b.toString('latin1') }));
+    assert.not.ok(
+      openings.some((o) => o.text.startsWith(HTTP2_PREFACE)),
+      'no plaintext HTTP/2 connection, ever',
+    );
+    assert.ok(
+      openings.every((o) => o.first === TLS_HANDSHAKE),
+      `every connection opened with a TLS handshake: ${openings.map((o) => o.first).join(',')}`,
+    );
+    assert.equal(fromRun('wrong-ca'), [], 'nothing from the wrong-CA agent reached the collector');
+    assert.is(wrong.lines.filter((l) => l.msg === 'export recovered').length, 0, 'it never recovered');
+    assert.match(String(failed.error), /certificate|self.signed|unable to verify|handshake/i, 'the failure says why');
+  },
+);
 
 Tls.run();

@@ -40,15 +40,20 @@ function xdpOn(ifname: string): string | undefined {
 
 /** XDP links on an interface, counted by bpftool's list of links and each link's own info. */
 function xdpLinksOn(ifindex: number): number {
-  const links = JSON.parse(execFileSync('bpftool', ['-j', 'link', 'show'], { encoding: 'utf8' })) as Array<{ id: number; type: string }>;
-  return links.filter((l) => l.type === 'xdp').filter((l) => {
-    const fd = libbpf().linkFdById(l.id);
-    try {
-      return libbpf().linkInfo(fd, `link ${l.id}`).ifindex === ifindex;
-    } finally {
-      libbpf().closeFd(fd);
-    }
-  }).length;
+  const links = JSON.parse(execFileSync('bpftool', ['-j', 'link', 'show'], { encoding: 'utf8' })) as Array<{
+    id: number;
+    type: string;
+  }>;
+  return links
+    .filter((l) => l.type === 'xdp')
+    .filter((l) => {
+      const fd = libbpf().linkFdById(l.id);
+      try {
+        return libbpf().linkInfo(fd, `link ${l.id}`).ifindex === ifindex;
+      } finally {
+        libbpf().closeFd(fd);
+      }
+    }).length;
 }
 
 function sendUdp(pair: VethPair, count: number): void {
@@ -111,7 +116,18 @@ Lifecycle('a changed program is swapped in atomically: same link, same counters,
   // The same source with another extension-header bound is a different program (new tag) with the same maps.
   const upgraded = join(work, 'carnx-upgraded.bpf.o');
   const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
-  execFileSync('clang', ['-O2', '-g', '-target', 'bpf', '-DCARNX_MAX_IPV6_EXT_HEADERS=5', `-I/usr/include/${arch}-linux-gnu`, '-c', XDP_SOURCE, '-o', upgraded]);
+  execFileSync('clang', [
+    '-O2',
+    '-g',
+    '-target',
+    'bpf',
+    '-DCARNX_MAX_IPV6_EXT_HEADERS=5',
+    `-I/usr/include/${arch}-linux-gnu`,
+    '-c',
+    XDP_SOURCE,
+    '-o',
+    upgraded,
+  ]);
   const first = startAgent(agentArgs(bpffs, pair.host, ['--xdp-keep-attached-on-exit']));
   await first.waitForMsg('attached', { interface: pair.host });
   sendUdp(pair, 10);
@@ -184,7 +200,13 @@ Lifecycle('SIGHUP reloads the interface selection without losing counts', async 
   const bpffs = track(new TestBpffs('hup'));
   const file = join(work, 'reload.yaml');
   writeFileSync(file, `interfaces:\n  include: [${a.host}]\n`);
-  const agent = startAgent([...agentArgs(bpffs, a.host).filter((_, i, all) => all[i] !== '--interfaces-include' && all[i - 1] !== '--interfaces-include'), '--config', file]);
+  const agent = startAgent([
+    ...agentArgs(bpffs, a.host).filter(
+      (_, i, all) => all[i] !== '--interfaces-include' && all[i - 1] !== '--interfaces-include',
+    ),
+    '--config',
+    file,
+  ]);
   await agent.waitForMsg('attached', { interface: a.host });
   sendUdp(a, 12);
   writeFileSync(file, `interfaces:\n  include: [${a.host}, ${b.host}]\n`);
@@ -206,7 +228,9 @@ Lifecycle('a second SIGINT during shutdown exits at once with 130', async () => 
   const pair = track(new VethPair('s').create());
   const bpffs = track(new TestBpffs('sigint'));
   // A blackhole collector address makes the last export wait for its timeout: time for a second signal.
-  const agent = startAgent(agentArgs(bpffs, pair.host, ['--export-shutdown-timeout-ms', '20000', '--otlp-timeout-ms', '20000']));
+  const agent = startAgent(
+    agentArgs(bpffs, pair.host, ['--export-shutdown-timeout-ms', '20000', '--otlp-timeout-ms', '20000']),
+  );
   await agent.waitForMsg('started');
   agent.child.kill('SIGINT');
   await agent.waitForMsg('stopping');
@@ -222,10 +246,26 @@ Lifecycle('start-up failures: one clear line, a documented exit code, nothing at
   writeFileSync(corrupt, 'not an ELF file');
   const cases: Array<{ args: string[]; code: number; line: RegExp }> = [
     { args: agentArgs(bpffs, 'no-such-interface-*'), code: 5, line: /no interface matches interfaces\.include/ },
-    { args: agentArgs(bpffs, pair.host, ['--xdp-object', corrupt]), code: 4, line: /could not load xdp\.object .*corrupt\.bpf\.o/ },
-    { args: agentArgs(bpffs, pair.host, ['--xdp-object', join(work, 'missing.o')]), code: 4, line: /xdp\.object .*missing\.o does not exist/ },
-    { args: agentArgs(bpffs, pair.host, ['--bpffs-path', work]), code: 3, line: /bpffs\.path .* is not a bpf filesystem/ },
-    { args: agentArgs(bpffs, pair.host, ['--xdp-mode', 'sideways']), code: 2, line: /^carnx: config: xdp\.mode: must be one of/ },
+    {
+      args: agentArgs(bpffs, pair.host, ['--xdp-object', corrupt]),
+      code: 4,
+      line: /could not load xdp\.object .*corrupt\.bpf\.o/,
+    },
+    {
+      args: agentArgs(bpffs, pair.host, ['--xdp-object', join(work, 'missing.o')]),
+      code: 4,
+      line: /xdp\.object .*missing\.o does not exist/,
+    },
+    {
+      args: agentArgs(bpffs, pair.host, ['--bpffs-path', work]),
+      code: 3,
+      line: /bpffs\.path .* is not a bpf filesystem/,
+    },
+    {
+      args: agentArgs(bpffs, pair.host, ['--xdp-mode', 'sideways']),
+      code: 2,
+      line: /^carnx: config: xdp\.mode: must be one of/,
+    },
   ];
   for (const c of cases) {
     const agent = startAgent(c.args);

@@ -2,7 +2,19 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { TRAFFIC_CLASSES } from '../../src/bpf/counter-layout.js';
-import { arp, classIndex, ipv4, ipv6, otherEthertype, TCP, tcp, udp, verdictAt, ETH_P, type Verdict } from '../fixtures/frames.js';
+import {
+  arp,
+  classIndex,
+  ipv4,
+  ipv6,
+  otherEthertype,
+  TCP,
+  tcp,
+  udp,
+  verdictAt,
+  ETH_P,
+  type Verdict,
+} from '../fixtures/frames.js';
 import { catalogue } from '../fixtures/catalogue.js';
 import { expectedFor } from '../fixtures/expected-counts.js';
 import { LoadedProgram, XDP_PASS } from '../fixtures/loaded-program.js';
@@ -26,7 +38,10 @@ Classify('the catalogue covers every traffic class', () => {
   const seen = new Set(catalogue().map((f) => verdictAt(f).classIndex));
   // Truncation covers ipv4/none and ipv6/none is reached through "no next header" too.
   seen.add(classIndex('ipv4', 'none'));
-  assert.equal([...seen].sort((a, b) => a - b), TRAFFIC_CLASSES.map((c) => c.index));
+  assert.equal(
+    [...seen].sort((a, b) => a - b),
+    TRAFFIC_CLASSES.map((c) => c.index),
+  );
 });
 
 for (const frame of catalogue()) {
@@ -65,27 +80,55 @@ Classify('invalid headers are malformed at their layer', () => {
   const v4 = ipv4('ipv4 udp', udp());
   const wrongVersion = Buffer.from(v4.bytes);
   wrongVersion[14] = 0x65;
-  cases.push({ name: 'ipv4 ethertype carrying version 6', bytes: wrongVersion, verdict: { classIndex: classIndex('ipv4', 'none'), malformed: 'l3', tcpFlags: null, vlan: false } });
+  cases.push({
+    name: 'ipv4 ethertype carrying version 6',
+    bytes: wrongVersion,
+    verdict: { classIndex: classIndex('ipv4', 'none'), malformed: 'l3', tcpFlags: null, vlan: false },
+  });
   const shortIhl = Buffer.from(v4.bytes);
   shortIhl[14] = 0x44;
-  cases.push({ name: 'ipv4 IHL 4', bytes: shortIhl, verdict: { classIndex: classIndex('ipv4', 'none'), malformed: 'l3', tcpFlags: null, vlan: false } });
+  cases.push({
+    name: 'ipv4 IHL 4',
+    bytes: shortIhl,
+    verdict: { classIndex: classIndex('ipv4', 'none'), malformed: 'l3', tcpFlags: null, vlan: false },
+  });
   const longIhl = Buffer.from(v4.bytes.subarray(0, 14 + 24));
   longIhl[14] = 0x4f; // claims 60 bytes of header in a 24-byte packet
-  cases.push({ name: 'ipv4 IHL beyond the frame', bytes: longIhl, verdict: { classIndex: classIndex('ipv4', 'none'), malformed: 'l3', tcpFlags: null, vlan: false } });
+  cases.push({
+    name: 'ipv4 IHL beyond the frame',
+    bytes: longIhl,
+    verdict: { classIndex: classIndex('ipv4', 'none'), malformed: 'l3', tcpFlags: null, vlan: false },
+  });
   const v6 = ipv6('ipv6 udp', udp());
   const v6Wrong = Buffer.from(v6.bytes);
   v6Wrong[14] = 0x40;
-  cases.push({ name: 'ipv6 ethertype carrying version 4', bytes: v6Wrong, verdict: { classIndex: classIndex('ipv6', 'none'), malformed: 'l3', tcpFlags: null, vlan: false } });
+  cases.push({
+    name: 'ipv6 ethertype carrying version 4',
+    bytes: v6Wrong,
+    verdict: { classIndex: classIndex('ipv6', 'none'), malformed: 'l3', tcpFlags: null, vlan: false },
+  });
   const t = ipv4('tcp', tcp(TCP.SYN | TCP.ACK, 8));
   const badOffset = Buffer.from(t.bytes);
   badOffset[14 + 20 + 12] = 0x30; // data offset 3 words < 5
-  cases.push({ name: 'tcp data offset 3', bytes: badOffset, verdict: { classIndex: classIndex('ipv4', 'tcp'), malformed: 'l4', tcpFlags: null, vlan: false } });
+  cases.push({
+    name: 'tcp data offset 3',
+    bytes: badOffset,
+    verdict: { classIndex: classIndex('ipv4', 'tcp'), malformed: 'l4', tcpFlags: null, vlan: false },
+  });
   const a = arp('arp', { padTo: 0 });
   const bigArp = Buffer.from(a.bytes);
   bigArp[14 + 4] = 200; // hardware address length beyond the frame
-  cases.push({ name: 'arp address lengths beyond the frame', bytes: bigArp, verdict: { classIndex: classIndex('arp', 'none'), malformed: 'l3', tcpFlags: null, vlan: false } });
+  cases.push({
+    name: 'arp address lengths beyond the frame',
+    bytes: bigArp,
+    verdict: { classIndex: classIndex('arp', 'none'), malformed: 'l3', tcpFlags: null, vlan: false },
+  });
   const threeTags = otherEthertype('three tags', ETH_P.ipv4, 46, { vlanTags: [ETH_P.qinq, ETH_P.vlan, ETH_P.vlan] });
-  cases.push({ name: 'a third VLAN tag is not walked', bytes: threeTags.bytes, verdict: { classIndex: classIndex('other', 'none'), malformed: null, tcpFlags: null, vlan: true } });
+  cases.push({
+    name: 'a third VLAN tag is not walked',
+    bytes: threeTags.bytes,
+    verdict: { classIndex: classIndex('other', 'none'), malformed: null, tcpFlags: null, vlan: true },
+  });
 
   for (const c of cases) {
     let retval = -1;
@@ -93,7 +136,11 @@ Classify('invalid headers are malformed at their layer', () => {
       retval = program.run(c.bytes).retval;
     });
     assert.is(retval, XDP_PASS, c.name);
-    assert.equal(delta, expectedFor([{ verdict: c.verdict, length: c.bytes.length }]), `${c.name}: ${describe(c.verdict)}`);
+    assert.equal(
+      delta,
+      expectedFor([{ verdict: c.verdict, length: c.bytes.length }]),
+      `${c.name}: ${describe(c.verdict)}`,
+    );
   }
 });
 

@@ -25,7 +25,17 @@ import { TestCollector } from '../fixtures/collector.js';
 import type { VethPair } from '../fixtures/netns.js';
 import { requireRoot } from '../fixtures/privileges.js';
 import { bpfIdMark, carnxObjects, pinTree } from '../e2e/kernel-objects.js';
-import { Cleanups, exportedCounters, quietPair, settle, startAgent, steadyTraffic, up, vmRssKb, waitFor } from '../e2e/scenario.js';
+import {
+  Cleanups,
+  exportedCounters,
+  quietPair,
+  settle,
+  startAgent,
+  steadyTraffic,
+  up,
+  vmRssKb,
+  waitFor,
+} from '../e2e/scenario.js';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const MINUTES = env('CARNX_SOAK_MINUTES', 30);
@@ -34,13 +44,22 @@ const RESTART_S = env('CARNX_SOAK_RESTART_S', 300);
 const SAMPLE_S = env('CARNX_SOAK_SAMPLE_S', 10);
 const EXPORT_MS = env('CARNX_SOAK_EXPORT_MS', 1000);
 const MAX_SLOPE = env('CARNX_SOAK_MAX_RSS_SLOPE_KB_PER_MIN', 150);
-const WARMUP_S = Math.min(300, MINUTES * 60 / 6);
+const WARMUP_S = Math.min(300, (MINUTES * 60) / 6);
 /** A sample waits this long after a churn: the agent attaches or releases at its next rescan (1 s). */
 const SETTLE_S = 3;
 const STEADY = 3;
 const FD_SLACK = 3;
 
-interface Sample { atS: number; rssKb: number; fds: number; links: number; progs: number; maps: number; pins: number; interfaces: number }
+interface Sample {
+  atS: number;
+  rssKb: number;
+  fds: number;
+  links: number;
+  progs: number;
+  maps: number;
+  pins: number;
+  interfaces: number;
+}
 
 function log(message: string): void {
   process.stdout.write(`[soak ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
@@ -69,15 +88,25 @@ async function main(): Promise<number> {
     let churning: VethPair | undefined = quietPair(cleanups, tag);
     const glob = steady[0]!.host.replace(/S\d+h$/, 'S*h');
     const agent = startAgent(cleanups, bpffs, glob, [
-      '--otlp-endpoint', collector.endpoint, '--export-interval-ms', String(EXPORT_MS), '--interfaces-rescan-interval-ms', '1000', '--log-level', 'info',
-      '--xdp-mode', 'generic',
+      '--otlp-endpoint',
+      collector.endpoint,
+      '--export-interval-ms',
+      String(EXPORT_MS),
+      '--interfaces-rescan-interval-ms',
+      '1000',
+      '--log-level',
+      'info',
+      '--xdp-mode',
+      'generic',
     ]);
     await agent.waitForMsg('started', {}, 30_000);
     const pid = agent.child.pid!;
     const starts = [];
     for (const p of steady) starts.push(await settle(p, collector, p.host));
     for (const p of [...steady, churning]) up(p);
-    log(`agent ${pid} on ${glob}; ${MINUTES} min, exports every ${EXPORT_MS} ms, churn every ${CHURN_S} s, collector restart every ${RESTART_S} s`);
+    log(
+      `agent ${pid} on ${glob}; ${MINUTES} min, exports every ${EXPORT_MS} ms, churn every ${CHURN_S} s, collector restart every ${RESTART_S} s`,
+    );
 
     const traffic = steady.map((p) => cleanups.add(steadyTraffic(p, 200, 200, 500), (t) => t.stop()));
 
@@ -118,11 +147,20 @@ async function main(): Promise<number> {
         nextSample += SAMPLE_S;
         if (agent.child.exitCode !== null) throw new Error(`the agent exited: ${agent.stderr}`);
         const present = [...steady, ...(churning ? [churning] : [])];
-        const objects = carnxObjects(mark, present.map((p) => p.ifindex()), [pid]);
+        const objects = carnxObjects(
+          mark,
+          present.map((p) => p.ifindex()),
+          [pid],
+        );
         const sample: Sample = {
-          atS: Math.round(elapsedS()), rssKb: vmRssKb(pid), fds: readdirSync(`/proc/${pid}/fd`).length,
-          links: objects.links.length, progs: objects.progs.length, maps: objects.maps.length,
-          pins: pinTree(bpffs.path).filter((p) => !p.endsWith('/')).length, interfaces: present.length,
+          atS: Math.round(elapsedS()),
+          rssKb: vmRssKb(pid),
+          fds: readdirSync(`/proc/${pid}/fd`).length,
+          links: objects.links.length,
+          progs: objects.progs.length,
+          maps: objects.maps.length,
+          pins: pinTree(bpffs.path).filter((p) => !p.endsWith('/')).length,
+          interfaces: present.length,
         };
         samples.push(sample);
         if (samples.length % 6 === 1) log(JSON.stringify(sample));
@@ -142,7 +180,8 @@ async function main(): Promise<number> {
       const counted = sum(after.packets) - sum(before.packets);
       const received = end.rx.packets - starts[i]!.rx.packets;
       if (counted !== received) problems.push(`${p.host}: exported ${counted} frames, the kernel received ${received}`);
-      if (after.packets[1]! - before.packets[1]! !== BigInt(sent[i]!)) problems.push(`${p.host}: ${after.packets[1]! - before.packets[1]!} UDP counted, ${sent[i]} sent`);
+      if (after.packets[1]! - before.packets[1]! !== BigInt(sent[i]!))
+        problems.push(`${p.host}: ${after.packets[1]! - before.packets[1]!} UDP counted, ${sent[i]} sent`);
     }
 
     // Flat: per interface present, the counts of the last third never exceed those of the first third.
@@ -159,25 +198,34 @@ async function main(): Promise<number> {
       if (b > a + (k === 'fds' ? FD_SLACK : 0)) problems.push(`${k} grew: ${a} -> ${b}`);
     }
     for (const s of samples) {
-      for (const k of ['links', 'progs'] as const) if (s[k] !== s.interfaces) problems.push(`at ${s.atS} s: ${s[k]} ${k} for ${s.interfaces} interfaces`);
+      for (const k of ['links', 'progs'] as const)
+        if (s[k] !== s.interfaces) problems.push(`at ${s.atS} s: ${s[k]} ${k} for ${s.interfaces} interfaces`);
       if (s.maps !== 2 * s.interfaces) problems.push(`at ${s.atS} s: ${s.maps} maps for ${s.interfaces} interfaces`);
     }
     const secondHalf = after.slice(Math.floor(after.length / 2));
     const wholeSlope = slope(after.map((s) => [s.atS / 60, s.rssKb]));
     const rssSlope = slope(secondHalf.map((s) => [s.atS / 60, s.rssKb]));
-    report.unshift(`RSS: ${after[0]?.rssKb} kB after warm-up, ${after.at(-1)?.rssKb} kB at the end; slope after warm-up `
-      + `${wholeSlope.toFixed(1)} kB/min, over the second half ${rssSlope.toFixed(1)} kB/min (limit ${MAX_SLOPE})`);
+    report.unshift(
+      `RSS: ${after[0]?.rssKb} kB after warm-up, ${after.at(-1)?.rssKb} kB at the end; slope after warm-up ` +
+        `${wholeSlope.toFixed(1)} kB/min, over the second half ${rssSlope.toFixed(1)} kB/min (limit ${MAX_SLOPE})`,
+    );
     if (rssSlope > MAX_SLOPE) problems.push(`RSS grows ${rssSlope.toFixed(1)} kB/min`);
 
     const exit = await agent.stop();
     if (exit.code !== 0) problems.push(`agent exit ${exit.code}`);
-    await waitFor('carnx objects to be freed', () => {
-      const o = carnxObjects(mark, [], []);
-      return o.links.length + o.progs.length + o.maps.length === 0;
-    }, 10_000).catch(() => problems.push(`left in the kernel: ${JSON.stringify(carnxObjects(mark, [], []))}`));
+    await waitFor(
+      'carnx objects to be freed',
+      () => {
+        const o = carnxObjects(mark, [], []);
+        return o.links.length + o.progs.length + o.maps.length === 0;
+      },
+      10_000,
+    ).catch(() => problems.push(`left in the kernel: ${JSON.stringify(carnxObjects(mark, [], []))}`));
     if (pinTree(bpffs.path).length > 0) problems.push(`pins left: ${pinTree(bpffs.path).join(' ')}`);
 
-    log(`${samples.length} samples, ${churns} interface churns, ${restarts} collector restarts, ${sent.reduce((a, b) => a + b, 0)} datagrams`);
+    log(
+      `${samples.length} samples, ${churns} interface churns, ${restarts} collector restarts, ${sent.reduce((a, b) => a + b, 0)} datagrams`,
+    );
     for (const line of report) log(line);
     for (const p of problems) log(`PROBLEM ${p}`);
     log(problems.length === 0 ? 'soak passed' : `soak failed: ${problems.length} problem(s)`);
@@ -187,7 +235,10 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => process.exit(code), (err: unknown) => {
-  process.stderr.write(`soak: ${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`soak: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -10,14 +10,23 @@ import { ConfigError } from '../../src/config/config-error.js';
 import { renderConfigReference } from '../../src/config/config-reference.js';
 import { parseHostPort, parseKeyValueList } from '../../src/config/formats.js';
 import {
-  describeConfig, loadConfig, otlpUsesTls, packageRoot, resolveXdpObject, type LoadConfigOptions,
+  describeConfig,
+  loadConfig,
+  otlpUsesTls,
+  packageRoot,
+  resolveXdpObject,
+  type LoadConfigOptions,
 } from '../../src/config/load-config.js';
 import { configKeys, type CarnxConfig } from '../../src/config/schema.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 let dir = '';
-test.before(() => { dir = mkdtempSync(join(tmpdir(), 'carnx-config-')); });
-test.after(() => { rmSync(dir, { recursive: true, force: true }); });
+test.before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'carnx-config-'));
+});
+test.after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
 
 function file(name: string, text: string): string {
   const path = join(dir, name);
@@ -45,7 +54,11 @@ function failure(options: Partial<LoadConfigOptions>): ConfigError {
 function assertProblems(options: Partial<LoadConfigOptions>, prefixes: string[]): string[] {
   const { problems } = failure(options);
   assert.is(problems.length, prefixes.length, `expected ${prefixes.length} problems, got:\n${problems.join('\n')}`);
-  for (const prefix of prefixes) assert.ok(problems.some((p) => p.startsWith(prefix)), `no problem starts with "${prefix}":\n${problems.join('\n')}`);
+  for (const prefix of prefixes)
+    assert.ok(
+      problems.some((p) => p.startsWith(prefix)),
+      `no problem starts with "${prefix}":\n${problems.join('\n')}`,
+    );
   for (const p of problems) assert.not.match(p, /\n/, 'each problem is one line');
   return problems;
 }
@@ -53,17 +66,53 @@ function assertProblems(options: Partial<LoadConfigOptions>, prefixes: string[])
 const DEFAULTS: CarnxConfig = {
   interfaces: {
     include: ['*'],
-    exclude: ['lo', 'veth*', 'cali*', 'cilium*', 'lxc*', 'docker*', 'br-*', 'podman*', 'cni*', 'flannel*', 'weave*', 'genev_sys_*',
-      'kube-ipvs*', 'kube-bridge', 'kube-dummy-if', 'nodelocaldns', 'ovs-system', 'virbr*', 'vnet*', 'tap*', 'vxlan*', 'tunl*',
-      'tun*', 'gre*', 'gretap*', 'erspan*', 'ip6tnl*', 'ip6gre*', 'sit*', 'wg*', 'dummy*', 'nlmon*', 'ifb*'],
+    exclude: [
+      'lo',
+      'veth*',
+      'cali*',
+      'cilium*',
+      'lxc*',
+      'docker*',
+      'br-*',
+      'podman*',
+      'cni*',
+      'flannel*',
+      'weave*',
+      'genev_sys_*',
+      'kube-ipvs*',
+      'kube-bridge',
+      'kube-dummy-if',
+      'nodelocaldns',
+      'ovs-system',
+      'virbr*',
+      'vnet*',
+      'tap*',
+      'vxlan*',
+      'tunl*',
+      'tun*',
+      'gre*',
+      'gretap*',
+      'erspan*',
+      'ip6tnl*',
+      'ip6gre*',
+      'sit*',
+      'wg*',
+      'dummy*',
+      'nlmon*',
+      'ifb*',
+    ],
     rescanIntervalMs: 5000,
   },
   xdp: { mode: 'auto', replaceForeign: false, object: '', keepAttachedOnExit: false },
   bpffs: { path: '/sys/fs/bpf' },
   export: { intervalMs: 10000, shutdownTimeoutMs: 5000 },
   otlp: {
-    endpoint: 'http://localhost:4317', headers: {}, tls: { ca: '', cert: '', key: '', insecure: false },
-    compression: 'gzip', timeoutMs: 10000, temporality: 'cumulative',
+    endpoint: 'http://localhost:4317',
+    headers: {},
+    tls: { ca: '', cert: '', key: '', insecure: false },
+    compression: 'gzip',
+    timeoutMs: 10000,
+    temporality: 'cumulative',
   },
   resource: { attributes: {} },
   log: { level: 'info' },
@@ -110,7 +159,10 @@ test('precedence for otlp.endpoint: default < OTEL generic < OTEL metrics < file
 });
 
 test('precedence for log.level, otlp.timeoutMs and interfaces.exclude', () => {
-  const configFile = file('levels.yaml', 'log: { level: warn }\notlp: { timeoutMs: 3000 }\ninterfaces: { exclude: [a] }\n');
+  const configFile = file(
+    'levels.yaml',
+    'log: { level: warn }\notlp: { timeoutMs: 3000 }\ninterfaces: { exclude: [a] }\n',
+  );
   const env: NodeJS.ProcessEnv = { OTEL_EXPORTER_OTLP_TIMEOUT: '2000', OTEL_LOG_LEVEL: 'trace' };
   let c = load({ env });
   assert.equal([c.log.level, c.otlp.timeoutMs, c.interfaces.exclude], ['info', 2000, DEFAULTS.interfaces.exclude]);
@@ -119,9 +171,17 @@ test('precedence for log.level, otlp.timeoutMs and interfaces.exclude', () => {
   Object.assign(env, { CARNX_LOG_LEVEL: 'error', CARNX_OTLP_TIMEOUT_MS: '4000', CARNX_INTERFACES_EXCLUDE: 'b, c' });
   c = load({ env, configFile });
   assert.equal([c.log.level, c.otlp.timeoutMs, c.interfaces.exclude], ['error', 4000, ['b', 'c']]);
-  c = load({ env, configFile, argv: ['--log-level=debug', '--otlp-timeout-ms', '5000', '--interfaces-exclude', 'x', '--interfaces-exclude=y'] });
+  c = load({
+    env,
+    configFile,
+    argv: ['--log-level=debug', '--otlp-timeout-ms', '5000', '--interfaces-exclude', 'x', '--interfaces-exclude=y'],
+  });
   assert.equal([c.log.level, c.otlp.timeoutMs, c.interfaces.exclude], ['debug', 5000, ['x', 'y']]);
-  assert.equal(load({ env: { CARNX_INTERFACES_EXCLUDE: '' } }).interfaces.exclude, [], 'an empty variable clears the list');
+  assert.equal(
+    load({ env: { CARNX_INTERFACES_EXCLUDE: '' } }).interfaces.exclude,
+    [],
+    'an empty variable clears the list',
+  );
 });
 
 test('precedence for booleans: OTEL insecure < file < env "1" < flag --no-', () => {
@@ -137,15 +197,28 @@ test('precedence for booleans: OTEL insecure < file < env "1" < flag --no-', () 
 });
 
 test('standard OTEL variables are translated; empty ones and OTEL_LOG_LEVEL are ignored', () => {
-  const c = load({ env: {
-    OTEL_EXPORTER_OTLP_HEADERS: 'a=1', OTEL_EXPORTER_OTLP_METRICS_HEADERS: 'x-team=abc%20def, x-dataset = carnx',
-    OTEL_EXPORTER_OTLP_COMPRESSION: 'NONE', OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: '', OTEL_EXPORTER_OTLP_TIMEOUT: '7000',
-    OTEL_EXPORTER_OTLP_CERTIFICATE: '/ca.pem', OTEL_EXPORTER_OTLP_CLIENT_KEY: '/key.pem', OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE: '/cert.pem',
-    OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector:4317', OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: 'Delta', OTEL_LOG_LEVEL: 'debug',
-  } });
+  const c = load({
+    env: {
+      OTEL_EXPORTER_OTLP_HEADERS: 'a=1',
+      OTEL_EXPORTER_OTLP_METRICS_HEADERS: 'x-team=abc%20def, x-dataset = carnx',
+      OTEL_EXPORTER_OTLP_COMPRESSION: 'NONE',
+      OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: '',
+      OTEL_EXPORTER_OTLP_TIMEOUT: '7000',
+      OTEL_EXPORTER_OTLP_CERTIFICATE: '/ca.pem',
+      OTEL_EXPORTER_OTLP_CLIENT_KEY: '/key.pem',
+      OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE: '/cert.pem',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector:4317',
+      OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: 'Delta',
+      OTEL_LOG_LEVEL: 'debug',
+    },
+  });
   assert.equal(c.otlp, {
-    endpoint: 'https://collector:4317', headers: { 'x-team': 'abc def', 'x-dataset': 'carnx' },
-    tls: { ca: '/ca.pem', cert: '/cert.pem', key: '/key.pem', insecure: false }, compression: 'none', timeoutMs: 7000, temporality: 'delta',
+    endpoint: 'https://collector:4317',
+    headers: { 'x-team': 'abc def', 'x-dataset': 'carnx' },
+    tls: { ca: '/ca.pem', cert: '/cert.pem', key: '/key.pem', insecure: false },
+    compression: 'none',
+    timeoutMs: 7000,
+    temporality: 'delta',
   });
   assert.is(c.log.level, 'info');
 });
@@ -182,43 +255,71 @@ test('YAML and JSON files give the same config', () => {
 });
 
 test('a file with an unknown key, a wrong type, a bad glob, an out-of-range number and a bad enum: all listed', () => {
-  const path = file('bad.yaml', [
-    'interfaces:', '  include: ["eth0", "["]', '  exclde: [lo]', 'xdp:', '  mode: fast', '  replaceForeign: "true"',
-    'export:', '  intervalMs: 50', 'otlp:', '  compression: brotli', 'log: info',
-  ].join('\n'));
+  const path = file(
+    'bad.yaml',
+    [
+      'interfaces:',
+      '  include: ["eth0", "["]',
+      '  exclde: [lo]',
+      'xdp:',
+      '  mode: fast',
+      '  replaceForeign: "true"',
+      'export:',
+      '  intervalMs: 50',
+      'otlp:',
+      '  compression: brotli',
+      'log: info',
+    ].join('\n'),
+  );
   const problems = assertProblems({ configFile: path }, [
-    'interfaces.include: entry 2 "[" is not a valid glob', 'interfaces.exclde: unknown key', 'xdp.mode: must be one of auto, native, generic, offload, got "fast"',
-    'xdp.replaceForeign: must be true or false', 'export.intervalMs: must be an integer between 100 and 3600000, got 50',
-    'otlp.compression: must be one of gzip, none, got "brotli"', 'log: must be a section',
+    'interfaces.include: entry 2 "[" is not a valid glob',
+    'interfaces.exclde: unknown key',
+    'xdp.mode: must be one of auto, native, generic, offload, got "fast"',
+    'xdp.replaceForeign: must be true or false',
+    'export.intervalMs: must be an integer between 100 and 3600000, got 50',
+    'otlp.compression: must be one of gzip, none, got "brotli"',
+    'log: must be a section',
   ]);
   for (const p of problems) assert.ok(p.endsWith(`(in ${path})`), `names the file: ${p}`);
 });
 
 test('env and flag values are validated, each problem naming the key and where the value came from', () => {
-  assertProblems({
-    env: { CARNX_OTLP_TIMEOUT_MS: 'abc', CARNX_XDP_REPLACE_FOREIGN: 'yes', CARNX_INTERFACES_INCLUDE: 'eth0,,eth1' },
-    argv: ['--xdp-mode', 'turbo', '--health-listen', '9400', '--otlp-endpoint', 'ftp://collector:4317'],
-  }, [
-    'otlp.timeoutMs: must be an integer between 100 and 600000, got "abc" (from env CARNX_OTLP_TIMEOUT_MS)',
-    'xdp.replaceForeign: must be true or false (from env and flags also 1 or 0), got "yes" (from env CARNX_XDP_REPLACE_FOREIGN)',
-    'interfaces.include: entry 2 must be a non-empty string',
-    'xdp.mode: must be one of auto, native, generic, offload, got "turbo" (from flag --xdp-mode)',
-    'health.listen: must be host:port', 'otlp.endpoint: must be http://host:port',
-  ]);
+  assertProblems(
+    {
+      env: { CARNX_OTLP_TIMEOUT_MS: 'abc', CARNX_XDP_REPLACE_FOREIGN: 'yes', CARNX_INTERFACES_INCLUDE: 'eth0,,eth1' },
+      argv: ['--xdp-mode', 'turbo', '--health-listen', '9400', '--otlp-endpoint', 'ftp://collector:4317'],
+    },
+    [
+      'otlp.timeoutMs: must be an integer between 100 and 600000, got "abc" (from env CARNX_OTLP_TIMEOUT_MS)',
+      'xdp.replaceForeign: must be true or false (from env and flags also 1 or 0), got "yes" (from env CARNX_XDP_REPLACE_FOREIGN)',
+      'interfaces.include: entry 2 must be a non-empty string',
+      'xdp.mode: must be one of auto, native, generic, offload, got "turbo" (from flag --xdp-mode)',
+      'health.listen: must be host:port',
+      'otlp.endpoint: must be http://host:port',
+    ],
+  );
 });
 
 test('"0" means false and "1" true for strict booleans (convict alone would read "0" as true)', () => {
   const c = load({ env: { CARNX_XDP_REPLACE_FOREIGN: '0', CARNX_XDP_KEEP_ATTACHED_ON_EXIT: '1' } });
   assert.is(c.xdp.replaceForeign, false);
   assert.is(c.xdp.keepAttachedOnExit, true);
-  assertProblems({ env: { CARNX_XDP_KEEP_ATTACHED_ON_EXIT: 'TRUE' } }, ['xdp.keepAttachedOnExit: must be true or false']);
+  assertProblems({ env: { CARNX_XDP_KEEP_ATTACHED_ON_EXIT: 'TRUE' } }, [
+    'xdp.keepAttachedOnExit: must be true or false',
+  ]);
 });
 
 test('unknown flags and stray arguments are all listed', () => {
-  assertProblems({ argv: ['--otlp.timeoutMs=500', '--verbose', '--log-level', 'debug', 'run', '--bogus', 'value', '--xdp-mode'] }, [
-    '--otlp.timeoutMs: unknown flag (did you mean --otlp-timeout-ms?)', '--verbose: unknown flag', 'argument 5: unexpected',
-    '--bogus: unknown flag', '--xdp-mode: needs a value',
-  ]);
+  assertProblems(
+    { argv: ['--otlp.timeoutMs=500', '--verbose', '--log-level', 'debug', 'run', '--bogus', 'value', '--xdp-mode'] },
+    [
+      '--otlp.timeoutMs: unknown flag (did you mean --otlp-timeout-ms?)',
+      '--verbose: unknown flag',
+      'argument 5: unexpected',
+      '--bogus: unknown flag',
+      '--xdp-mode: needs a value',
+    ],
+  );
 });
 
 test('missing, directory and wrongly named config files name the path', () => {
@@ -233,41 +334,78 @@ test('missing, directory and wrongly named config files name the path', () => {
 
 test('syntax errors give the line, and other layers are still checked', () => {
   const yaml = file('syntax.yaml', 'log:\n  level: info\notlp:\n  endpoint: [unclosed\n');
-  const problems = assertProblems({ configFile: yaml, env: { CARNX_LOG_LEVEL: 'loud' } }, [`config file ${yaml}: YAML syntax error at line 5`, 'log.level: must be one of']);
+  const problems = assertProblems({ configFile: yaml, env: { CARNX_LOG_LEVEL: 'loud' } }, [
+    `config file ${yaml}: YAML syntax error at line 5`,
+    'log.level: must be one of',
+  ]);
   assert.ok(problems.some((p) => p.includes('(from env CARNX_LOG_LEVEL)')));
   const json = file('syntax.json', '{\n  "log": {"level": "info"},,\n}\n');
   assertProblems({ configFile: json }, [`config file ${json}: JSON syntax error at line 2`]);
   const dup = file('dup.yaml', 'log:\n  level: info\n  level: warn\n');
-  assertProblems({ configFile: dup }, [`config file ${dup}: YAML syntax error at line 3, column 3: Map keys must be unique`]);
+  assertProblems({ configFile: dup }, [
+    `config file ${dup}: YAML syntax error at line 3, column 3: Map keys must be unique`,
+  ]);
 });
 
 test('dotted keys and near-miss keys in a file are reported with a hint; dotted map names work', () => {
-  const path = file('dotted.yaml', [
-    '"otlp.endpoint": http://x:4317', 'otlp:', '  timeout_ms: 100', 'extra: { "a.b": 1, c: { d: 2 } }',
-    'resource: { attributes: { service.name: web, deployment.environment: prod } }',
-  ].join('\n'));
+  const path = file(
+    'dotted.yaml',
+    [
+      '"otlp.endpoint": http://x:4317',
+      'otlp:',
+      '  timeout_ms: 100',
+      'extra: { "a.b": 1, c: { d: 2 } }',
+      'resource: { attributes: { service.name: web, deployment.environment: prod } }',
+    ].join('\n'),
+  );
   assertProblems({ configFile: path }, [
-    'otlp.endpoint: not a valid key', 'otlp.timeout_ms: unknown key (did you mean otlp.timeoutMs?)', 'extra.a.b: unknown key', 'extra.c.d: unknown key',
+    'otlp.endpoint: not a valid key',
+    'otlp.timeout_ms: unknown key (did you mean otlp.timeoutMs?)',
+    'extra.a.b: unknown key',
+    'extra.c.d: unknown key',
   ]);
   const attributes = { 'service.name': 'web', 'deployment.environment': 'prod' };
-  assert.equal(load({ env: { CARNX_RESOURCE_ATTRIBUTES: 'service.name=web,deployment.environment=prod' } }).resource.attributes, attributes);
-  assert.equal(load({ configFile: file('attrs.yaml', YAML.stringify({ resource: { attributes } })) }).resource.attributes, attributes);
+  assert.equal(
+    load({ env: { CARNX_RESOURCE_ATTRIBUTES: 'service.name=web,deployment.environment=prod' } }).resource.attributes,
+    attributes,
+  );
+  assert.equal(
+    load({ configFile: file('attrs.yaml', YAML.stringify({ resource: { attributes } })) }).resource.attributes,
+    attributes,
+  );
 });
 
 test('otlp.tls cross-field checks name both keys', () => {
-  assertProblems({ env: { CARNX_OTLP_TLS_CERT: '/c.pem' } }, ['otlp.tls.cert, otlp.tls.key: must be given together', 'otlp.endpoint, otlp.tls.cert:']);
-  assertProblems({ argv: ['--otlp-tls-insecure', '--otlp-endpoint', 'https://c:4317'] }, ['otlp.tls.insecure, otlp.endpoint: insecure (plaintext) contradicts']);
-  assertProblems({ argv: ['--otlp-tls-insecure', '--otlp-endpoint', 'c:4317', '--otlp-tls-ca', '/ca.pem'] }, ['otlp.tls.insecure, otlp.tls.ca:']);
-  assert.is(load({ argv: ['--otlp-endpoint', 'https://c:4317', '--otlp-tls-cert', '/c', '--otlp-tls-key', '/k'] }).otlp.tls.key, '/k');
+  assertProblems({ env: { CARNX_OTLP_TLS_CERT: '/c.pem' } }, [
+    'otlp.tls.cert, otlp.tls.key: must be given together',
+    'otlp.endpoint, otlp.tls.cert:',
+  ]);
+  assertProblems({ argv: ['--otlp-tls-insecure', '--otlp-endpoint', 'https://c:4317'] }, [
+    'otlp.tls.insecure, otlp.endpoint: insecure (plaintext) contradicts',
+  ]);
+  assertProblems({ argv: ['--otlp-tls-insecure', '--otlp-endpoint', 'c:4317', '--otlp-tls-ca', '/ca.pem'] }, [
+    'otlp.tls.insecure, otlp.tls.ca:',
+  ]);
+  assert.is(
+    load({ argv: ['--otlp-endpoint', 'https://c:4317', '--otlp-tls-cert', '/c', '--otlp-tls-key', '/k'] }).otlp.tls.key,
+    '/k',
+  );
 });
 
 test('header values never reach the error text, and describeConfig redacts them', () => {
   const secrets = ['s3cr3t-env', 's3cr3t-file', 's3cr3t-arg', 's3cr3t-otel'];
   const path = file('headers.yaml', `otlp:\n  headers:\n    authorization: "Bearer ${secrets[1]}"\n    retries: 5\n`);
   const fromFile = failure({ configFile: path });
-  const fromEnv = failure({ env: { CARNX_OTLP_HEADERS: `authorization=Bearer ${secrets[0]},${secrets[0]}`, CARNX_LOG_LEVEL: 'x' } });
-  const fromArgs = failure({ argv: ['--otlp-headers', 'authorization=Bearer', secrets[2]!], env: { OTEL_EXPORTER_OTLP_HEADERS: secrets[3] } });
-  assert.equal(fromFile.problems, [`otlp.headers: value of "retries" must be a string (quote numbers and booleans in YAML) (in ${path})`]);
+  const fromEnv = failure({
+    env: { CARNX_OTLP_HEADERS: `authorization=Bearer ${secrets[0]},${secrets[0]}`, CARNX_LOG_LEVEL: 'x' },
+  });
+  const fromArgs = failure({
+    argv: ['--otlp-headers', 'authorization=Bearer', secrets[2]!],
+    env: { OTEL_EXPORTER_OTLP_HEADERS: secrets[3] },
+  });
+  assert.equal(fromFile.problems, [
+    `otlp.headers: value of "retries" must be a string (quote numbers and booleans in YAML) (in ${path})`,
+  ]);
   assert.ok(fromEnv.problems[0]!.startsWith('otlp.headers: entry 2 of 2 is not key=value'));
   for (const err of [fromFile, fromEnv, fromArgs]) {
     for (const secret of secrets) assert.not.match(`${err.message}\n${err.problems.join('\n')}`, secret);
@@ -316,7 +454,9 @@ test('the example config sets every key, to its default', () => {
   const path = join(root, 'config', 'carnx.example.yaml');
   const parsed = YAML.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
   for (const k of configKeys()) {
-    const value = k.key.split('.').reduce<unknown>((node, name) => (node as Record<string, unknown> | undefined)?.[name], parsed);
+    const value = k.key
+      .split('.')
+      .reduce<unknown>((node, name) => (node as Record<string, unknown> | undefined)?.[name], parsed);
     assert.ok(value !== undefined, `${k.key} is in the example`);
   }
   assert.equal(load({ configFile: path }), DEFAULTS);

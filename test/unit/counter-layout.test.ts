@@ -7,8 +7,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  COUNTER_FIELDS, COUNTERS_SIZE, LAYOUT_VERSION, MALFORMED_LAYERS, META_SIZE, SIZE_BUCKET_BOUNDS, SYN_KINDS, TCP_FLAGS, TRAFFIC_CLASSES,
-  decodeMeta, emptyCounters, encodeMeta,
+  COUNTER_FIELDS,
+  COUNTERS_SIZE,
+  LAYOUT_VERSION,
+  MALFORMED_LAYERS,
+  META_SIZE,
+  SIZE_BUCKET_BOUNDS,
+  SYN_KINDS,
+  TCP_FLAGS,
+  TRAFFIC_CLASSES,
+  decodeMeta,
+  emptyCounters,
+  encodeMeta,
 } from '../../src/bpf/counter-layout.js';
 
 const header = fileURLToPath(new URL('../../../xdp/carnx_counters.h', import.meta.url));
@@ -21,13 +31,27 @@ function dumpHeader(): Record<string, number> {
       ...TRAFFIC_CLASSES.map((c) => c.cName),
       ...TCP_FLAGS.map((f) => `CARNX_TCP_${f}`),
       ...MALFORMED_LAYERS.map((l) => `CARNX_LAYER_${l.toUpperCase()}`),
-      'CARNX_SYN_ONLY', 'CARNX_SYN_ACK', 'CARNX_SYN_KIND_COUNT',
-      'CARNX_CLASS_COUNT', 'CARNX_TCP_FLAG_COUNT', 'CARNX_LAYER_COUNT', 'CARNX_SIZE_BUCKET_COUNT', 'CARNX_LAYOUT_VERSION',
+      'CARNX_SYN_ONLY',
+      'CARNX_SYN_ACK',
+      'CARNX_SYN_KIND_COUNT',
+      'CARNX_CLASS_COUNT',
+      'CARNX_TCP_FLAG_COUNT',
+      'CARNX_LAYER_COUNT',
+      'CARNX_SIZE_BUCKET_COUNT',
+      'CARNX_LAYOUT_VERSION',
     ];
     const lines = [
-      '#include <stdio.h>', '#include <stddef.h>', '#include <linux/types.h>', `#include "${header}"`, 'int main(void) {', 'printf("{");',
+      '#include <stdio.h>',
+      '#include <stddef.h>',
+      '#include <linux/types.h>',
+      `#include "${header}"`,
+      'int main(void) {',
+      'printf("{");',
       ...names.map((n) => `printf("\\"${n}\\": %d, ", (int)${n});`),
-      ...COUNTER_FIELDS.map((f) => `printf("\\"offset.${f.cName}\\": %zu, \\"size.${f.cName}\\": %zu, ", offsetof(struct carnx_counters, ${f.cName}), sizeof(((struct carnx_counters *)0)->${f.cName}));`),
+      ...COUNTER_FIELDS.map(
+        (f) =>
+          `printf("\\"offset.${f.cName}\\": %zu, \\"size.${f.cName}\\": %zu, ", offsetof(struct carnx_counters, ${f.cName}), sizeof(((struct carnx_counters *)0)->${f.cName}));`,
+      ),
       'printf("\\"sizeof.counters\\": %zu, \\"sizeof.meta\\": %zu, ", sizeof(struct carnx_counters), sizeof(struct carnx_meta));',
       'printf("\\"offset.meta.layout_version\\": %zu, \\"offset.meta.ifindex\\": %zu, ", offsetof(struct carnx_meta, layout_version), offsetof(struct carnx_meta, ifindex));',
       'printf("\\"offset.meta.until\\": %zu, \\"offset.meta.exported\\": %zu}", offsetof(struct carnx_meta, delta_exported_until_unix_ns), offsetof(struct carnx_meta, delta_exported));',
@@ -51,7 +75,10 @@ test('traffic class enum values match', () => {
 test('TCP flag, layer and size bucket enums match', () => {
   TCP_FLAGS.forEach((f, i) => assert.is(c[`CARNX_TCP_${f}`], i, f));
   assert.is(c.CARNX_TCP_FLAG_COUNT, TCP_FLAGS.length);
-  assert.equal([c.CARNX_SYN_ONLY, c.CARNX_SYN_ACK, c.CARNX_SYN_KIND_COUNT], [SYN_KINDS.indexOf('syn'), SYN_KINDS.indexOf('syn_ack'), SYN_KINDS.length]);
+  assert.equal(
+    [c.CARNX_SYN_ONLY, c.CARNX_SYN_ACK, c.CARNX_SYN_KIND_COUNT],
+    [SYN_KINDS.indexOf('syn'), SYN_KINDS.indexOf('syn_ack'), SYN_KINDS.length],
+  );
   MALFORMED_LAYERS.forEach((l, i) => assert.is(c[`CARNX_LAYER_${l.toUpperCase()}`], i, l));
   assert.is(c.CARNX_LAYER_COUNT, MALFORMED_LAYERS.length);
   assert.is(c.CARNX_SIZE_BUCKET_COUNT, SIZE_BUCKET_BOUNDS.length + 1);
@@ -73,7 +100,13 @@ test('struct carnx_meta and the layout version match', () => {
   const exported = emptyCounters();
   exported.packets[3] = 42n;
   exported.sizeBuckets[7] = 9n;
-  const meta = { countingSinceUnixNs: 1_700_000_000_123_456_789n, layoutVersion: LAYOUT_VERSION, ifindex: 7, deltaExportedUntilUnixNs: 1_700_000_100_000_000_000n, deltaExported: exported };
+  const meta = {
+    countingSinceUnixNs: 1_700_000_000_123_456_789n,
+    layoutVersion: LAYOUT_VERSION,
+    ifindex: 7,
+    deltaExportedUntilUnixNs: 1_700_000_100_000_000_000n,
+    deltaExported: exported,
+  };
   const buf = encodeMeta(meta);
   assert.is(buf.readUInt32LE(c['offset.meta.layout_version']), LAYOUT_VERSION);
   assert.is(buf.readUInt32LE(c['offset.meta.ifindex']), 7);

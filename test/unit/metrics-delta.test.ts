@@ -4,7 +4,11 @@ import * as assert from 'uvu/assert';
 import type { HrTime } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import {
-  AggregationTemporality, DataPointType, type MetricData, type PushMetricExporter, type ResourceMetrics,
+  AggregationTemporality,
+  DataPointType,
+  type MetricData,
+  type PushMetricExporter,
+  type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics';
 import { emptyCounters, type InterfaceCounters } from '../../src/bpf/counter-layout.js';
 import { loadConfig } from '../../src/config/load-config.js';
@@ -16,7 +20,9 @@ import { MetricsPipeline } from '../../src/metrics/metrics-pipeline.js';
 const S = 1_000_000_000n;
 const logger = createLogger('silent');
 const pipelines: MetricsPipeline[] = [];
-test.after(async () => { await Promise.all(pipelines.map((p) => p.stop(1000))); });
+test.after(async () => {
+  await Promise.all(pipelines.map((p) => p.stop(1000)));
+});
 
 /** Fails the next `failures` exports, records what the successful ones carried. */
 class FlakyExporter implements PushMetricExporter {
@@ -31,19 +37,34 @@ class FlakyExporter implements PushMetricExporter {
     this.delivered.push(metrics);
     setImmediate(() => done({ code: ExportResultCode.SUCCESS }));
   }
-  selectAggregationTemporality(): AggregationTemporality { return AggregationTemporality.DELTA; }
+  selectAggregationTemporality(): AggregationTemporality {
+    return AggregationTemporality.DELTA;
+  }
   async forceFlush(): Promise<void> {}
   async shutdown(): Promise<void> {}
 }
 
 /** Every counter grows by a different step per tick, so a lost or doubled interval changes some total. */
 function grow(c: InterfaceCounters, tick: bigint): void {
-  const step = (arr: bigint[], k: bigint) => arr.forEach((v, i) => { arr[i] = v + k * tick * BigInt(i + 1); });
-  step(c.packets, 3n); step(c.bytes, 1500n); step(c.tcpFlags, 2n); step(c.tcpSyn, 4n); step(c.malformed, 1n); step(c.sizeBuckets, 5n);
+  const step = (arr: bigint[], k: bigint) =>
+    arr.forEach((v, i) => {
+      arr[i] = v + k * tick * BigInt(i + 1);
+    });
+  step(c.packets, 3n);
+  step(c.bytes, 1500n);
+  step(c.tcpFlags, 2n);
+  step(c.tcpSyn, 4n);
+  step(c.malformed, 1n);
+  step(c.sizeBuckets, 5n);
   c.vlanPackets += tick;
 }
 
-interface Point { key: string; start: bigint; end: bigint; value: number[] }
+interface Point {
+  key: string;
+  start: bigint;
+  end: bigint;
+  value: number[];
+}
 const ns = (t: HrTime): bigint => BigInt(t[0]) * S + BigInt(t[1]);
 
 /** Flattens the carnx scope into one entry per series and point: sums as [value], histograms as buckets + count + sum. */
@@ -52,7 +73,9 @@ function points(rm: ResourceMetrics): Point[] {
   return metrics.flatMap((m) => {
     assert.is(m.aggregationTemporality, AggregationTemporality.DELTA, m.descriptor.name);
     const base = (p: { attributes: object; startTime: HrTime; endTime: HrTime }) => ({
-      key: `${m.descriptor.name} ${JSON.stringify(p.attributes)}`, start: ns(p.startTime), end: ns(p.endTime),
+      key: `${m.descriptor.name} ${JSON.stringify(p.attributes)}`,
+      start: ns(p.startTime),
+      end: ns(p.endTime),
     });
     if (m.dataPointType === DataPointType.HISTOGRAM) {
       return m.dataPoints.map((p) => ({ ...base(p), value: [...p.value.buckets.counts, p.value.count, p.value.sum!] }));
@@ -66,9 +89,23 @@ async function totals(source: () => InterfaceSnapshot[]): Promise<Map<string, nu
   const cumulative = new CounterProducer({ source, logger, packageVersion: '1', temporality: 'cumulative' });
   const rm = (await cumulative.collect()).resourceMetrics;
   const metrics = rm.scopeMetrics.flatMap((s) => s.metrics);
-  return new Map(metrics.flatMap((m) => m.dataPoints.map((p) => [`${m.descriptor.name} ${JSON.stringify(p.attributes)}`,
-    m.dataPointType === DataPointType.HISTOGRAM ? [...(p.value as { buckets: { counts: number[] } }).buckets.counts,
-      (p.value as { count: number }).count, (p.value as { sum: number }).sum] : [p.value as number]] as [string, number[]])));
+  return new Map(
+    metrics.flatMap((m) =>
+      m.dataPoints.map(
+        (p) =>
+          [
+            `${m.descriptor.name} ${JSON.stringify(p.attributes)}`,
+            m.dataPointType === DataPointType.HISTOGRAM
+              ? [
+                  ...(p.value as { buckets: { counts: number[] } }).buckets.counts,
+                  (p.value as { count: number }).count,
+                  (p.value as { sum: number }).sum,
+                ]
+              : [p.value as number],
+          ] as [string, number[]],
+      ),
+    ),
+  );
 }
 
 function setup(now: () => bigint) {
@@ -76,9 +113,22 @@ function setup(now: () => bigint) {
   const source = () => [...state.values()].map((s) => ({ ...s, counters: structuredClone(s.counters) }));
   const exporter = new FlakyExporter();
   const config = loadConfig({ argv: ['--otlp-temporality', 'delta'], env: {} });
-  const producer = new CounterProducer({ source, logger, packageVersion: '1', temporality: 'delta', now, forgetAfterMs: 60_000 });
+  const producer = new CounterProducer({
+    source,
+    logger,
+    packageVersion: '1',
+    temporality: 'delta',
+    now,
+    forgetAfterMs: 60_000,
+  });
   const pipeline = new MetricsPipeline({
-    config, logger, source, packageVersion: '1', exporter, producer, attachedByMode: () => ({}),
+    config,
+    logger,
+    source,
+    packageVersion: '1',
+    exporter,
+    producer,
+    attachedByMode: () => ({}),
   });
   pipelines.push(pipeline);
   pipeline.start();
@@ -89,9 +139,21 @@ test('failing exports lose nothing: delivered deltas sum to the cumulative total
   let clock = 2_000n * S;
   const { state, source, exporter, pipeline } = setup(() => clock);
   const since = 1_000n * S + 17n;
-  state.set('eth0', { name: 'eth0', ifindex: 2, mode: 'native', countingSinceUnixNs: since, counters: emptyCounters() });
+  state.set('eth0', {
+    name: 'eth0',
+    ifindex: 2,
+    mode: 'native',
+    countingSinceUnixNs: since,
+    counters: emptyCounters(),
+  });
   grow(state.get('eth0')!.counters, 7n);
-  for (const [tick, failures] of [[1n, 0], [2n, 3], [3n, 0], [4n, 1], [5n, 0]] as const) {
+  for (const [tick, failures] of [
+    [1n, 0],
+    [2n, 3],
+    [3n, 0],
+    [4n, 1],
+    [5n, 0],
+  ] as const) {
     exporter.failures = failures;
     for (let attempt = 0; attempt <= failures; attempt++) {
       clock += 10n * S;
@@ -110,14 +172,19 @@ test('failing exports lose nothing: delivered deltas sum to the cumulative total
       assert.is(p.start, lastEnd.get(p.key) ?? since, `${p.key} starts where its last delivered point ended`);
       assert.ok(p.end > p.start);
       lastEnd.set(p.key, p.end);
-      sums.set(p.key, (sums.get(p.key) ?? p.value.map(() => 0)).map((v, i) => v + p.value[i]!));
+      sums.set(
+        p.key,
+        (sums.get(p.key) ?? p.value.map(() => 0)).map((v, i) => v + p.value[i]!),
+      );
     }
   }
   const expected = await totals(source);
   assert.is(sums.size, expected.size, 'same series');
   assert.is(sums.size, 12 + 12 + 8 + 2 + 1 + 3 + 1);
   for (const [key, total] of expected) assert.equal(sums.get(key), total, key);
-  assert.ok(expected.get('carnx.vlan.packets {"network.interface.name":"eth0","network.io.direction":"receive"}')![0]! > 0);
+  assert.ok(
+    expected.get('carnx.vlan.packets {"network.interface.name":"eth0","network.io.direction":"receive"}')![0]! > 0,
+  );
 });
 
 test('an interface that vanishes and returns with a new countingSince starts over; a same-since return continues', async () => {
@@ -128,10 +195,15 @@ test('an interface that vanishes and returns with a new countingSince starts ove
     grow(counters, tick);
     state.set(name, { name, ifindex: 9, mode: 'generic', countingSinceUnixNs: since, counters });
   };
-  const packetsOf = (name: string) => points(exporter.delivered.at(-1)!)
-    .find((p) => p.key === `carnx.packets {"network.interface.name":"${name}","network.io.direction":"receive",`
-      + '"network.type":"ipv4","network.transport":"tcp"}');
-  add('eth0', 4_000n * S, 10n); add('veth1', 4_500n * S, 10n);
+  const packetsOf = (name: string) =>
+    points(exporter.delivered.at(-1)!).find(
+      (p) =>
+        p.key ===
+        `carnx.packets {"network.interface.name":"${name}","network.io.direction":"receive",` +
+          '"network.type":"ipv4","network.transport":"tcp"}',
+    );
+  add('eth0', 4_000n * S, 10n);
+  add('veth1', 4_500n * S, 10n);
   await pipeline.forceCollectAndExport();
   assert.equal(packetsOf('veth1'), { key: packetsOf('veth1')!.key, start: 4_500n * S, end: clock, value: [30] });
   const firstEnd = clock;
@@ -172,12 +244,14 @@ test('collections are ordered: a late success of an older collection does not ro
   };
   grow(counters, 1n);
   const a = await collect();
-  clock += 10n * S; grow(counters, 1n);
+  clock += 10n * S;
+  grow(counters, 1n);
   const b = await collect();
   assert.ok(b.id > a.id);
   producer.exportSucceeded(b.id);
   producer.exportSucceeded(a.id); // late: must be ignored
-  clock += 10n * S; grow(counters, 1n);
+  clock += 10n * S;
+  grow(counters, 1n);
   const c = await collect();
   assert.equal([c.tcp.start, c.tcp.value], [20n * S, [3]], 'from b, the newest delivered collection');
   producer.exportFailed(c.id);
@@ -192,17 +266,27 @@ test('a restarted agent continues from the delta baseline the previous process k
   const counters = emptyCounters();
   const kept = new Map<string, { counters: InterfaceCounters; untilUnixNs: bigint }>();
   const snapshot = (): InterfaceSnapshot => ({
-    name: 'eth0', ifindex: 2, mode: 'native', countingSinceUnixNs: 50n * S, counters: structuredClone(counters),
+    name: 'eth0',
+    ifindex: 2,
+    mode: 'native',
+    countingSinceUnixNs: 50n * S,
+    counters: structuredClone(counters),
     ...(kept.has('eth0') ? { deltaExported: kept.get('eth0')! } : {}),
   });
-  const producerFor = () => new CounterProducer({
-    source: () => [snapshot()], logger, packageVersion: '1', temporality: 'delta', now: () => clock,
-    onDeltaExported: (name, c, untilUnixNs) => kept.set(name, { counters: structuredClone(c), untilUnixNs }),
-  });
+  const producerFor = () =>
+    new CounterProducer({
+      source: () => [snapshot()],
+      logger,
+      packageVersion: '1',
+      temporality: 'delta',
+      now: () => clock,
+      onDeltaExported: (name, c, untilUnixNs) => kept.set(name, { counters: structuredClone(c), untilUnixNs }),
+    });
   const tcpOf = async (producer: CounterProducer, succeed: boolean) => {
     const rm = (await producer.collect()).resourceMetrics;
     const id = producer.collectionIdOf(rm)!;
-    if (succeed) producer.exportSucceeded(id); else producer.exportFailed(id);
+    if (succeed) producer.exportSucceeded(id);
+    else producer.exportFailed(id);
     return points(rm).find((p) => p.key.startsWith('carnx.packets') && p.key.includes('"tcp"'))!;
   };
   const first = producerFor();
@@ -215,7 +299,11 @@ test('a restarted agent continues from the delta baseline the previous process k
   grow(counters, 2n); // +6 while the agent restarts
   const second = producerFor(); // a new process: no in-memory baseline, only what was kept
   const point = await tcpOf(second, true);
-  assert.equal([point.start, point.value], [keptAt, [6]], 'starts where the previous process stopped, with only the new counts');
+  assert.equal(
+    [point.start, point.value],
+    [keptAt, [6]],
+    'starts where the previous process stopped, with only the new counts',
+  );
 });
 
 test.run();

@@ -23,7 +23,8 @@ const SINCE = 1_700_000_000_987_654_321n;
 const EXPORT_PATH = '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export';
 
 /** The subset of the OTLP metrics protocol (opentelemetry-proto, metrics v1) this test reads; field numbers per the spec. */
-const OTLP = protobuf.parse(`syntax = "proto3";
+const OTLP = protobuf
+  .parse(`syntax = "proto3";
 message AnyValue { oneof value { string string_value = 1; bool bool_value = 2; int64 int_value = 3; double double_value = 4; } }
 message KeyValue { string key = 1; AnyValue value = 2; }
 message Resource { repeated KeyValue attributes = 1; }
@@ -43,16 +44,47 @@ message ResourceMetrics { Resource resource = 1; repeated ScopeMetrics scope_met
 message ExportMetricsServiceRequest { repeated ResourceMetrics resource_metrics = 1; }`)
   .root.lookupType('ExportMetricsServiceRequest');
 
-interface KV { key: string; value: { stringValue?: string; intValue?: string } }
-interface NumberPoint { attributes?: KV[]; startTimeUnixNano: string; timeUnixNano: string; asInt?: string }
-interface HistPoint { attributes?: KV[]; startTimeUnixNano: string; count: string; sum?: number; bucketCounts: string[];
-  explicitBounds: number[]; min?: number; max?: number }
-interface Metric { name: string; description: string; unit: string; gauge?: { dataPoints: NumberPoint[] };
+interface KV {
+  key: string;
+  value: { stringValue?: string; intValue?: string };
+}
+interface NumberPoint {
+  attributes?: KV[];
+  startTimeUnixNano: string;
+  timeUnixNano: string;
+  asInt?: string;
+}
+interface HistPoint {
+  attributes?: KV[];
+  startTimeUnixNano: string;
+  count: string;
+  sum?: number;
+  bucketCounts: string[];
+  explicitBounds: number[];
+  min?: number;
+  max?: number;
+}
+interface Metric {
+  name: string;
+  description: string;
+  unit: string;
+  gauge?: { dataPoints: NumberPoint[] };
   sum?: { dataPoints: NumberPoint[]; aggregationTemporality: string; isMonotonic?: boolean };
-  histogram?: { dataPoints: HistPoint[]; aggregationTemporality: string } }
-interface Scope { scope: { name: string; version?: string }; metrics: Metric[] }
-interface Request { resourceMetrics: { resource: { attributes: KV[] }; scopeMetrics: Scope[] }[] }
-interface Received { headers: http2.IncomingHttpHeaders; compressed: boolean; request: Request; clientCn?: string }
+  histogram?: { dataPoints: HistPoint[]; aggregationTemporality: string };
+}
+interface Scope {
+  scope: { name: string; version?: string };
+  metrics: Metric[];
+}
+interface Request {
+  resourceMetrics: { resource: { attributes: KV[] }; scopeMetrics: Scope[] }[];
+}
+interface Received {
+  headers: http2.IncomingHttpHeaders;
+  compressed: boolean;
+  request: Request;
+  clientCn?: string;
+}
 
 /** A loopback gRPC receiver at the HTTP/2 level, so the test sees the compressed-flag byte and every header. */
 class Receiver {
@@ -60,7 +92,10 @@ class Receiver {
   failing = false;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   constructor(readonly server: http2.Http2Server | http2.Http2SecureServer) {
-    server.on('session', (s: http2.ServerHttp2Session) => { this.sessions.add(s); s.on('close', () => this.sessions.delete(s)); });
+    server.on('session', (s: http2.ServerHttp2Session) => {
+      this.sessions.add(s);
+      s.on('close', () => this.sessions.delete(s));
+    });
     server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
@@ -85,8 +120,15 @@ class Receiver {
     this.received.push({ headers, compressed, request, clientCn });
     if (this.failing) {
       // A misbehaving collector that echoes the API key: the agent must not log it.
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '14',
-        'grpc-message': `collector overloaded: key ${CANARY}` }, { endStream: true });
+      stream.respond(
+        {
+          ':status': 200,
+          'content-type': 'application/grpc',
+          'grpc-status': '14',
+          'grpc-message': `collector overloaded: key ${CANARY}`,
+        },
+        { endStream: true },
+      );
       return;
     }
     stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
@@ -99,8 +141,14 @@ let dir = '';
 const receivers: Receiver[] = [];
 const pipelines: MetricsPipeline[] = [];
 const lines: string[] = [];
-const logger = createLogger('info', { write: (line: string) => { lines.push(line); } });
-test.before(() => { dir = mkdtempSync(join(tmpdir(), 'carnx-otlp-')); });
+const logger = createLogger('info', {
+  write: (line: string) => {
+    lines.push(line);
+  },
+});
+test.before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'carnx-otlp-'));
+});
 test.after(async () => {
   await Promise.all(pipelines.map((p) => p.stop(2000)));
   await Promise.all(receivers.map((r) => r.close()));
@@ -127,14 +175,23 @@ const source = (): InterfaceSnapshot[] => [
   { name: 'eth0', ifindex: 2, mode: 'native', countingSinceUnixNs: SINCE, counters: knownCounters() },
 ];
 
-async function pipelineTo(receiver: Receiver, tune: (c: CarnxConfig) => void = () => {}, inheritedExportState?: ExportState): Promise<MetricsPipeline> {
+async function pipelineTo(
+  receiver: Receiver,
+  tune: (c: CarnxConfig) => void = () => {},
+  inheritedExportState?: ExportState,
+): Promise<MetricsPipeline> {
   receivers.push(receiver);
   const port = await receiver.listen();
   const config = loadConfig({ argv: ['--otlp-endpoint', `http://127.0.0.1:${port}`], env: {} });
   config.otlp.headers = { 'x-api-key': CANARY };
   tune(config);
   const pipeline = new MetricsPipeline({
-    config, logger, source, packageVersion: '0.0.1-test', attachedByMode: () => ({ native: 1 }), env: { K8S_NODE_NAME: 'node-b' },
+    config,
+    logger,
+    source,
+    packageVersion: '0.0.1-test',
+    attachedByMode: () => ({ native: 1 }),
+    env: { K8S_NODE_NAME: 'node-b' },
     inheritedExportState,
   });
   pipelines.push(pipeline);
@@ -142,9 +199,12 @@ async function pipelineTo(receiver: Receiver, tune: (c: CarnxConfig) => void = (
   return pipeline;
 }
 
-const attrs = (kvs: KV[] = []) => Object.fromEntries(kvs.map((kv) => [kv.key, kv.value.stringValue ?? kv.value.intValue]));
-const scope = (r: Received, name: string) => r.request.resourceMetrics[0]!.scopeMetrics.find((s) => s.scope.name === name);
-const metric = (r: Received, scopeName: string, name: string) => scope(r, scopeName)?.metrics.find((m) => m.name === name);
+const attrs = (kvs: KV[] = []) =>
+  Object.fromEntries(kvs.map((kv) => [kv.key, kv.value.stringValue ?? kv.value.intValue]));
+const scope = (r: Received, name: string) =>
+  r.request.resourceMetrics[0]!.scopeMetrics.find((s) => s.scope.name === name);
+const metric = (r: Received, scopeName: string, name: string) =>
+  scope(r, scopeName)?.metrics.find((m) => m.name === name);
 
 test('a gzip-compressed export with the configured metadata and exact data points', async () => {
   const receiver = new Receiver(http2.createServer());
@@ -157,8 +217,10 @@ test('a gzip-compressed export with the configured metadata and exact data point
   assert.is(r.headers['grpc-encoding'], 'gzip');
   assert.ok(r.compressed, 'the message frame is flagged compressed');
   const resource = attrs(r.request.resourceMetrics[0]!.resource.attributes);
-  assert.equal([resource['service.name'], resource['service.version'], resource['service.instance.id'], resource['k8s.node.name']],
-    ['carnx', '0.0.1-test', 'node-b', 'node-b']);
+  assert.equal(
+    [resource['service.name'], resource['service.version'], resource['service.instance.id'], resource['k8s.node.name']],
+    ['carnx', '0.0.1-test', 'node-b', 'node-b'],
+  );
   assert.equal(scope(r, 'carnx')!.scope, { name: 'carnx', version: '0.0.1-test' });
   const known = knownCounters();
   const packets = metric(r, 'carnx', 'carnx.packets')!;
@@ -166,20 +228,43 @@ test('a gzip-compressed export with the configured metadata and exact data point
   const bytes = metric(r, 'carnx', 'carnx.bytes')!;
   assert.is(bytes.unit, 'By');
   assert.equal([bytes.sum!.aggregationTemporality, bytes.sum!.isMonotonic], ['CUMULATIVE', true]);
-  assert.equal(bytes.sum!.dataPoints.map((p) => p.asInt), known.bytes.map(String), 'exact int64 values, 2^45 included');
+  assert.equal(
+    bytes.sum!.dataPoints.map((p) => p.asInt),
+    known.bytes.map(String),
+    'exact int64 values, 2^45 included',
+  );
   assert.equal(attrs(bytes.sum!.dataPoints[7]!.attributes), {
-    'network.interface.name': 'eth0', 'network.io.direction': 'receive', 'network.type': 'ipv6', 'network.transport': 'icmpv6',
+    'network.interface.name': 'eth0',
+    'network.io.direction': 'receive',
+    'network.type': 'ipv6',
+    'network.transport': 'icmpv6',
   });
-  assert.ok(bytes.sum!.dataPoints.every((p) => p.startTimeUnixNano === String(SINCE)), 'start time to the nanosecond');
+  assert.ok(
+    bytes.sum!.dataPoints.every((p) => p.startTimeUnixNano === String(SINCE)),
+    'start time to the nanosecond',
+  );
   const hist = metric(r, 'carnx', 'carnx.packet.size')!.histogram!;
   assert.is(hist.aggregationTemporality, 'CUMULATIVE');
   const p = hist.dataPoints[0]!;
-  assert.equal([p.count, p.sum, p.bucketCounts, p.explicitBounds], [String(sum(known.packets)), Number(sum(known.bytes)),
-    known.sizeBuckets.map(String), [64, 127, 255, 511, 1023, 1518, 9000]]);
+  assert.equal(
+    [p.count, p.sum, p.bucketCounts, p.explicitBounds],
+    [
+      String(sum(known.packets)),
+      Number(sum(known.bytes)),
+      known.sizeBuckets.map(String),
+      [64, 127, 255, 511, 1023, 1518, 9000],
+    ],
+  );
   assert.equal([p.min, p.max], [undefined, undefined]);
-  assert.equal(metric(r, 'carnx', 'carnx.vlan.packets')!.sum!.dataPoints.map((d) => d.asInt), ['3']);
+  assert.equal(
+    metric(r, 'carnx', 'carnx.vlan.packets')!.sum!.dataPoints.map((d) => d.asInt),
+    ['3'],
+  );
   const interfaces = metric(r, 'carnx.agent', 'carnx.agent.interfaces')!.gauge!.dataPoints;
-  assert.equal(interfaces.map((d) => [attrs(d.attributes), d.asInt ?? null]), [[{ 'carnx.xdp.mode': 'native' }, '1']]);
+  assert.equal(
+    interfaces.map((d) => [attrs(d.attributes), d.asInt ?? null]),
+    [[{ 'carnx.xdp.mode': 'native' }, '1']],
+  );
 });
 
 test('readiness: pending until the first export succeeds; a reloaded pipeline reports the old state until its own outcome', async () => {
@@ -217,11 +302,20 @@ test('a failure burst logs one warn and one recovery line, counts failures, and 
   assert.match(warns[0]!.msg, 'metrics export failed');
   assert.is(warns[0]!.error, '14 UNAVAILABLE: collector overloaded: key [redacted]');
   const recovered = logged.filter((l) => l.msg === 'export recovered');
-  assert.equal(recovered.map((l) => [l.level, l.failedExports]), [['info', 3]]);
+  assert.equal(
+    recovered.map((l) => [l.level, l.failedExports]),
+    [['info', 3]],
+  );
   const failures = metric(receiver.received[3]!, 'carnx.agent', 'carnx.agent.export.failures')!.sum!.dataPoints;
-  assert.equal(failures.map((d) => d.asInt), ['3']);
+  assert.equal(
+    failures.map((d) => d.asInt),
+    ['3'],
+  );
   const attach = metric(receiver.received[3]!, 'carnx.agent', 'carnx.agent.attach.failures')!.sum!.dataPoints;
-  assert.equal(attach.map((d) => [attrs(d.attributes), d.asInt]), [[{ 'carnx.reason': 'foreign-program' }, '2']]);
+  assert.equal(
+    attach.map((d) => [attrs(d.attributes), d.asInt]),
+    [[{ 'carnx.reason': 'foreign-program' }, '2']],
+  );
   const duration = metric(receiver.received[3]!, 'carnx.agent', 'carnx.agent.collection.duration')!;
   assert.is(duration.unit, 's');
   // The SDK collects its instruments concurrently with the producers, so this collection's own timing may be in or not.
@@ -232,7 +326,9 @@ test('a failure burst logs one warn and one recovery line, counts failures, and 
 
 test('compression none sends uncompressed frames', async () => {
   const receiver = new Receiver(http2.createServer());
-  const pipeline = await pipelineTo(receiver, (c) => { c.otlp.compression = 'none'; });
+  const pipeline = await pipelineTo(receiver, (c) => {
+    c.otlp.compression = 'none';
+  });
   await pipeline.forceCollectAndExport();
   await waitFor('one export', () => receiver.received.length === 1);
   assert.not.ok(receiver.received[0]!.compressed);
@@ -242,17 +338,42 @@ test('compression none sends uncompressed frames', async () => {
 
 test('mutual TLS with CA, client certificate and key files', async () => {
   const pem = (name: string, cn: string, san: string) => {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-subj', `/CN=${cn}`, '-addext', `subjectAltName=${san}`, '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.crt`)],
-    { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        `/CN=${cn}`,
+        '-addext',
+        `subjectAltName=${san}`,
+        '-keyout',
+        join(dir, `${name}.key`),
+        '-out',
+        join(dir, `${name}.crt`),
+      ],
+      { stdio: 'ignore' },
+    );
     return { key: join(dir, `${name}.key`), cert: join(dir, `${name}.crt`) };
   };
   const server = pem('server', 'carnx-test-collector', 'IP:127.0.0.1');
   const client = pem('client', 'carnx-test-agent', 'DNS:agent.invalid');
-  const receiver = new Receiver(http2.createSecureServer({
-    key: readFileSync(server.key), cert: readFileSync(server.cert), ca: readFileSync(client.cert),
-    requestCert: true, rejectUnauthorized: true,
-  }));
+  const receiver = new Receiver(
+    http2.createSecureServer({
+      key: readFileSync(server.key),
+      cert: readFileSync(server.cert),
+      ca: readFileSync(client.cert),
+      requestCert: true,
+      rejectUnauthorized: true,
+    }),
+  );
   const pipeline = await pipelineTo(receiver, (c) => {
     c.otlp.endpoint = c.otlp.endpoint.replace('http://', 'https://');
     c.otlp.tls = { ca: server.cert, cert: client.cert, key: client.key, insecure: false };
