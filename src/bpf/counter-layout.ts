@@ -55,6 +55,8 @@ export const COUNTER_FIELDS = [
   { cName: 'size_buckets', count: SIZE_BUCKET_BOUNDS.length + 1 },
 ] as const;
 
+type CounterFieldName = (typeof COUNTER_FIELDS)[number]['cName'];
+
 export const COUNTERS_WORDS = COUNTER_FIELDS.reduce((n, f) => n + f.count, 0);
 export const COUNTERS_SIZE = COUNTERS_WORDS * 8;
 
@@ -79,10 +81,23 @@ export function decodeCounters(words: readonly bigint[]): InterfaceCounters {
   if (words.length !== COUNTERS_WORDS) {
     throw new Error(`counter value has ${words.length} u64 fields, layout v${LAYOUT_VERSION} has ${COUNTERS_WORDS}`);
   }
+  const fields = new Map<CounterFieldName, bigint[]>();
   let at = 0;
-  const take = (n: number): bigint[] => words.slice(at, (at += n));
-  const [packets, bytes, tcpFlags, tcpSyn, vlan, malformed, sizeBuckets] = COUNTER_FIELDS.map((f) => take(f.count));
-  return { packets, bytes, tcpFlags, tcpSyn, vlanPackets: vlan[0], malformed, sizeBuckets };
+  for (const f of COUNTER_FIELDS) {
+    fields.set(f.cName, words.slice(at, at + f.count));
+    at += f.count;
+  }
+  // Every name is set above (the length check guarantees the slices are full).
+  const field = (name: CounterFieldName): bigint[] => fields.get(name) ?? [];
+  return {
+    packets: field('packets'),
+    bytes: field('bytes'),
+    tcpFlags: field('tcp_flags'),
+    tcpSyn: field('tcp_syn'),
+    vlanPackets: field('vlan_packets')[0] ?? 0n,
+    malformed: field('malformed'),
+    sizeBuckets: field('size_buckets'),
+  };
 }
 
 export function emptyCounters(): InterfaceCounters {

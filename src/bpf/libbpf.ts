@@ -381,7 +381,8 @@ export class Libbpf {
     const sums = new Array<bigint>(fields).fill(0n);
     for (let cpu = 0; cpu < cpus; cpu++) {
       const base = cpu * (stride / 8);
-      for (let i = 0; i < fields; i++) sums[i] += words[base + i];
+      // Indices are in range by construction (fields * cpus words were read).
+      for (let i = 0; i < fields; i++) sums[i] = (sums[i] as bigint) + (words[base + i] as bigint);
     }
     return sums;
   }

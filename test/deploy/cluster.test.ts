@@ -494,7 +494,7 @@ Cluster('a deleted pod is replaced, adopts the pinned attachment, and the counts
   );
   const before = exportedCounters(beforeRestart!.points, pair.host, 'cumulative');
   assert.is(
-    exported.packets[classIndex('ipv4', 'udp')] - before.packets[classIndex('ipv4', 'udp')],
+    exported.packets[classIndex('ipv4', 'udp')]! - before.packets[classIndex('ipv4', 'udp')]!,
     50n,
     'every datagram of the restart counted',
   );

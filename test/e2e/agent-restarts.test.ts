@@ -96,7 +96,7 @@ Restarts(
 
     const udp = classIndex('ipv4', 'udp');
     assert.is(
-      after.packets[udp] - before.packets[udp],
+      after.packets[udp]! - before.packets[udp]!,
       BigInt(sent),
       `all ${sent} datagrams, including those sent while no agent ran`,
     );
@@ -155,7 +155,7 @@ Restarts(
     cleanups.add(traffic, (t) => t.stop());
     await waitFor(
       'traffic exported',
-      () => exportedCounters(collector.points(), pair.host, 'delta').packets[classIndex('ipv4', 'udp')] > 0n,
+      () => exportedCounters(collector.points(), pair.host, 'delta').packets[classIndex('ipv4', 'udp')]! > 0n,
       10_000,
     );
     const { second, sent, end } = await killAndRestart(first, traffic, { pair, bpffs, collector, flags });

@@ -99,7 +99,7 @@ Outage(
     const totals = exportedCounters(end.points, pair.host, 'cumulative');
     const udp = classIndex('ipv4', 'udp');
     assert.is(
-      totals.packets[udp] - first.packets[udp],
+      totals.packets[udp]! - first.packets[udp]!,
       BigInt(sent),
       `every datagram sent (${sent}) is in the last export`,
     );

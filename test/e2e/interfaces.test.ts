@@ -133,8 +133,8 @@ Interfaces('a namespace deleted: its interface is released and unpinned, countin
   const end = await settle(kept, collector, kept.host);
   const udp = classIndex('ipv4', 'udp');
   assert.is(
-    exportedCounters(end.points, kept.host, 'cumulative').packets[udp] -
-      exportedCounters(start.points, kept.host, 'cumulative').packets[udp],
+    exportedCounters(end.points, kept.host, 'cumulative').packets[udp]! -
+      exportedCounters(start.points, kept.host, 'cumulative').packets[udp]!,
     23n,
     'the other interface is still counted',
   );

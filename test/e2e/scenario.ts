@@ -219,24 +219,24 @@ export function exportedCounters(
           (k) => k.network === a['network.type'] && k.transport === a['network.transport'],
         );
         if (i < 0) throw new Error(`unknown class in ${JSON.stringify(a)}`);
-        (p.metric === 'carnx.packets' ? c.packets : c.bytes)[i] += v;
+        (p.metric === 'carnx.packets' ? c.packets : c.bytes)[i]! += v;
         break;
       }
       case 'carnx.tcp.flags':
-        c.tcpFlags[TCP_FLAGS.findIndex((f) => f.toLowerCase() === a['tcp.flag'])] += v;
+        c.tcpFlags[TCP_FLAGS.findIndex((f) => f.toLowerCase() === a['tcp.flag'])]! += v;
         break;
       case 'carnx.tcp.syn':
-        c.tcpSyn[SYN_KINDS.indexOf(a['carnx.tcp.syn.kind'] as never)] += v;
+        c.tcpSyn[SYN_KINDS.indexOf(a['carnx.tcp.syn.kind'] as never)]! += v;
         break;
       case 'carnx.vlan.packets':
         c.vlanPackets += v;
         break;
       case 'carnx.malformed.packets':
-        c.malformed[MALFORMED_LAYERS.indexOf(a['carnx.malformed.layer'] as never)] += v;
+        c.malformed[MALFORMED_LAYERS.indexOf(a['carnx.malformed.layer'] as never)]! += v;
         break;
       case 'carnx.packet.size':
         p.bucketCounts!.forEach((n, i) => {
-          c.sizeBuckets[i] += n;
+          c.sizeBuckets[i]! += n;
         });
         c.histogramCount += p.count ?? 0n;
         c.histogramSum += p.sum ?? 0;

@@ -83,7 +83,7 @@ Lifecycle('attaches, counts, and on SIGTERM detaches and unpins everything', asy
   await agent.waitForMsg('attached', { interface: pair.host });
   assert.is(xdpOn(pair.host), 'xdpgeneric');
   sendUdp(pair, 30);
-  assert.ok(bpffs.read(pair.host).counters.packets[1] >= 30n, 'UDP counted through the pinned map');
+  assert.ok(bpffs.read(pair.host).counters.packets[1]! >= 30n, 'UDP counted through the pinned map');
   const exit = await agent.stop('SIGTERM');
   assert.is(exit.code, 0);
   assert.is(xdpOn(pair.host), undefined, 'no XDP program left');
@@ -103,7 +103,7 @@ Lifecycle('SIGKILL, traffic while down, restart: adopted, nothing lost, start ti
   const second = startAgent(agentArgs(bpffs, pair.host));
   await second.waitForMsg('adopted pinned attachment', { interface: pair.host });
   const after = bpffs.read(pair.host);
-  assert.is(after.counters.packets[1] - before.counters.packets[1], 25n, 'the 25 datagrams sent while down');
+  assert.is(after.counters.packets[1]! - before.counters.packets[1]!, 25n, 'the 25 datagrams sent while down');
   assert.is(after.meta.countingSinceUnixNs, before.meta.countingSinceUnixNs, 'start time unchanged');
   assert.is(bpffs.linkId(pair.host).linkId, linkId, 'the same link, adopted');
   assert.is(xdpLinksOn(pair.ifindex()), 1, 'exactly one XDP link on the interface');
@@ -142,7 +142,7 @@ Lifecycle('a changed program is swapped in atomically: same link, same counters,
   assert.is.not(after.progId, before.progId, 'a new program runs');
   assert.is(line.progId, after.progId);
   sendUdp(pair, 10);
-  assert.is(bpffs.read(pair.host).counters.packets[1], counted + 10n, 'the counters carried over');
+  assert.is(bpffs.read(pair.host).counters.packets[1], counted! + 10n, 'the counters carried over');
   assert.is((await second.stop()).code, 0);
 });
 

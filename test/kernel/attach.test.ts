@@ -100,8 +100,8 @@ for (const mode of ['generic', 'native'] as const) {
     assert.is(counted.packets[classIndex('ipv4', 'icmp')], BigInt(PINGS), 'echo requests sent');
     assert.is(counted.tcpFlags[1], BigInt(CONNECTIONS), 'one SYN per connection');
     assert.equal(counted.tcpSyn, [BigInt(CONNECTIONS), 0n], 'SYNs arrive here; the SYN-ACKs leave the other way');
-    assert.ok(counted.tcpFlags[0] >= BigInt(CONNECTIONS), 'at least one FIN per connection');
-    assert.ok(counted.packets[classIndex('ipv4', 'tcp')] >= BigInt(CONNECTIONS * 4), 'SYN, ACK, data, FIN at least');
+    assert.ok(counted.tcpFlags[0]! >= BigInt(CONNECTIONS), 'at least one FIN per connection');
+    assert.ok(counted.packets[classIndex('ipv4', 'tcp')]! >= BigInt(CONNECTIONS * 4), 'SYN, ACK, data, FIN at least');
     assert.is(sum(counted.malformed), 0n, 'real traffic is well formed');
     assert.is(sum(counted.sizeBuckets), rxPackets, 'size buckets sum to the packets');
   });

@@ -21,7 +21,7 @@ import { LoadedProgram, XDP_PASS } from '../fixtures/loaded-program.js';
 import { requireRoot } from '../fixtures/privileges.js';
 
 function describe(v: Verdict): string {
-  const c = TRAFFIC_CLASSES[v.classIndex];
+  const c = TRAFFIC_CLASSES[v.classIndex]!;
   return `${c.network}/${c.transport} malformed=${v.malformed} flags=${v.tcpFlags} vlan=${v.vlan}`;
 }
 
@@ -157,7 +157,7 @@ Classify('repeat counts every repetition', () => {
   const frame = ipv4('ipv4 tcp SYN', tcp(TCP.SYN));
   const delta = program.delta(() => assert.is(program.run(frame.bytes, 1000).retval, XDP_PASS));
   const one = expectedFor([{ verdict: verdictAt(frame), length: frame.bytes.length }]);
-  assert.is(delta.packets[classIndex('ipv4', 'tcp')], 1000n * one.packets[classIndex('ipv4', 'tcp')]);
+  assert.is(delta.packets[classIndex('ipv4', 'tcp')], 1000n * one.packets[classIndex('ipv4', 'tcp')]!);
   assert.is(delta.tcpFlags[1], 1000n);
 });
 

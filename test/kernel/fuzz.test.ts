@@ -37,12 +37,12 @@ test(`${RUNS} random and bit-flipped frames: XDP_PASS, unchanged, each counted i
           frame = Buffer.alloc(14 + (next() % 1500));
           for (let j = 0; j < frame.length; j++) frame[j] = next() & 0xff;
           // Half of the random frames get a real ethertype so deeper parsers are reached.
-          if (i % 4 === 0) frame.writeUInt16BE([0x0800, 0x86dd, 0x0806, 0x8100, 0x88a8][next() % 5], 12);
+          if (i % 4 === 0) frame.writeUInt16BE([0x0800, 0x86dd, 0x0806, 0x8100, 0x88a8][next() % 5]!, 12);
         } else {
-          const source = seeds[next() % seeds.length];
+          const source = seeds[next() % seeds.length]!;
           frame = Buffer.from(source.subarray(0, 14 + (next() % (source.length - 13))));
           const flips = 1 + (next() % 8);
-          for (let f = 0; f < flips; f++) frame[next() % frame.length] ^= 1 << (next() % 8);
+          for (let f = 0; f < flips; f++) frame[next() % frame.length]! ^= 1 << (next() % 8);
         }
         const result = program.run(frame);
         if (result.retval !== XDP_PASS || !result.dataOut.equals(frame)) failures++;

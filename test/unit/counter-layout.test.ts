@@ -111,8 +111,8 @@ test('struct carnx_meta and the layout version match', () => {
   assert.is(buf.readUInt32LE(c['offset.meta.layout_version']), LAYOUT_VERSION);
   assert.is(buf.readUInt32LE(c['offset.meta.ifindex']), 7);
   assert.is(buf.readBigUInt64LE(c['offset.meta.until']), meta.deltaExportedUntilUnixNs);
-  assert.is(buf.readBigUInt64LE(c['offset.meta.exported'] + 3 * 8), 42n, 'packets[3] of the exported copy');
-  assert.is(buf.readBigUInt64LE(c['offset.meta.exported'] + COUNTERS_SIZE - 8), 9n, 'the last size bucket');
+  assert.is(buf.readBigUInt64LE(c['offset.meta.exported']! + 3 * 8), 42n, 'packets[3] of the exported copy');
+  assert.is(buf.readBigUInt64LE(c['offset.meta.exported']! + COUNTERS_SIZE - 8), 9n, 'the last size bucket');
   assert.equal(decodeMeta(buf), meta);
 });
 
