@@ -58,18 +58,13 @@ enum carnx_layer {
 	CARNX_LAYER_COUNT = 3,
 };
 
-/* Frame-size buckets by inclusive upper bound in bytes; the last one is unbounded. */
-enum carnx_size_bucket {
-	CARNX_SIZE_LE_64 = 0,
-	CARNX_SIZE_LE_127 = 1,
-	CARNX_SIZE_LE_255 = 2,
-	CARNX_SIZE_LE_511 = 3,
-	CARNX_SIZE_LE_1023 = 4,
-	CARNX_SIZE_LE_1518 = 5,
-	CARNX_SIZE_LE_9000 = 6,
-	CARNX_SIZE_GT_9000 = 7,
-	CARNX_SIZE_BUCKET_COUNT = 8,
-};
+/* Frame-size buckets: bucket i counts the frames of at most CARNX_SIZE_BUCKET_BOUNDS[i] bytes
+ * (and more than the bound before it); the last bucket, past the last bound, is unbounded.
+ * The only definition of the bounds in C: the program's bucket search reads them, and
+ * src/bpf/counter-layout.ts (SIZE_BUCKET_BOUNDS) is checked against them value by value. */
+#define CARNX_SIZE_BUCKET_BOUNDS { 64, 127, 255, 511, 1023, 1518, 9000 }
+#define CARNX_SIZE_BOUND_COUNT (sizeof((unsigned int[])CARNX_SIZE_BUCKET_BOUNDS) / sizeof(unsigned int))
+#define CARNX_SIZE_BUCKET_COUNT (CARNX_SIZE_BOUND_COUNT + 1)
 
 /* Bytes are frame lengths as XDP sees them: Ethernet header and VLAN tags included,
  * FCS excluded. */

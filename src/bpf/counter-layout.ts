@@ -41,8 +41,16 @@ export const SYN_KINDS = ['syn', 'syn_ack'] as const;
 export const MALFORMED_LAYERS = ['l2', 'l3', 'l4'] as const;
 export type MalformedLayer = (typeof MALFORMED_LAYERS)[number];
 
-/** enum carnx_size_bucket as inclusive upper bounds; a last, unbounded bucket follows. */
+/** CARNX_SIZE_BUCKET_BOUNDS: inclusive upper bounds in bytes; a last, unbounded bucket follows. */
 export const SIZE_BUCKET_BOUNDS = [64, 127, 255, 511, 1023, 1518, 9000] as const;
+/** CARNX_SIZE_BUCKET_COUNT: one bucket per bound, then the unbounded one. */
+export const SIZE_BUCKET_COUNT = SIZE_BUCKET_BOUNDS.length + 1;
+
+/** The size bucket a frame of `length` bytes is counted in, as the XDP program picks it. */
+export function sizeBucketOf(length: number): number {
+  const i = SIZE_BUCKET_BOUNDS.findIndex((bound) => length <= bound);
+  return i === -1 ? SIZE_BUCKET_BOUNDS.length : i;
+}
 
 /** struct carnx_counters: each field is `count` consecutive u64s, in this order. */
 export const COUNTER_FIELDS = [
@@ -52,7 +60,7 @@ export const COUNTER_FIELDS = [
   { cName: 'tcp_syn', count: SYN_KINDS.length },
   { cName: 'vlan_packets', count: 1 },
   { cName: 'malformed', count: MALFORMED_LAYERS.length },
-  { cName: 'size_buckets', count: SIZE_BUCKET_BOUNDS.length + 1 },
+  { cName: 'size_buckets', count: SIZE_BUCKET_COUNT },
 ] as const;
 
 type CounterFieldName = (typeof COUNTER_FIELDS)[number]['cName'];
@@ -72,7 +80,7 @@ export interface InterfaceCounters {
   vlanPackets: bigint;
   /** By MALFORMED_LAYERS index. */
   malformed: bigint[];
-  /** By bucket, SIZE_BUCKET_BOUNDS.length + 1 of them. */
+  /** By size bucket, SIZE_BUCKET_COUNT of them. */
   sizeBuckets: bigint[];
 }
 
@@ -140,7 +148,7 @@ export function encodeMeta(meta: CountingMeta): Buffer {
   buf.writeUInt32LE(meta.layoutVersion, 8);
   buf.writeUInt32LE(meta.ifindex, 12);
   buf.writeBigUInt64LE(meta.deltaExportedUntilUnixNs, 16);
-  flatten(meta.deltaExported).forEach((word, i) => buf.writeBigUInt64LE(word, META_HEADER_SIZE + i * 8));
+  for (const [i, word] of flatten(meta.deltaExported).entries()) buf.writeBigUInt64LE(word, META_HEADER_SIZE + i * 8);
   return buf;
 }
 

@@ -4,6 +4,7 @@ import type { Histogram } from '@opentelemetry/sdk-metrics';
 import {
   MALFORMED_LAYERS,
   SIZE_BUCKET_BOUNDS,
+  SIZE_BUCKET_COUNT,
   SYN_KINDS,
   TCP_FLAGS,
   TRAFFIC_CLASSES,
@@ -83,7 +84,7 @@ const classSeries: Attributes[] = TRAFFIC_CLASSES.map((c) => ({
   [ATTR.networkType]: c.network,
   [ATTR.transport]: c.transport,
 }));
-const BUCKETS = SIZE_BUCKET_BOUNDS.length + 1;
+const BUCKETS = SIZE_BUCKET_COUNT;
 
 /** Every counter metric, in export order. Each point also carries the interface name and direction (the producer adds them). */
 export const COUNTER_INSTRUMENTS: readonly CounterInstrument[] = [

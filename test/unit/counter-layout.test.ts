@@ -1,4 +1,5 @@
-// The TypeScript counter layout must match xdp/carnx_counters.h: sizes, offsets and enum values, read from the compiled header.
+// The TypeScript counter layout must match xdp/carnx_counters.h: sizes, offsets, enum values and size-bucket bounds,
+// read from the compiled header.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
@@ -13,12 +14,14 @@ import {
   MALFORMED_LAYERS,
   META_SIZE,
   SIZE_BUCKET_BOUNDS,
+  SIZE_BUCKET_COUNT,
   SYN_KINDS,
   TCP_FLAGS,
   TRAFFIC_CLASSES,
   decodeMeta,
   emptyCounters,
   encodeMeta,
+  sizeBucketOf,
 } from '../../src/bpf/counter-layout.js';
 
 const header = fileURLToPath(new URL('../../../xdp/carnx_counters.h', import.meta.url));
@@ -37,6 +40,7 @@ function dumpHeader(): Record<string, number> {
       'CARNX_CLASS_COUNT',
       'CARNX_TCP_FLAG_COUNT',
       'CARNX_LAYER_COUNT',
+      'CARNX_SIZE_BOUND_COUNT',
       'CARNX_SIZE_BUCKET_COUNT',
       'CARNX_LAYOUT_VERSION',
     ];
@@ -45,8 +49,11 @@ function dumpHeader(): Record<string, number> {
       '#include <stddef.h>',
       '#include <linux/types.h>',
       `#include "${header}"`,
+      'static const unsigned int bounds[] = CARNX_SIZE_BUCKET_BOUNDS;',
       'int main(void) {',
       'printf("{");',
+      // Each bound under its own key ("bound.0", ...): the test compares values, not just how many there are.
+      'for (size_t i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++) printf("\\"bound.%zu\\": %u, ", i, bounds[i]);',
       ...names.map((n) => `printf("\\"${n}\\": %d, ", (int)${n});`),
       ...COUNTER_FIELDS.map(
         (f) =>
@@ -73,15 +80,32 @@ test('traffic class enum values match', () => {
 });
 
 test('TCP flag, layer and size bucket enums match', () => {
-  TCP_FLAGS.forEach((f, i) => assert.is(c[`CARNX_TCP_${f}`], i, f));
+  for (const [i, f] of TCP_FLAGS.entries()) assert.is(c[`CARNX_TCP_${f}`], i, f);
   assert.is(c.CARNX_TCP_FLAG_COUNT, TCP_FLAGS.length);
   assert.equal(
     [c.CARNX_SYN_ONLY, c.CARNX_SYN_ACK, c.CARNX_SYN_KIND_COUNT],
     [SYN_KINDS.indexOf('syn'), SYN_KINDS.indexOf('syn_ack'), SYN_KINDS.length],
   );
-  MALFORMED_LAYERS.forEach((l, i) => assert.is(c[`CARNX_LAYER_${l.toUpperCase()}`], i, l));
+  for (const [i, l] of MALFORMED_LAYERS.entries()) assert.is(c[`CARNX_LAYER_${l.toUpperCase()}`], i, l);
   assert.is(c.CARNX_LAYER_COUNT, MALFORMED_LAYERS.length);
-  assert.is(c.CARNX_SIZE_BUCKET_COUNT, SIZE_BUCKET_BOUNDS.length + 1);
+  assert.is(c.CARNX_SIZE_BUCKET_COUNT, SIZE_BUCKET_COUNT);
+});
+
+test('size bucket bounds match value by value', () => {
+  assert.is(c.CARNX_SIZE_BOUND_COUNT, SIZE_BUCKET_BOUNDS.length, 'number of bounds');
+  const n = Math.max(c.CARNX_SIZE_BOUND_COUNT ?? 0, SIZE_BUCKET_BOUNDS.length);
+  for (let i = 0; i < n; i++) {
+    assert.is(c[`bound.${i}`], SIZE_BUCKET_BOUNDS[i], `bound ${i}: CARNX_SIZE_BUCKET_BOUNDS vs SIZE_BUCKET_BOUNDS`);
+  }
+});
+
+test('sizeBucketOf puts each bound in its own bucket and one byte more in the next', () => {
+  assert.is(sizeBucketOf(0), 0);
+  for (const [i, bound] of SIZE_BUCKET_BOUNDS.entries()) {
+    assert.is(sizeBucketOf(bound), i, `${bound} bytes`);
+    assert.is(sizeBucketOf(bound + 1), i + 1, `${bound + 1} bytes`);
+  }
+  assert.is(sizeBucketOf(65_535), SIZE_BUCKET_BOUNDS.length, 'past the last bound: the unbounded bucket');
 });
 
 test('struct carnx_counters offsets and size match', () => {
