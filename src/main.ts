@@ -6,7 +6,7 @@ import { ConfigError } from './config/config-error.js';
 import { loadConfig, packageRoot } from './config/load-config.js';
 import { renderConfigReference } from './config/config-reference.js';
 import { parseCommandLine, USAGE } from './cli/command-line.js';
-import { ExitCode, FatalError } from './cli/exit-codes.js';
+import { ExitCode, failureOf } from './cli/exit-codes.js';
 import { checkCommand, detachCommand, startAgent, type RunningAgent } from './cli/commands.js';
 import type { CarnxConfig } from './config/schema.js';
 
@@ -49,9 +49,9 @@ async function runUntilSignalled(flags: string[], config: CarnxConfig): Promise<
   const finished = new Promise<number>((resolve) => {
     finish = resolve;
   });
-  const stopNow = (signal: NodeJS.Signals) => {
-    running!.logger.info({ signal }, 'stopping');
-    running!.agent.stop().finally(() => finish(ExitCode.ok));
+  const stopNow = ({ agent, logger }: RunningAgent, signal: NodeJS.Signals) => {
+    logger.info({ signal }, 'stopping');
+    void agent.stop().finally(() => finish(ExitCode.ok));
   };
   const onStop = (signal: NodeJS.Signals) => {
     if (requested) {
@@ -59,7 +59,7 @@ async function runUntilSignalled(flags: string[], config: CarnxConfig): Promise<
       process.exit(ExitCode.forced);
     }
     requested = signal;
-    if (running) stopNow(signal);
+    if (running) stopNow(running, signal);
   };
   process.on('SIGTERM', onStop);
   process.on('SIGINT', onStop);
@@ -68,7 +68,7 @@ async function runUntilSignalled(flags: string[], config: CarnxConfig): Promise<
   });
   try {
     running = await startAgent(config, packageVersion());
-    if (requested) stopNow(requested);
+    if (requested) stopNow(running, requested);
     return await finished;
   } finally {
     clearInterval(keepAlive);
@@ -87,19 +87,11 @@ function reload(flags: string[], { agent, logger }: RunningAgent): void {
   agent.reload(config).catch((err: unknown) => logger.error({ err: (err as Error).message }, 'reload failed'));
 }
 
-/** One clear line per problem on stderr, never a stack trace (except for bugs, which say so). */
+/** One clear line per problem on stderr (cli/exit-codes.ts decides which code and lines). */
 function report(err: unknown): number {
-  if (err instanceof ConfigError) {
-    for (const problem of err.problems) process.stderr.write(`carnx: config: ${problem}\n`);
-    return ExitCode.config;
-  }
-  if (err instanceof FatalError) {
-    process.stderr.write(`carnx: ${err.message}\n`);
-    for (const line of err.details) process.stderr.write(`carnx:   ${line}\n`);
-    return err.exitCode;
-  }
-  process.stderr.write(`carnx: internal error (please report): ${err instanceof Error ? err.stack : String(err)}\n`);
-  return ExitCode.internal;
+  const { exitCode, lines } = failureOf(err);
+  for (const line of lines) process.stderr.write(`carnx: ${line}\n`);
+  return exitCode;
 }
 
 // Exit explicitly: an export abandoned at its shutdown bound may still hold the event loop until its gRPC deadline.

@@ -216,7 +216,8 @@ export class Libbpf {
 
   #print(level: number, fmt: string, ap: unknown): number {
     // ap is consumed by one vsnprintf: format once, into a buffer large enough for a whole verifier log.
-    const buf = (this.#printBuffer ??= Buffer.alloc(PRINT_BUFFER_BYTES));
+    this.#printBuffer ??= Buffer.alloc(PRINT_BUFFER_BYTES);
+    const buf = this.#printBuffer;
     const n = this.calls.vsnprintf(buf, buf.length, fmt, ap);
     const text = buf
       .subarray(0, Math.max(0, Math.min(n, buf.length - 1)))

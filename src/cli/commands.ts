@@ -48,8 +48,8 @@ export async function startAgent(config: CarnxConfig, packageVersion: string): P
   const agent = new Agent(config, {
     lib,
     logger,
-    createMetrics: (a, current, previous) =>
-      createMetricsController({ config: current, logger, agent: a, packageVersion, previous }),
+    createMetrics: (counting, current, previous) =>
+      createMetricsController({ config: current, logger, counting, packageVersion, previous }),
   });
   try {
     await agent.start();

@@ -1,4 +1,9 @@
-// The documented exit codes, and the error type that carries one up to main.
+// The documented exit codes, and the one place that maps the errors of every layer onto them.
+import { ConfigError } from '../config/config-error.js';
+import { BpfObjectUnusable, HostNotReady } from '../host/host-errors.js';
+import { NoInterfaceSelected } from '../interfaces/interface-selector.js';
+import { ExportSettingsError } from '../metrics/export-settings-error.js';
+
 export const ExitCode = {
   ok: 0,
   /** A bug or an error nobody classified: please report it. */
@@ -16,15 +21,21 @@ export const ExitCode = {
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
-/** An error that ends the process with a known code and a one-line message (plus detail lines, e.g. a verifier log). */
-export class FatalError extends Error {
-  readonly exitCode: ExitCodeValue;
-  readonly details: string[];
+/** What to print and how to exit for an error that ended a command. */
+export interface Failure {
+  exitCode: ExitCodeValue;
+  /** One line per problem; never a stack trace, except for bugs, which say so. */
+  lines: string[];
+}
 
-  constructor(exitCode: ExitCodeValue, message: string, details: string[] = []) {
-    super(message);
-    this.name = 'FatalError';
-    this.exitCode = exitCode;
-    this.details = details;
+export function failureOf(err: unknown): Failure {
+  if (err instanceof ConfigError) return { exitCode: ExitCode.config, lines: err.problems.map((p) => `config: ${p}`) };
+  if (err instanceof ExportSettingsError) return { exitCode: ExitCode.config, lines: [`config: ${err.message}`] };
+  if (err instanceof HostNotReady) return { exitCode: ExitCode.host, lines: [err.message] };
+  if (err instanceof BpfObjectUnusable) {
+    return { exitCode: ExitCode.bpfObject, lines: [err.message, ...err.details.map((line) => `  ${line}`)] };
   }
+  if (err instanceof NoInterfaceSelected) return { exitCode: ExitCode.noInterface, lines: [err.message] };
+  const what = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  return { exitCode: ExitCode.internal, lines: [`internal error (please report): ${what}`] };
 }

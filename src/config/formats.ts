@@ -1,12 +1,7 @@
 // The convict formats carnx's config schema uses: strict booleans, glob lists, key=value maps, bounded integers, paths, endpoints, enums.
 import convict from 'convict';
 import picomatch from 'picomatch';
-
-/**
- * Options interface globs are compiled with; whoever matches interfaces must use the same ones, so what validates here
- * compiles there. strictBrackets: "eth[0" is an error, not a literal. dot: interface names have no hidden-file notion.
- */
-export const GLOB_OPTIONS: Readonly<picomatch.PicomatchOptions> = Object.freeze({ strictBrackets: true, dot: true });
+import { GLOB_OPTIONS } from '../interfaces/interface-selector.js';
 
 /** How one format validates, converts env/flag strings, and is described. */
 interface FormatSpec {
@@ -74,8 +69,9 @@ export function parseKeyValueList(raw: string): { map: Record<string, string> } 
 export function parseHostPort(raw: string): { host: string; port: number } | undefined {
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(raw);
   const port = Number(m?.[3]);
-  if (!m || port > 65535) return undefined;
-  return { host: m[1] ?? m[2]!, port };
+  const host = m?.[1] ?? m?.[2];
+  if (host === undefined || port > 65535) return undefined;
+  return { host, port };
 }
 
 /** A short description of a value for error messages; long strings are cut so a pasted file does not flood the log. */
@@ -119,16 +115,17 @@ const globList: FormatSpec = {
   validate(value) {
     if (!Array.isArray(value)) fail(`must be a list of interface names or globs, got ${show(value)}`);
     const bad: string[] = [];
-    value.forEach((glob: unknown, i) => {
-      if (typeof glob !== 'string' || glob === '')
-        return bad.push(`entry ${i + 1} must be a non-empty string, got ${show(glob)}`);
+    for (const [i, glob] of (value as unknown[]).entries()) {
+      if (typeof glob !== 'string' || glob === '') {
+        bad.push(`entry ${i + 1} must be a non-empty string, got ${show(glob)}`);
+        continue;
+      }
       try {
         picomatch.makeRe(glob, GLOB_OPTIONS);
       } catch (err) {
         bad.push(`entry ${i + 1} ${show(glob)} is not a valid glob: ${(err as Error).message}`);
       }
-      return undefined;
-    });
+    }
     if (bad.length > 0) fail(bad.join('; '));
   },
   coerce: (raw) => (raw.trim() === '' ? [] : raw.split(',').map((g) => g.trim())),

@@ -83,7 +83,7 @@ export function describeConfig(config: CarnxConfig): Record<string, unknown> {
 
 function updateLeaf(config: CarnxConfig, key: string, update: (value: unknown) => unknown): void {
   const path = key.split('.');
-  const leaf = path.pop()!;
+  const leaf = path.pop() ?? key;
   const parent = path.reduce(
     (node, name) => node[name] as Record<string, unknown>,
     config as unknown as Record<string, unknown>,
@@ -121,8 +121,8 @@ function otelEnvSettings(env: NodeJS.ProcessEnv): Setting[] {
   return OTEL_ENV_TRANSLATIONS.flatMap(({ key, vars, lowercase }) => {
     // The OTel spec treats an empty variable as unset.
     const name = vars.find((v) => (env[v] ?? '').trim() !== '');
-    if (name === undefined) return [];
-    const raw = env[name]!.trim();
+    const raw = name === undefined ? undefined : env[name]?.trim();
+    if (name === undefined || raw === undefined) return [];
     return [{ key, value: lowercase ? raw.toLowerCase() : raw, origin: `from env ${name}` }];
   });
 }
@@ -137,7 +137,7 @@ function flagSettings(
   const given = new Map<ConfigKeySpec, { values: string[]; origin: string }>();
   let configFile: string | undefined;
   for (let i = 0; i < argv.length; i++) {
-    const token = argv[i]!;
+    const token = argv[i] ?? '';
     const match = /^--([^=]+)(?:=(.*))?$/s.exec(token);
     if (!match) {
       problems.push(`argument ${i + 1}: unexpected (flags look like --name value; quote values that contain spaces)`);
@@ -210,7 +210,7 @@ function fileSettings(path: string, problems: Problems): Setting[] {
   const doc = YAML.parseDocument(text, { uniqueKeys: true, logLevel: 'error' });
   if (doc.errors.length > 0) {
     for (const e of doc.errors) {
-      const what = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+      const what = (e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
       const where = e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : `offset ${e.pos[0]}`;
       problems.push(`config file ${path}: ${ext === '.json' ? 'JSON' : 'YAML'} syntax error at ${where}: ${what}`);
     }
@@ -281,15 +281,17 @@ function rewordConvictLine(
     return ' (the default)';
   };
   const undeclared = /^configuration param '(.+)' not declared in the schema$/.exec(line);
-  if (undeclared) {
-    const key = undeclared[1]!;
+  if (undeclared?.[1] !== undefined) {
+    const key = undeclared[1];
     const near = keys.find(
       (k) => k.key.replace(/[^a-z0-9]/gi, '').toLowerCase() === key.replace(/[^a-z0-9]/gi, '').toLowerCase(),
     );
     return `${key}: unknown key${near ? ` (did you mean ${near.key}?)` : ''}${originOf(key)}`;
   }
   const missing = /^configuration param '(.+)' missing from config/.exec(line);
-  if (missing) return `${missing[1]}: missing; a parent section was replaced by a value${originOf(missing[1]!)}`;
+  if (missing?.[1] !== undefined) {
+    return `${missing[1]}: missing; a parent section was replaced by a value${originOf(missing[1])}`;
+  }
   const invalidValue = /^([^:\s]+): (.*)$/.exec(line);
   if (!invalidValue) return line;
   const [, key, message] = invalidValue as unknown as [string, string, string];

@@ -1,20 +1,26 @@
 // Serves /livez and /readyz on health.listen so kubelet and systemd can see the agent's real state.
 import http from 'node:http';
-import { parseHostPort } from '../config/formats.js';
+import type { Readiness } from './readiness.js';
 
 export interface HealthProbe {
   /** The agent is running (not stopping). */
   live(): boolean;
   /** Attached somewhere and exports are not failing; the reason says what is missing. */
-  ready(): { ready: boolean; reason: string };
+  ready(): Readiness;
+}
+
+/** Where to listen; port 0 picks a free one (start() returns it). */
+export interface ListenAddress {
+  host: string;
+  port: number;
 }
 
 export class HealthServer {
   readonly #server: http.Server;
-  readonly #listen: string;
+  readonly #address: ListenAddress;
 
-  constructor(listen: string, probe: HealthProbe) {
-    this.#listen = listen;
+  constructor(address: ListenAddress, probe: HealthProbe) {
+    this.#address = address;
     this.#server = http.createServer((req, res) => {
       const path = (req.url ?? '').split('?')[0];
       const answer = (ok: boolean, body: string) => {
@@ -31,7 +37,7 @@ export class HealthServer {
   }
 
   async start(): Promise<number> {
-    const { host, port } = parseHostPort(this.#listen)!;
+    const { host, port } = this.#address;
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
       this.#server.listen(port, host, () => resolve());

@@ -1,8 +1,7 @@
 // Checks that this host can run carnx before anything is attached: privileges, bpffs, libbpf, the BPF object.
-import { X509Certificate } from 'node:crypto';
 import { accessSync, constants, existsSync, readFileSync, statfsSync } from 'node:fs';
 import { Libbpf } from '../bpf/libbpf.js';
-import { ExitCode, FatalError } from '../cli/exit-codes.js';
+import { BpfObjectUnusable, HostNotReady } from './host-errors.js';
 
 const BPF_FS_MAGIC = 0xcafe4a11;
 /**
@@ -39,7 +38,7 @@ export function checkPrivileges(): void {
   const has = (bit: number) => (caps & (1n << BigInt(bit))) !== 0n;
   const missing = REQUIRED_CAPS.filter((c) => !has(c.bit) && !(c.or && has(c.or.bit))).map((c) => c.name);
   if (missing.length > 0) {
-    throw new FatalError(ExitCode.host, `missing capabilities ${missing.join(', ')}: run carnx as root or grant them`);
+    throw new HostNotReady(`missing capabilities ${missing.join(', ')}: run carnx as root or grant them`);
   }
 }
 
@@ -48,57 +47,28 @@ export function checkBpffs(path: string): void {
   try {
     type = statfsSync(path).type;
   } catch (err) {
-    throw new FatalError(
-      ExitCode.host,
+    throw new HostNotReady(
       `bpffs.path ${path} is not usable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
     );
   }
   if (type !== BPF_FS_MAGIC) {
-    throw new FatalError(
-      ExitCode.host,
-      `bpffs.path ${path} is not a bpf filesystem: mount it with 'mount -t bpf bpf ${path}'`,
-    );
+    throw new HostNotReady(`bpffs.path ${path} is not a bpf filesystem: mount it with 'mount -t bpf bpf ${path}'`);
   }
 }
 
 export function checkObjectFile(path: string): void {
-  if (!existsSync(path))
-    throw new FatalError(ExitCode.bpfObject, `xdp.object ${path} does not exist (run 'npm run build:bpf')`);
+  if (!existsSync(path)) throw new BpfObjectUnusable(`xdp.object ${path} does not exist (run 'npm run build:bpf')`);
   try {
     accessSync(path, constants.R_OK);
   } catch {
-    throw new FatalError(ExitCode.bpfObject, `xdp.object ${path} is not readable`);
+    throw new BpfObjectUnusable(`xdp.object ${path} is not readable`);
   }
-}
-
-/**
- * gRPC takes any bytes as CA certificates and fails only at the first handshake, so a CA file that is not PEM would
- * leave carnx running without ever exporting. Throws an Error naming the key when the file holds no certificate or a
- * broken one; an unreadable file is left to the exporter, which names it the same way.
- */
-export function checkCaFile(path: string): void {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return;
-  }
-  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
-  const parses = (pem: string) => {
-    try {
-      return new X509Certificate(pem) !== undefined;
-    } catch {
-      return false;
-    }
-  };
-  if (blocks.length === 0 || !blocks.every(parses))
-    throw new Error(`otlp.tls.ca: ${path} is not a PEM file of certificates`);
 }
 
 export function openLibbpf(): Libbpf {
   try {
     return new Libbpf();
   } catch (err) {
-    throw new FatalError(ExitCode.host, (err as Error).message);
+    throw new HostNotReady((err as Error).message);
   }
 }

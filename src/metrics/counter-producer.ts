@@ -171,12 +171,16 @@ export class CounterProducer implements MetricProducer {
   private interval(name: string, reading: Reading, endNs: bigint): { startNs: bigint; words: bigint[][] } {
     const base = this.temporality === 'delta' ? (this.baselines.get(name) ?? reading.persisted) : undefined;
     // A new countingSince or a counter that went down means the interface's counters were re-created: start over.
+    // A baseline of another shape cannot be subtracted either (so the `?? 0n` below is never taken).
     const reset =
       base === undefined ||
       base.countingSinceNs !== reading.countingSinceNs ||
-      reading.words.some((words, i) => words.some((w, j) => w < base.words[i]![j]!));
+      !sameShape(base.words, reading.words) ||
+      reading.words.some((words, i) => words.some((w, j) => w < (base.words[i]?.[j] ?? 0n)));
     const startNs = reset ? reading.countingSinceNs : base.endNs;
-    const words = reset ? reading.words : reading.words.map((ws, i) => ws.map((w, j) => w - base.words[i]![j]!));
+    const words = reset
+      ? reading.words
+      : reading.words.map((ws, i) => ws.map((w, j) => w - (base.words[i]?.[j] ?? 0n)));
     // OTLP wants start <= end; a wall clock stepped back must not produce an inverted interval.
     return { startNs: startNs < endNs ? startNs : endNs, words };
   }
@@ -203,6 +207,10 @@ export class CounterProducer implements MetricProducer {
   }
 }
 
+function sameShape(a: readonly (readonly bigint[])[], b: readonly (readonly bigint[])[]): boolean {
+  return a.length === b.length && a.every((words, i) => words.length === b[i]?.length);
+}
+
 /** One instrument's points for every interface, each with the interface's attributes and interval. */
 function dataPoints<T>(
   series: readonly Series[],
@@ -212,7 +220,7 @@ function dataPoints<T>(
 ): DataPoint<T>[] {
   const endTime = toHrTime(endNs);
   return series.flatMap((s) =>
-    points(s.words[index]!).map((p) => ({
+    points(s.words[index] ?? []).map((p) => ({
       attributes: { [ATTR.interfaceName]: s.name, [ATTR.ioDirection]: DIRECTION, ...p.attributes },
       startTime: toHrTime(s.startNs),
       endTime,

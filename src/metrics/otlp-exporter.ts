@@ -1,4 +1,5 @@
 // The OTLP/gRPC exporter built from carnx's config, and a wrapper that reports each export's outcome and logs failures.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Metadata, credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
@@ -13,8 +14,10 @@ import {
 } from '@opentelemetry/sdk-metrics';
 import { otlpUsesTls } from '../config/load-config.js';
 import type { CarnxConfig } from '../config/schema.js';
+import type { ExportOutcome } from '../health/readiness.js';
 import type { Logger } from '../log/logger.js';
 import type { CounterProducer } from './counter-producer.js';
+import { ExportSettingsError } from './export-settings-error.js';
 
 type GrpcExporterOptions = NonNullable<ConstructorParameters<typeof OTLPMetricExporter>[0]>;
 
@@ -22,7 +25,7 @@ type GrpcExporterOptions = NonNullable<ConstructorParameters<typeof OTLPMetricEx
  * Every option is passed explicitly, because the exporter falls back to OTEL_EXPORTER_OTLP_* for anything left out
  * (carnx's config already folds those variables in, below its own layers). One exception the exporter does not let us
  * turn off: OTEL_EXPORTER_OTLP_[METRICS_]HEADERS keys absent from otlp.headers are still added to the metadata.
- * Throws a plain Error naming the config key for unreadable TLS files or unusable headers; never with a header value.
+ * Throws an ExportSettingsError naming the config key for unusable TLS files or headers; never with a header value.
  */
 export function createOtlpExporter(config: CarnxConfig, logger: Logger): OTLPMetricExporter {
   const tls = otlpUsesTls(config);
@@ -55,12 +58,12 @@ function metadataOf(headers: Record<string, string>): Metadata {
   const metadata = new Metadata();
   for (const [name, value] of Object.entries(headers)) {
     if (name.toLowerCase().endsWith('-bin'))
-      throw new Error(`otlp.headers: binary metadata (${name}) is not supported`);
+      throw new ExportSettingsError(`otlp.headers: binary metadata (${name}) is not supported`);
     try {
       metadata.set(name, value);
     } catch {
       // grpc-js puts the offending value in its message: say which header, never what it holds.
-      throw new Error(
+      throw new ExportSettingsError(
         `otlp.headers: "${name}" is not usable as gRPC metadata (names: a-z 0-9 - _ .; values: printable ASCII)`,
       );
     }
@@ -75,13 +78,32 @@ function tlsCredentials(config: CarnxConfig): ChannelCredentials {
     readPem('otlp.tls.cert', cert),
     readPem('otlp.tls.key', key),
   ];
+  if (caPem !== null) checkCaCertificates(ca, caPem);
   try {
     return credentials.createSsl(caPem, keyPem, certPem);
   } catch (err) {
     // OpenSSL's messages name the failing decoder, not the key material.
-    throw new Error(
+    throw new ExportSettingsError(
       `otlp.tls: the CA, certificate or key is not valid PEM or they do not match: ${(err as Error).message}`,
     );
+  }
+}
+
+/**
+ * gRPC takes any bytes as CA certificates and fails only at the first handshake, so a CA file that is not PEM would
+ * leave carnx running without ever exporting: refuse it here, at start-up or reload.
+ */
+function checkCaCertificates(path: string, pem: Buffer): void {
+  const blocks = pem.toString('utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  const parses = (block: string) => {
+    try {
+      return new X509Certificate(block) !== undefined;
+    } catch {
+      return false;
+    }
+  };
+  if (blocks.length === 0 || !blocks.every(parses)) {
+    throw new ExportSettingsError(`otlp.tls.ca: ${path} is not a PEM file of certificates`);
   }
 }
 
@@ -93,7 +115,7 @@ function readPem(key: string, path: string): Buffer | null {
     const code = (err as NodeJS.ErrnoException).code;
     const why =
       code === 'ENOENT' ? 'not found' : code === 'EACCES' ? 'permission denied' : (code ?? (err as Error).message);
-    throw new Error(`${key}: cannot read ${path}: ${why}`);
+    throw new ExportSettingsError(`${key}: cannot read ${path}: ${why}`);
   }
 }
 
@@ -110,7 +132,7 @@ export interface ExportReporting {
 }
 
 /** What readiness reports about exporting: no outcome yet, the last export succeeded, or it failed. */
-export type ExportState = 'pending' | 'exporting' | 'failing';
+export type ExportState = ExportOutcome;
 
 /**
  * A PushMetricExporter around another. The gRPC exporter never retries, so each failure is final for its batch.

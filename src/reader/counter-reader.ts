@@ -1,7 +1,7 @@
 // One read of each attached interface's per-CPU counters, summed over CPUs, as plain InterfaceSnapshots.
 import type { Libbpf } from '../bpf/libbpf.js';
 import { COUNTERS_SIZE, decodeCounters } from '../bpf/counter-layout.js';
-import type { OwnedAttachment } from '../attach/xdp-attacher.js';
+import type { OwnedAttachment } from '../attach/pinned-attacher.js';
 import type { Logger } from '../log/logger.js';
 import type { InterfaceSnapshot } from './interface-snapshot.js';
 

@@ -1,7 +1,6 @@
 // The plain data one collection produces: what each attached interface has counted so far.
+import type { AttachMode } from '../attach/attach-hooks.js';
 import type { InterfaceCounters } from '../bpf/counter-layout.js';
-
-export type AttachMode = 'native' | 'generic' | 'offload';
 
 export interface InterfaceSnapshot {
   name: string;

@@ -12,14 +12,12 @@ import {
 } from '../bpf/counter-layout.js';
 import type { Logger } from '../log/logger.js';
 import type { NetInterface } from '../interfaces/interface-list.js';
-import type { AttachMode } from '../reader/interface-snapshot.js';
+import { AttachRefused } from './attach-refused.js';
+import { XDP_PROGRAM, type AttachHook, type AttachMode, type ForeignProgram } from './attach-hooks.js';
 import { interfacePins, type InterfacePins } from './pin-paths.js';
 
-export const PROGRAM_NAME = 'carnx_count';
 export const COUNTERS_MAP = 'carnx_counters';
 export const META_MAP = 'carnx_meta';
-
-const MODE_FLAGS: Record<AttachMode, number> = { generic: 2, native: 4, offload: 8 }; // XDP_FLAGS_{SKB,DRV,HW}_MODE
 
 /** An interface carnx counts on: the fds it reads through, and where they are pinned. */
 export interface OwnedAttachment {
@@ -36,31 +34,20 @@ export interface OwnedAttachment {
   pins: InterfacePins;
 }
 
-export type RefusalReason = 'foreign-program' | 'mode-refused' | 'pin-failed';
-
-/** carnx did not attach to an interface; the agent logs it and carries on with the others. */
-export class AttachRefused extends Error {
-  readonly reason: RefusalReason;
-  readonly foreignProgId: number;
-
-  constructor(reason: RefusalReason, message: string, foreignProgId = 0) {
-    super(message);
-    this.name = 'AttachRefused';
-    this.reason = reason;
-    this.foreignProgId = foreignProgId;
-  }
-}
-
 export interface AttacherOptions {
   lib: Libbpf;
   objectPath: string;
   bpffs: string;
-  mode: 'auto' | AttachMode;
+  /** The hooks to try, in order (attach-hooks.ts: hookPlan). */
+  plan: AttachHook[];
+  /** Every hook an earlier configuration may have used, to tell an adopted link's mode. */
+  known: AttachHook[];
   replaceForeign: boolean;
   logger: Logger;
 }
 
-export class XdpAttacher {
+/** Hook-agnostic: what differs between hooks (query, link, clear) is behind AttachHook. */
+export class PinnedAttacher {
   readonly #o: AttacherOptions;
   #ourTag: string | undefined;
 
@@ -74,7 +61,7 @@ export class XdpAttacher {
       const object = this.#o.lib.openObject(this.#o.objectPath);
       try {
         object.load();
-        this.#ourTag = this.#o.lib.progInfo(object.programFd(PROGRAM_NAME), this.#o.objectPath).tag;
+        this.#ourTag = this.#o.lib.progInfo(object.programFd(XDP_PROGRAM), this.#o.objectPath).tag;
       } finally {
         object.close();
       }
@@ -111,7 +98,8 @@ export class XdpAttacher {
     try {
       const meta = decodeMeta(lib.lookup(metaFd, 0, META_SIZE, pins.meta));
       const progId = this.#upgradeIfChanged(iface, linkFd, info.progId, countersFd, metaFd);
-      const mode = modeOf(lib.xdpQuery(iface.ifindex, iface.name), progId);
+      // A link whose device lives runs on one of the known hooks; generic is what XDP reports for the rest.
+      const mode = this.#o.known.find((hook) => hook.runs(iface, progId))?.mode ?? 'generic';
       logger.info({ interface: iface.name, mode, progId }, 'adopted pinned attachment');
       return {
         ifname: iface.name,
@@ -151,7 +139,7 @@ export class XdpAttacher {
         object.reuseMap(COUNTERS_MAP, countersFd);
         object.reuseMap(META_MAP, metaFd);
         object.load();
-        const newFd = object.programFd(PROGRAM_NAME);
+        const newFd = object.programFd(XDP_PROGRAM);
         lib.linkUpdate(linkFd, newFd, iface.name, pinnedIsCurrent ? currentFd : undefined);
         // Pin under a second name, then rename over the old pin, so `prog` always names a live program.
         lib.pin(newFd, pins.progNext);
@@ -169,12 +157,11 @@ export class XdpAttacher {
 
   #attachFresh(iface: NetInterface, pins: InterfacePins): OwnedAttachment {
     const { lib, logger } = this.#o;
-    this.#clearForeign(iface);
     const object = lib.openObject(this.#o.objectPath);
     let linkFd = -1;
     try {
       object.load();
-      const progFd = object.programFd(PROGRAM_NAME);
+      const progFd = object.programFd(XDP_PROGRAM);
       const countingSinceUnixNs = BigInt(Date.now()) * 1_000_000n;
       const meta: CountingMeta = {
         countingSinceUnixNs,
@@ -223,46 +210,47 @@ export class XdpAttacher {
     }
   }
 
-  /** Never touches a program carnx does not own, unless xdp.replaceForeign says so. */
-  #clearForeign(iface: NetInterface): void {
-    const { lib, logger } = this.#o;
-    const current = lib.xdpQuery(iface.ifindex, iface.name);
-    if (current.attachMode === 'none') return;
-    const foreignId = current.progId || current.drvProgId || current.skbProgId || current.hwProgId;
-    if (!this.#o.replaceForeign) {
-      throw new AttachRefused(
-        'foreign-program',
-        `${iface.name} already has XDP program id ${foreignId} (${current.attachMode}) that carnx does not own; skipping it`,
-        foreignId,
-      );
-    }
-    // Not atomic: a netlink program cannot be swapped for a link. Said loudly, and only when configured.
-    lib.xdpDetach(
-      iface.ifindex,
-      current.attachMode === 'multi' ? 0 : MODE_FLAGS[current.attachMode as AttachMode],
-      iface.name,
-    );
-    logger.warn(
-      { interface: iface.name, foreignProgId: foreignId },
-      'removed a foreign XDP program (xdp.replaceForeign is true)',
-    );
-  }
-
+  /** Tries the plan's hooks in order; a hook held by a foreign program is skipped unless xdp.replaceForeign says so. */
   #createLink(progFd: number, iface: NetInterface): { fd: number; mode: AttachMode } {
-    const { lib, logger, mode } = this.#o;
-    const tries: AttachMode[] = mode === 'auto' ? ['native', 'generic'] : [mode];
+    const { logger, plan } = this.#o;
     const reasons: string[] = [];
-    for (const attempt of tries) {
+    let foreign: ForeignProgram | undefined;
+    for (const hook of plan) {
+      const holder = hook.foreignProgram(iface);
+      if (holder && !this.#o.replaceForeign) {
+        foreign ??= holder;
+        continue;
+      }
+      if (holder) this.#removeForeign(hook, iface, holder);
       try {
-        const fd = lib.linkCreateXdp(progFd, iface.ifindex, MODE_FLAGS[attempt], `${iface.name} in ${attempt} mode`);
-        if (reasons.length > 0)
-          logger.warn({ interface: iface.name, mode: attempt, reason: reasons.join('; ') }, 'fell back to generic XDP');
-        return { fd, mode: attempt };
+        const fd = hook.createLink(progFd, iface);
+        if (reasons.length > 0) {
+          logger.warn(
+            { interface: iface.name, mode: hook.mode, reason: reasons.join('; ') },
+            'fell back to generic XDP',
+          );
+        }
+        return { fd, mode: hook.mode };
       } catch (err) {
         reasons.push((err as Error).message);
       }
     }
+    if (foreign) {
+      throw new AttachRefused(
+        'foreign-program',
+        `${iface.name} already has XDP program id ${foreign.progId} (${foreign.attachedAs}) that carnx does not own; skipping it`,
+        foreign.progId,
+      );
+    }
     throw new AttachRefused('mode-refused', `could not attach to ${reasons.join('; ')}`);
+  }
+
+  #removeForeign(hook: AttachHook, iface: NetInterface, foreign: ForeignProgram): void {
+    hook.removeForeign(iface, foreign);
+    this.#o.logger.warn(
+      { interface: iface.name, foreignProgId: foreign.progId },
+      'removed a foreign XDP program (xdp.replaceForeign is true)',
+    );
   }
 
   /** Takes carnx off an interface: unpinning and closing the link detaches it. keepPinned only closes our fds. */
@@ -282,12 +270,6 @@ export class XdpAttacher {
     };
     this.#o.lib.update(attachment.metaFd, 0, encodeMeta(meta), attachment.pins.meta);
   }
-}
-
-function modeOf(query: ReturnType<Libbpf['xdpQuery']>, progId: number): AttachMode {
-  if (query.drvProgId === progId) return 'native';
-  if (query.hwProgId === progId) return 'offload';
-  return 'generic';
 }
 
 /** Unpins an interface's objects (link last-pinned, first-removed) and its directory; missing ones are fine. */
