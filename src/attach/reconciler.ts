@@ -5,6 +5,9 @@ import type { Logger } from '../log/logger.js';
 import { AttachRefused } from './attach-refused.js';
 import type { AttachMode } from './attach-hooks.js';
 import { removePins, type OwnedAttachment, type PinnedAttacher } from './pinned-attacher.js';
+
+/** What the loop needs of an attacher (PinnedAttacher in the agent, a fake in unit tests). */
+export type Attacher = Pick<PinnedAttacher, 'ensure' | 'release' | 'saveDeltaExported'>;
 import { pinnedInterfaces } from './pin-sweeper.js';
 
 export interface ReconcilerOptions {
@@ -18,20 +21,20 @@ export interface ReconcilerOptions {
 
 export class Reconciler {
   readonly #o: ReconcilerOptions;
-  #attacher: PinnedAttacher;
+  #attacher: Attacher;
   readonly #attached = new Map<string, OwnedAttachment>();
   /** Why an interface is not attached, so each state change is logged once, not at every rescan. */
   readonly #refused = new Map<string, string>();
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
-  constructor(attacher: PinnedAttacher, options: ReconcilerOptions) {
+  constructor(attacher: Attacher, options: ReconcilerOptions) {
     this.#attacher = attacher;
     this.#o = options;
   }
 
   /** A reload's new attacher (mode, object): it applies to interfaces attached from now on. */
-  useAttacher(attacher: PinnedAttacher): void {
+  useAttacher(attacher: Attacher): void {
     this.#attacher = attacher;
   }
 

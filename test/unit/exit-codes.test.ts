@@ -1,0 +1,59 @@
+// Every layer's error maps to its documented exit code and lines; readiness says what is missing; the command line.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ExitCode, failureOf } from '../../src/cli/exit-codes.js';
+import { parseCommandLine } from '../../src/cli/command-line.js';
+import { ConfigError } from '../../src/config/config-error.js';
+import { readiness } from '../../src/health/readiness.js';
+import { BpfObjectUnusable, HostNotReady } from '../../src/host/host-errors.js';
+import { NoInterfaceSelected } from '../../src/interfaces/interface-selector.js';
+import { ExportSettingsError } from '../../src/metrics/export-settings-error.js';
+
+test('each error type maps to its exit code, with one line per problem', () => {
+  assert.equal(failureOf(new ConfigError(['a: bad', 'b: worse'])), {
+    exitCode: ExitCode.config,
+    lines: ['config: a: bad', 'config: b: worse'],
+  });
+  assert.equal(failureOf(new ExportSettingsError('otlp.tls.ca: x is not PEM')), {
+    exitCode: ExitCode.config,
+    lines: ['config: otlp.tls.ca: x is not PEM'],
+  });
+  assert.equal(failureOf(new HostNotReady('missing capabilities CAP_BPF')).exitCode, ExitCode.host);
+  assert.equal(failureOf(new BpfObjectUnusable('rejected', ['R1 invalid mem access'])), {
+    exitCode: ExitCode.bpfObject,
+    lines: ['rejected', '  R1 invalid mem access'],
+  });
+  assert.equal(failureOf(new NoInterfaceSelected(['lo', 'eth0'])), {
+    exitCode: ExitCode.noInterface,
+    lines: ['no interface matches interfaces.include minus interfaces.exclude (present: lo, eth0)'],
+  });
+});
+
+test('anything else is an internal error that says so', () => {
+  const { exitCode, lines } = failureOf(new TypeError('x is undefined'));
+  assert.is(exitCode, ExitCode.internal);
+  assert.match(lines[0] ?? '', /^internal error \(please report\): TypeError: x is undefined/);
+  assert.equal(failureOf('thrown string').lines, ['internal error (please report): thrown string']);
+});
+
+test('readiness: running, attached somewhere, and exports not failing', () => {
+  assert.equal(readiness('new', 1, 'exporting'), { ready: false, reason: 'agent is new' });
+  assert.equal(readiness('running', 0, 'exporting'), { ready: false, reason: 'attached to no interface' });
+  assert.equal(readiness('running', 2, 'pending'), { ready: false, reason: 'no export has completed yet' });
+  assert.equal(readiness('running', 2, 'failing'), { ready: false, reason: 'exports are failing' });
+  assert.equal(readiness('running', 2, 'exporting'), {
+    ready: true,
+    reason: 'counting on 2 interface(s), exporting',
+  });
+  assert.is(readiness('stopping', 2, 'exporting').ready, false);
+});
+
+test('the command line: a known first word is the command, --help and --version anywhere', () => {
+  assert.equal(parseCommandLine([]), { command: 'run', flags: [] });
+  assert.equal(parseCommandLine(['check', '--config', 'x.yaml']), { command: 'check', flags: ['--config', 'x.yaml'] });
+  assert.equal(parseCommandLine(['--xdp-mode', 'native']), { command: 'run', flags: ['--xdp-mode', 'native'] });
+  assert.equal(parseCommandLine(['run', '--help']).command, 'help');
+  assert.equal(parseCommandLine(['--version']).command, 'version');
+});
+
+test.run();

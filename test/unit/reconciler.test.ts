@@ -1,0 +1,190 @@
+// The reconcile loop against a fake attacher: attach the selected, release the gone and re-created, log refusals once.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { AttachRefused } from '../../src/attach/attach-refused.js';
+import { interfacePins } from '../../src/attach/pin-paths.js';
+import type { OwnedAttachment } from '../../src/attach/pinned-attacher.js';
+import { Reconciler, type Attacher } from '../../src/attach/reconciler.js';
+import { emptyCounters } from '../../src/bpf/counter-layout.js';
+import type { NetInterface } from '../../src/interfaces/interface-list.js';
+import type { Logger } from '../../src/log/logger.js';
+
+interface Logged {
+  level: 'info' | 'warn';
+  msg: string;
+  fields: Record<string, unknown>;
+}
+
+function recordingLogger(lines: Logged[]): Logger {
+  const log = (level: Logged['level']) => (fields: Record<string, unknown>, msg: string) =>
+    lines.push({ level, msg, fields });
+  return { info: log('info'), warn: log('warn') } as unknown as Logger;
+}
+
+/** Attaches everything except the names in `refuse`; records what it was asked to do. */
+class FakeAttacher implements Attacher {
+  readonly calls: string[] = [];
+  refuse = new Map<string, AttachRefused>();
+
+  ensure(iface: NetInterface): OwnedAttachment {
+    this.calls.push(`ensure ${iface.name}#${iface.ifindex}`);
+    const refusal = this.refuse.get(iface.name);
+    if (refusal) throw refusal;
+    const meta = {
+      countingSinceUnixNs: 1n,
+      layoutVersion: 1,
+      ifindex: iface.ifindex,
+      deltaExportedUntilUnixNs: 0n,
+      deltaExported: emptyCounters(),
+    };
+    return {
+      ifname: iface.name,
+      ifindex: iface.ifindex,
+      mode: 'native',
+      progId: 7,
+      countingSinceUnixNs: 1n,
+      metaAtStart: meta,
+      linkFd: 1,
+      countersFd: 2,
+      metaFd: 3,
+      pins: interfacePins('/nonexistent', iface.name),
+    };
+  }
+
+  release(a: OwnedAttachment, keepPinned: boolean): void {
+    this.calls.push(`release ${a.ifname}#${a.ifindex}${keepPinned ? ' keep' : ''}`);
+  }
+
+  saveDeltaExported(a: OwnedAttachment): void {
+    this.calls.push(`save ${a.ifname}`);
+  }
+}
+
+function setup() {
+  const bpffs = mkdtempSync(join(tmpdir(), 'carnx-reconcile-'));
+  const attacher = new FakeAttacher();
+  const lines: Logged[] = [];
+  const failures: string[] = [];
+  let present: NetInterface[] = [];
+  const reconciler = new Reconciler(attacher, {
+    bpffs,
+    logger: recordingLogger(lines),
+    selected: () => present,
+    onAttachFailure: (reason) => failures.push(reason),
+  });
+  return {
+    bpffs,
+    attacher,
+    lines,
+    failures,
+    reconciler,
+    set: (...ifaces: NetInterface[]) => {
+      present = ifaces;
+    },
+    done: () => rmSync(bpffs, { recursive: true, force: true }),
+  };
+}
+
+test('attaches each selected interface once, releases the gone and re-attaches the re-created', () => {
+  const t = setup();
+  try {
+    t.set({ name: 'a', ifindex: 2 }, { name: 'b', ifindex: 3 });
+    t.reconciler.reconcile();
+    t.reconciler.reconcile();
+    assert.equal(t.attacher.calls, ['ensure a#2', 'ensure b#3']);
+    assert.equal(t.reconciler.attachedNames(), ['a', 'b']);
+    t.attacher.calls.length = 0;
+    t.set({ name: 'a', ifindex: 9 }); // b gone, a re-created with a new ifindex
+    t.reconciler.reconcile();
+    assert.equal(t.attacher.calls, ['release a#2', 'release b#3', 'ensure a#9']);
+    assert.equal(t.reconciler.attachedByMode(), { native: 1, generic: 0, offload: 0 });
+  } finally {
+    t.done();
+  }
+});
+
+test('a refusal is logged and counted once per change, not at every rescan', () => {
+  const t = setup();
+  try {
+    t.attacher.refuse.set('a', new AttachRefused('foreign-program', 'a already has XDP program id 5', 5));
+    t.set({ name: 'a', ifindex: 2 });
+    t.reconciler.reconcile();
+    t.reconciler.reconcile();
+    assert.equal(t.failures, ['foreign-program']);
+    assert.equal(t.lines.filter((l) => l.msg === 'not counting on interface').length, 1);
+    assert.equal(t.reconciler.refusals(), { a: 'a already has XDP program id 5' });
+    t.attacher.refuse.clear();
+    t.reconciler.reconcile();
+    assert.ok(t.lines.some((l) => l.msg === 'interface now attached'));
+    assert.equal(t.reconciler.refusals(), {});
+  } finally {
+    t.done();
+  }
+});
+
+test('an error that is not a refusal is reported as attach-error, and listing failures keep what is attached', () => {
+  const t = setup();
+  try {
+    t.set({ name: 'a', ifindex: 2 });
+    t.reconciler.reconcile();
+    const broken = new Reconciler(t.attacher, {
+      bpffs: t.bpffs,
+      logger: recordingLogger(t.lines),
+      selected: () => {
+        throw new Error('EMFILE');
+      },
+      onAttachFailure: () => undefined,
+    });
+    broken.reconcile();
+    assert.ok(t.lines.some((l) => l.msg === 'could not list interfaces' && l.fields.err === 'EMFILE'));
+    t.attacher.ensure = () => {
+      throw new Error('bpf_link_create failed');
+    };
+    t.set({ name: 'a', ifindex: 2 }, { name: 'c', ifindex: 4 });
+    t.reconciler.reconcile();
+    assert.equal(t.failures, ['attach-error']);
+    assert.equal(t.reconciler.attachedNames(), ['a']);
+  } finally {
+    t.done();
+  }
+});
+
+test('pins of interfaces neither present nor attached are swept; releaseAll keeps pins when asked and stops rescans', () => {
+  const t = setup();
+  try {
+    const stale = interfacePins(t.bpffs, 'gone0');
+    mkdirSync(stale.dir, { recursive: true });
+    writeFileSync(stale.meta, '');
+    t.set({ name: 'a', ifindex: 2 });
+    t.reconciler.reconcile();
+    assert.not.ok(existsSync(stale.dir), 'the stale pin directory is removed');
+    t.attacher.calls.length = 0;
+    t.reconciler.releaseAll(true);
+    assert.equal(t.attacher.calls, ['release a#2 keep']);
+    t.reconciler.reconcile();
+    assert.equal(t.attacher.calls, ['release a#2 keep'], 'nothing is attached after releaseAll');
+  } finally {
+    t.done();
+  }
+});
+
+test('saveDeltaExported reaches the attachment by name, and ignores names not attached', () => {
+  const t = setup();
+  try {
+    t.set({ name: 'a', ifindex: 2 });
+    t.reconciler.reconcile();
+    t.reconciler.saveDeltaExported('a', emptyCounters(), 1n);
+    t.reconciler.saveDeltaExported('zz', emptyCounters(), 1n);
+    assert.equal(
+      t.attacher.calls.filter((c) => c.startsWith('save')),
+      ['save a'],
+    );
+  } finally {
+    t.done();
+  }
+});
+
+test.run();
