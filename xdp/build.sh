@@ -4,9 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 arch_include="/usr/include/$(uname -m)-linux-gnu"   # asm/types.h lives here on Debian
+# Rebuilds an object when its source or any header here is newer (every program may include any).
+newer_than_headers() {
+	local h
+	for h in *.h; do
+		[ "$1" -nt "$h" ] || return 1
+	done
+}
 for src in *.bpf.c; do
 	obj="${src%.c}.o"
-	if [ "$obj" -nt "$src" ] && [ "$obj" -nt carnx_counters.h ] && [ "$obj" -nt parse_helpers.h ]; then
+	if [ "$obj" -nt "$src" ] && newer_than_headers "$obj"; then
 		continue
 	fi
 	clang -O2 -g -Wall -Werror -target bpf -I"$arch_include" -c "$src" -o "$obj"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Header parsers over a cursor: each checks that its header fits before data_end,
- * advances the cursor past it, and returns the next protocol, or -1 if it did not fit.
+ * Header parsers over a cursor: each checks that its header fits before data_end, advances
+ * the cursor past it, and returns the next protocol (0 if none), or -1 if it did not fit.
  */
 #ifndef CARNX_PARSE_HELPERS_H
 #define CARNX_PARSE_HELPERS_H
@@ -12,6 +12,8 @@
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
@@ -27,6 +29,11 @@
 #ifndef ETH_P_8021AD
 #define ETH_P_8021AD 0x88A8
 #endif
+#ifndef IPPROTO_ICMPV6
+#define IPPROTO_ICMPV6 58
+#endif
+#define ICMP_HEADER_LEN 8	/* RFC 792: type, code, checksum and four more bytes */
+#define ICMPV6_HEADER_LEN 4	/* RFC 4443: type, code, checksum */
 
 struct hdr_cursor {
 	void *pos;
@@ -181,6 +188,57 @@ static __always_inline int parse_arp(struct hdr_cursor *nh, void *data_end)
 		return -1;
 	if (nh->pos + sizeof(*arp) + 2 * (arp->hw_len + arp->proto_len) > data_end)
 		return -1;
+	return 0;
+}
+
+/* TCP: the fixed header must fit and its data offset be at least five words; the options
+ * need not be in the frame, so the cursor moves past the fixed header only. *flags gets the
+ * flags in header order (FIN bit 0 ... CWR bit 7). Returns 0 or -1. */
+static __always_inline int parse_tcphdr(struct hdr_cursor *nh, void *data_end, int *flags)
+{
+	struct tcphdr *tcph = nh->pos;
+
+	if ((void *)(tcph + 1) > data_end)
+		return -1;
+	if (tcph->doff < 5)
+		return -1;
+	*flags = tcph->fin | tcph->syn << 1 | tcph->rst << 2 | tcph->psh << 3 | tcph->ack << 4 |
+		 tcph->urg << 5 | tcph->ece << 6 | tcph->cwr << 7;
+	nh->pos = tcph + 1;
+	return 0;
+}
+
+/* The transport header of a first (or only) fragment after IPv4, or IPv6 when ipv6 is set:
+ * TCP (see parse_tcphdr), UDP, ICMP after IPv4 and ICMPv6 after IPv6 must fit their fixed
+ * part; any other protocol is not looked at. Returns 0, or -1 if the header did not fit or
+ * was invalid. */
+static __always_inline int parse_transport(struct hdr_cursor *nh, void *data_end, int ipv6,
+					   int proto, int *tcp_flags)
+{
+	int len;
+
+	switch (proto) {
+	case IPPROTO_TCP:
+		return parse_tcphdr(nh, data_end, tcp_flags);
+	case IPPROTO_UDP:
+		len = sizeof(struct udphdr);
+		break;
+	case IPPROTO_ICMP:
+		if (ipv6)
+			return 0;
+		len = ICMP_HEADER_LEN;
+		break;
+	case IPPROTO_ICMPV6:
+		if (!ipv6)
+			return 0;
+		len = ICMPV6_HEADER_LEN;
+		break;
+	default:
+		return 0;
+	}
+	if (nh->pos + len > data_end)
+		return -1;
+	nh->pos += len;
 	return 0;
 }
 
