@@ -15,8 +15,8 @@
 /* What one frame adds to the counters. */
 struct frame_verdict {
 	int cls;
-	int malformed_layer;	/* -1 when every header we parsed fit */
-	int tcp_flags;		/* -1 when no TCP header was read */
+	int malformed_layer; /* -1 when every header we parsed fit */
+	int tcp_flags;	     /* -1 when no TCP header was read */
 	int vlan_tags;
 };
 
@@ -45,7 +45,7 @@ static __always_inline int ipv6_class(int next_header)
 		return CARNX_CLASS_IPV6_ICMPV6;
 	case IPPROTO_NONE:
 		return CARNX_CLASS_IPV6_NONE;
-	default:	/* includes -2: a chain longer than we walk */
+	default: /* includes -2: a chain longer than we walk */
 		return CARNX_CLASS_IPV6_OTHER;
 	}
 }
@@ -54,7 +54,7 @@ static __always_inline int ipv6_class(int next_header)
  * per bound with the bound as an immediate, as if written out by hand. */
 static __always_inline int size_bucket(__u64 len)
 {
-	const __u32 bounds[] = CARNX_SIZE_BUCKET_BOUNDS;
+	const __u32 bounds[] = { CARNX_SIZE_BUCKET_BOUNDS };
 	int i;
 
 #pragma unroll

@@ -17,15 +17,15 @@ enum carnx_class {
 	CARNX_CLASS_IPV4_TCP = 0,
 	CARNX_CLASS_IPV4_UDP = 1,
 	CARNX_CLASS_IPV4_ICMP = 2,
-	CARNX_CLASS_IPV4_OTHER = 3,	/* any other IP protocol number */
-	CARNX_CLASS_IPV4_NONE = 4,	/* IPv4 header missing or invalid */
+	CARNX_CLASS_IPV4_OTHER = 3, /* any other IP protocol number */
+	CARNX_CLASS_IPV4_NONE = 4,  /* IPv4 header missing or invalid */
 	CARNX_CLASS_IPV6_TCP = 5,
 	CARNX_CLASS_IPV6_UDP = 6,
 	CARNX_CLASS_IPV6_ICMPV6 = 7,
-	CARNX_CLASS_IPV6_OTHER = 8,	/* other next header, or a chain too long to walk */
-	CARNX_CLASS_IPV6_NONE = 9,	/* no next header (59), or header missing or invalid */
+	CARNX_CLASS_IPV6_OTHER = 8, /* other next header, or a chain too long to walk */
+	CARNX_CLASS_IPV6_NONE = 9,  /* no next header (59), or header missing or invalid */
 	CARNX_CLASS_ARP = 10,
-	CARNX_CLASS_OTHER = 11,		/* any other ethertype, or a broken VLAN tag */
+	CARNX_CLASS_OTHER = 11, /* any other ethertype, or a broken VLAN tag */
 	CARNX_CLASS_COUNT = 12,
 };
 
@@ -52,18 +52,20 @@ enum carnx_syn_kind {
 
 /* The layer at which a header did not fit in the frame or was invalid. */
 enum carnx_layer {
-	CARNX_LAYER_L2 = 0,	/* Ethernet or VLAN tag */
-	CARNX_LAYER_L3 = 1,	/* IPv4, IPv6 (with extension headers), ARP */
-	CARNX_LAYER_L4 = 2,	/* TCP, UDP, ICMP, ICMPv6 */
+	CARNX_LAYER_L2 = 0, /* Ethernet or VLAN tag */
+	CARNX_LAYER_L3 = 1, /* IPv4, IPv6 (with extension headers), ARP */
+	CARNX_LAYER_L4 = 2, /* TCP, UDP, ICMP, ICMPv6 */
 	CARNX_LAYER_COUNT = 3,
 };
 
-/* Frame-size buckets: bucket i counts the frames of at most CARNX_SIZE_BUCKET_BOUNDS[i] bytes
- * (and more than the bound before it); the last bucket, past the last bound, is unbounded.
- * The only definition of the bounds in C: the program's bucket search reads them, and
- * src/bpf/counter-layout.ts (SIZE_BUCKET_BOUNDS) is checked against them value by value. */
-#define CARNX_SIZE_BUCKET_BOUNDS { 64, 127, 255, 511, 1023, 1518, 9000 }
-#define CARNX_SIZE_BOUND_COUNT (sizeof((unsigned int[])CARNX_SIZE_BUCKET_BOUNDS) / sizeof(unsigned int))
+/* Frame-size buckets: bucket i counts the frames of at most the i-th bound's bytes (and more
+ * than the bound before it); the last bucket, past the last bound, is unbounded. The only
+ * definition of the bounds in C, an initialiser list (`{ CARNX_SIZE_BUCKET_BOUNDS }`): the
+ * program's bucket search reads them, and src/bpf/counter-layout.ts (SIZE_BUCKET_BOUNDS) is
+ * checked against them value by value. */
+#define CARNX_SIZE_BUCKET_BOUNDS 64, 127, 255, 511, 1023, 1518, 9000
+#define CARNX_SIZE_BOUND_COUNT \
+	(sizeof((unsigned int[]){ CARNX_SIZE_BUCKET_BOUNDS }) / sizeof(unsigned int))
 #define CARNX_SIZE_BUCKET_COUNT (CARNX_SIZE_BOUND_COUNT + 1)
 
 /* Bytes are frame lengths as XDP sees them: Ethernet header and VLAN tags included,
@@ -73,7 +75,7 @@ struct carnx_counters {
 	__u64 bytes[CARNX_CLASS_COUNT];
 	__u64 tcp_flags[CARNX_TCP_FLAG_COUNT];
 	__u64 tcp_syn[CARNX_SYN_KIND_COUNT];
-	__u64 vlan_packets;		/* frames with at least one 802.1Q/802.1ad tag */
+	__u64 vlan_packets; /* frames with at least one 802.1Q/802.1ad tag */
 	__u64 malformed[CARNX_LAYER_COUNT];
 	__u64 size_buckets[CARNX_SIZE_BUCKET_COUNT];
 };
@@ -86,7 +88,7 @@ struct carnx_meta {
 	__u64 counting_since_unix_ns;
 	__u32 layout_version;
 	__u32 ifindex;
-	__u64 delta_exported_until_unix_ns;	/* 0: nothing exported as delta yet */
+	__u64 delta_exported_until_unix_ns; /* 0: nothing exported as delta yet */
 	struct carnx_counters delta_exported;
 };
 

@@ -32,8 +32,8 @@
 #ifndef IPPROTO_ICMPV6
 #define IPPROTO_ICMPV6 58
 #endif
-#define ICMP_HEADER_LEN 8	/* RFC 792: type, code, checksum and four more bytes */
-#define ICMPV6_HEADER_LEN 4	/* RFC 4443: type, code, checksum */
+#define ICMP_HEADER_LEN 8   /* RFC 792: type, code, checksum and four more bytes */
+#define ICMPV6_HEADER_LEN 4 /* RFC 4443: type, code, checksum */
 
 struct hdr_cursor {
 	void *pos;
@@ -62,7 +62,7 @@ struct ipv6_ext_hdr {
 struct ipv6_frag_hdr {
 	__u8 next_header;
 	__u8 reserved;
-	__be16 frag_off;	/* offset in 8-byte units in the top 13 bits */
+	__be16 frag_off; /* offset in 8-byte units in the top 13 bits */
 	__be32 identification;
 };
 
@@ -75,7 +75,7 @@ static __always_inline int parse_ethhdr(struct hdr_cursor *nh, void *data_end)
 	nh->pos = eth + 1;
 	/* struct ethhdr is packed, which makes clang load h_proto byte by byte;
 	 * XDP packet loads may be unaligned, so read the two bytes at once. */
-	return *(__u16 *)((void *)eth + offsetof(struct ethhdr, h_proto));	/* network byte order */
+	return *(__u16 *)((void *)eth + offsetof(struct ethhdr, h_proto)); /* network byte order */
 }
 
 static __always_inline int proto_is_vlan(__u16 h_proto)
@@ -85,8 +85,8 @@ static __always_inline int proto_is_vlan(__u16 h_proto)
 
 /* Skips up to CARNX_MAX_VLAN_TAGS tags. *tags gets how many were skipped; returns the
  * inner ethertype (network byte order), or -1 if a tag was cut short. */
-static __always_inline int parse_vlan_tags(struct hdr_cursor *nh, void *data_end,
-					   __u16 h_proto, int *tags)
+static __always_inline int parse_vlan_tags(struct hdr_cursor *nh, void *data_end, __u16 h_proto,
+					   int *tags)
 {
 	struct vlan_tag *tag;
 	int i;
@@ -128,8 +128,9 @@ static __always_inline int parse_iphdr(struct hdr_cursor *nh, void *data_end,
 
 /* Hop-by-hop (0), routing (43), fragment (44) and destination options (60) all have
  * codes below 64, so one shift and mask tells whether a header is one we walk. */
-#define IPV6_WALKED_EXT_MASK ((1ULL << IPPROTO_HOPOPTS) | (1ULL << IPPROTO_ROUTING) | \
-			      (1ULL << IPPROTO_FRAGMENT) | (1ULL << IPPROTO_DSTOPTS))
+#define IPV6_WALKED_EXT_MASK                                                                  \
+	((1ULL << IPPROTO_HOPOPTS) | (1ULL << IPPROTO_ROUTING) | (1ULL << IPPROTO_FRAGMENT) | \
+	 (1ULL << IPPROTO_DSTOPTS))
 
 static __always_inline int ipv6_is_walked_ext(__u8 next_header)
 {

@@ -49,7 +49,7 @@ function dumpHeader(): Record<string, number> {
       '#include <stddef.h>',
       '#include <linux/types.h>',
       `#include "${header}"`,
-      'static const unsigned int bounds[] = CARNX_SIZE_BUCKET_BOUNDS;',
+      'static const unsigned int bounds[] = { CARNX_SIZE_BUCKET_BOUNDS };',
       'int main(void) {',
       'printf("{");',
       // Each bound under its own key ("bound.0", ...): the test compares values, not just how many there are.
