@@ -1,7 +1,9 @@
-// `npm run docs`: writes the configuration reference, generated from the schema, into README.md between its markers.
+// `npm run docs`: writes what is generated from the config schema: the configuration reference into README.md between
+// its markers, and the chart's agent configuration (values.yaml, values.schema.json, its config template, its README).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { renderConfigReference } from '../dist/src/config/config-reference.js';
+import { renderChartFiles } from '../dist/test/tools/chart-files.js';
 
 const readme = fileURLToPath(new URL('../README.md', import.meta.url));
 const START = '<!-- config-reference:start -->';
@@ -10,3 +12,19 @@ const text = readFileSync(readme, 'utf8');
 const [before, rest] = text.split(START);
 const [, after] = rest.split(END);
 writeFileSync(readme, `${before}${START}\n${renderConfigReference().trim()}\n${END}${after}`);
+
+const chart = fileURLToPath(new URL('../helm/carnx/', import.meta.url));
+const current = (path) => {
+  try {
+    return readFileSync(chart + path, 'utf8');
+  } catch (err) {
+    if (err.code === 'ENOENT') return '';
+    throw err;
+  }
+};
+for (const [path, generated] of renderChartFiles(current)) {
+  if (current(path) !== generated) {
+    writeFileSync(chart + path, generated);
+    console.log(`updated helm/carnx/${path}`);
+  }
+}
