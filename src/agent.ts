@@ -70,6 +70,7 @@ export class Agent {
     return {
       snapshots: () => readSnapshots(this.#deps.lib, this.#reconciler.attachments(), this.#log),
       attachedByMode: () => this.#reconciler.attachedByMode(),
+      countedInterfaces: () => this.#reconciler.attachedNames(),
       saveDeltaExported: (name, counters, untilUnixNs) =>
         this.#reconciler.saveDeltaExported(name, counters, untilUnixNs),
     };

@@ -21,6 +21,8 @@ export interface MetricsController {
 export interface CountingSide {
   snapshots: SnapshotSource;
   attachedByMode: AttachedByMode;
+  /** The interfaces counted on now, whose kernel statistics are exported too. */
+  countedInterfaces: () => string[];
   /** Delta: keeps what each successful export carried (pinned, so a restart neither loses nor resends). */
   saveDeltaExported: NonNullable<CounterProducerOptions['onDeltaExported']>;
 }
@@ -45,6 +47,7 @@ export function createMetricsController(options: MetricsControllerOptions): Metr
     logger: logger.child({ module: 'metrics' }),
     source: counting.snapshots,
     attachedByMode: counting.attachedByMode,
+    countedInterfaces: counting.countedInterfaces,
     packageVersion,
     producer,
     onDeltaExported: counting.saveDeltaExported,

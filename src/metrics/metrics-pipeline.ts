@@ -1,5 +1,7 @@
-// Wires the metrics side: counter producer + health instruments -> periodic reader -> reporting OTLP exporter.
+// Wires the metrics side: counter producer + health and kernel-stats instruments -> periodic reader -> OTLP exporter.
 import {
+  AggregationTemporality,
+  InstrumentType,
   MeterProvider,
   PeriodicExportingMetricReader,
   type MetricProducer,
@@ -9,10 +11,12 @@ import type { Resource } from '@opentelemetry/resources';
 import type { CarnxConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { SnapshotSource } from '../reader/interface-snapshot.js';
+import { readKernelStats } from '../reader/kernel-stats.js';
 import { CounterProducer, type CounterProducerOptions } from './counter-producer.js';
 import { HealthInstruments, type AttachedByMode } from './health-instruments.js';
 import { ReportingExporter, createOtlpExporter, type ExportState } from './otlp-exporter.js';
 import { buildResource } from './resource.js';
+import { SystemNetworkInstruments } from './system-network-instruments.js';
 
 export interface MetricsPipelineOptions {
   config: CarnxConfig;
@@ -20,6 +24,10 @@ export interface MetricsPipelineOptions {
   source: SnapshotSource;
   packageVersion: string;
   attachedByMode: AttachedByMode;
+  /** The interfaces carnx counts on: their kernel statistics are exported as system.network.* (not without it). */
+  countedInterfaces?: () => string[];
+  /** Where those statistics are read (tests); default /sys/class/net. */
+  sysfsNet?: string;
   /** Any exporter instead of OTLP/gRPC (tests). It is wrapped like the OTLP one, so delta commits work the same. */
   exporter?: PushMetricExporter;
   /**
@@ -40,6 +48,7 @@ export interface MetricsPipelineOptions {
 export class MetricsPipeline {
   readonly producer: CounterProducer;
   readonly health: HealthInstruments;
+  private readonly systemNetwork: SystemNetworkInstruments | undefined;
   private readonly options: MetricsPipelineOptions;
   private readonly exporter: ReportingExporter;
   private readonly resource: Resource;
@@ -76,6 +85,14 @@ export class MetricsPipeline {
       },
       options.inheritedExportState,
     );
+    const counted = options.countedInterfaces;
+    // Delta: observe from the first sight of each interface, or the first delta would be its whole history.
+    const delta = this.exporter.selectAggregationTemporality(InstrumentType.OBSERVABLE_COUNTER);
+    this.systemNetwork =
+      counted &&
+      new SystemNetworkInstruments(() => readKernelStats(counted(), logger, options.sysfsNet), logger, {
+        fromFirstSight: delta === AggregationTemporality.DELTA,
+      });
     this.resource = buildResource(config, options.env ?? process.env, options.packageVersion);
   }
 
@@ -93,6 +110,7 @@ export class MetricsPipeline {
     // Binding the reader to a MeterProvider starts its timer.
     this.provider = new MeterProvider({ resource: this.resource, readers: [reader] });
     this.health.bind(this.provider.getMeter('carnx.agent', this.options.packageVersion));
+    this.systemNetwork?.bind(this.provider.getMeter('carnx.kernel', this.options.packageVersion));
   }
 
   /** For the agent's health metric; works before start(). */
