@@ -1,5 +1,5 @@
 // The running agent: wires the reconcile loop, the counter reads, metrics and health, and owns their lifecycle.
-import { allHooks, hookPlan } from './attach/attach-hooks.js';
+import { knownHooks, receivePlan, tcxSupported, transmitPlan, type Direction } from './attach/attach-hooks.js';
 import { PinnedAttacher } from './attach/pinned-attacher.js';
 import { removeEmptyPinDirs, sweepOtherLayouts } from './attach/pin-sweeper.js';
 import { Reconciler } from './attach/reconciler.js';
@@ -34,7 +34,8 @@ export class Agent {
   readonly #deps: AgentDeps;
   readonly #log: Logger;
   readonly #reconciler: Reconciler;
-  #attacher: PinnedAttacher;
+  readonly #tcx: boolean;
+  #attachers: PinnedAttacher[];
   #metrics: MetricsController | undefined;
   #health: HealthServer | undefined;
   #state: AgentState = 'new';
@@ -43,8 +44,9 @@ export class Agent {
     this.#config = config;
     this.#deps = deps;
     this.#log = deps.logger.child({ module: 'agent' });
-    this.#attacher = this.#newAttacher(config);
-    this.#reconciler = new Reconciler(this.#attacher, {
+    this.#tcx = tcxSupported(deps.lib);
+    this.#attachers = this.#newAttachers(config);
+    this.#reconciler = new Reconciler(this.#attachers, {
       bpffs: config.bpffs.path,
       logger: this.#log,
       selected: () => this.#selectedInterfaces(),
@@ -52,27 +54,40 @@ export class Agent {
     });
   }
 
-  #newAttacher(config: CarnxConfig): PinnedAttacher {
+  /** One attacher per counted direction; transmit needs tcx, and its absence is said once here. */
+  #newAttachers(config: CarnxConfig): PinnedAttacher[] {
     const { lib } = this.#deps;
-    return new PinnedAttacher({
-      lib,
-      objectPath: resolveXdpObject(config),
-      bpffs: config.bpffs.path,
-      plan: hookPlan(lib, config.xdp.mode),
-      known: allHooks(lib),
-      replaceForeign: config.xdp.replaceForeign,
-      logger: this.#deps.logger.child({ module: 'attach' }),
-    });
+    const wanted = config.interfaces.directions;
+    if (wanted.includes('transmit') && !this.#tcx) {
+      this.#log.warn(
+        { directions: wanted },
+        'this kernel has no tcx hooks (Linux 6.6+): counting receive only; auto falls back to generic XDP',
+      );
+    }
+    const directions = wanted.filter((d) => d === 'receive' || this.#tcx);
+    return directions.map(
+      (direction: Direction) =>
+        new PinnedAttacher({
+          lib,
+          objectPath: resolveXdpObject(config),
+          bpffs: config.bpffs.path,
+          direction,
+          plan: direction === 'receive' ? receivePlan(lib, config.xdp.mode, this.#tcx) : transmitPlan(lib),
+          known: knownHooks(lib, direction, this.#tcx),
+          replaceForeign: config.xdp.replaceForeign,
+          logger: this.#deps.logger.child({ module: 'attach', direction }),
+        }),
+    );
   }
 
   /** The narrow view metrics reads through. */
   #counting(): CountingSide {
     return {
       snapshots: () => readSnapshots(this.#deps.lib, this.#reconciler.attachments(), this.#log),
-      attachedByMode: () => this.#reconciler.attachedByMode(),
+      attachedByHook: () => this.#reconciler.attachedByHook(),
       countedInterfaces: () => this.#reconciler.attachedNames(),
-      saveDeltaExported: (name, counters, untilUnixNs) =>
-        this.#reconciler.saveDeltaExported(name, counters, untilUnixNs),
+      saveDeltaExported: (name, direction, counters, untilUnixNs) =>
+        this.#reconciler.saveDeltaExported(name, direction, counters, untilUnixNs),
     };
   }
 
@@ -108,7 +123,7 @@ export class Agent {
   /** A verifier rejection or a corrupt object must stop start-up before anything is attached. */
   #loadObjectOnce(): void {
     try {
-      this.#attacher.ourProgramTag();
+      for (const attacher of this.#attachers) attacher.verifyPrograms();
     } catch (err) {
       const detail = err instanceof BpfError ? err.logTail.filter((l) => l.trim() !== '').slice(-15) : [];
       // The capabilities were checked before this, so EPERM under a seccomp filter is almost always the container
@@ -148,8 +163,8 @@ export class Agent {
     }
     this.#config = config;
     this.#deps.logger.level = config.log.level;
-    this.#attacher = this.#newAttacher(config);
-    this.#reconciler.useAttacher(this.#attacher);
+    this.#attachers = this.#newAttachers(config);
+    this.#reconciler.useAttachers(this.#attachers);
     this.#reconciler.rescanEvery(config.interfaces.rescanIntervalMs);
     if (next && this.#metrics) {
       await this.#metrics.stop(config.export.shutdownTimeoutMs);

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * carnx's XDP program: adds every received frame to one per-CPU struct of counters, as
- * carnx_classify.h classifies it. One map lookup per frame, never writes to the frame, and
- * every path returns XDP_PASS: counting must never cost the host its traffic.
+ * carnx's counting programs: add every frame to one per-CPU struct of counters, as
+ * carnx_classify.h classifies it. The same code at two hooks: XDP (receive, where the driver
+ * runs it natively) and TC via tcx (receive when XDP would have to run in generic mode, and
+ * transmit). The agent loads only the program a hook needs, one object per interface and
+ * direction. One map lookup per frame, never a write to the frame, and every path lets the
+ * frame go on: counting must never cost the host its traffic.
  */
 #include "carnx_classify.h"
 
@@ -39,6 +42,28 @@ int carnx_count(struct xdp_md *ctx)
 	if (c)
 		count_frame(c, data, data_end, data_end - data);
 	return XDP_PASS;
+}
+
+/* What a tcx program returns to hand the packet to the next program (or the stack). */
+#define TCX_NEXT -1
+
+/*
+ * At TC, data points at the Ethernet header on both ingress and egress, and skb->len is the
+ * whole frame. A GSO skb (merged by GRO on ingress, or not yet split by TSO/GSO on egress)
+ * is counted as the segments it stands for on the wire.
+ */
+SEC("tc")
+int carnx_count_tc(struct __sk_buff *skb)
+{
+	void *data_end = (void *)(long)skb->data_end;
+	void *data = (void *)(long)skb->data;
+	struct carnx_counters *c;
+	__u32 key = 0;
+
+	c = bpf_map_lookup_elem(&carnx_counters, &key);
+	if (c)
+		count_segments(c, data, data_end, skb->len, skb->gso_segs, skb->gso_size);
+	return TCX_NEXT;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -18,6 +18,8 @@ struct frame_verdict {
 	int malformed_layer; /* -1 when every header we parsed fit */
 	int tcp_flags;	     /* -1 when no TCP header was read */
 	int vlan_tags;
+	int l4_offset;	/* where the transport header starts, from data */
+	int l4_hdr_len; /* its length (TCP with options); 0 when none was read */
 };
 
 static __always_inline int ipv4_class(int protocol)
@@ -74,7 +76,8 @@ static __always_inline void classify_transport(struct hdr_cursor *nh, void *data
 		return;
 	}
 	/* Fragments other than the first carry no transport header. */
-	if (!non_first_fragment && parse_transport(nh, data_end, ipv6, proto, &v->tcp_flags) < 0)
+	if (!non_first_fragment &&
+	    parse_transport(nh, data_end, ipv6, proto, &v->tcp_flags, &v->l4_hdr_len) < 0)
 		v->malformed_layer = CARNX_LAYER_L4;
 }
 
@@ -89,6 +92,8 @@ static __always_inline void classify_frame(void *data, void *data_end, struct fr
 	v->malformed_layer = -1;
 	v->tcp_flags = -1;
 	v->vlan_tags = 0;
+	v->l4_offset = 0;
+	v->l4_hdr_len = 0;
 
 	proto = parse_ethhdr(&nh, data_end);
 	/* Most frames are untagged: test once here instead of walking the tag loop. */
@@ -105,10 +110,12 @@ static __always_inline void classify_frame(void *data, void *data_end, struct fr
 
 	if (proto == bpf_htons(ETH_P_IP)) {
 		proto = parse_iphdr(&nh, data_end, &non_first_fragment);
+		v->l4_offset = nh.pos - data;
 		v->cls = proto < 0 ? CARNX_CLASS_IPV4_NONE : ipv4_class(proto);
 		classify_transport(&nh, data_end, 0, proto, non_first_fragment, v);
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		proto = parse_ipv6hdr(&nh, data_end, &non_first_fragment);
+		v->l4_offset = nh.pos - data;
 		v->cls = proto == -1 ? CARNX_CLASS_IPV6_NONE : ipv6_class(proto);
 		classify_transport(&nh, data_end, 1, proto, non_first_fragment, v);
 	} else if (proto == bpf_htons(ETH_P_ARP)) {
@@ -119,19 +126,17 @@ static __always_inline void classify_frame(void *data, void *data_end, struct fr
 }
 
 /*
- * Adds the frame from data to data_end to *c. len is the whole frame's length, for the byte
- * counters and size buckets: data_end - data at XDP; skb->len at TC, where data_end ends the
- * linear part only (pull the headers in first, or a frame whose headers are not all linear
- * counts as malformed). A per-CPU *c needs no atomics: XDP and TC programs run with bottom
- * halves disabled, so two never interleave on one CPU.
+ * Adds one classified frame to *c. len is the whole frame's length, for the byte counters and
+ * size buckets: data_end - data at XDP; skb->len at TC, where data_end ends the linear part
+ * only (a frame whose headers are not all linear counts as malformed). A per-CPU *c needs no
+ * atomics: XDP and TC programs run with bottom halves disabled, so two never interleave on
+ * one CPU.
  */
-static __always_inline void count_frame(struct carnx_counters *c, void *data, void *data_end,
-					__u64 len)
+static __always_inline void count_verdict(struct carnx_counters *c, struct frame_verdict *vp,
+					  __u64 len)
 {
-	struct frame_verdict v;
+	struct frame_verdict v = *vp;
 	int i;
-
-	classify_frame(data, data_end, &v);
 
 	/* The bounds checks below are no-ops for the values classify_frame() returns; they
 	 * let the verifier prove every index in range. */
@@ -151,6 +156,62 @@ static __always_inline void count_frame(struct carnx_counters *c, void *data, vo
 		for (i = 0; i < CARNX_TCP_FLAG_COUNT; i++)
 			if (v.tcp_flags & (1 << i))
 				c->tcp_flags[i]++;
+		if (v.tcp_flags & (1 << CARNX_TCP_SYN))
+			c->tcp_syn[(v.tcp_flags >> CARNX_TCP_ACK) & 1]++;
+	}
+}
+
+/* Adds the one frame from data to data_end, of length len, to *c. */
+static __always_inline void count_frame(struct carnx_counters *c, void *data, void *data_end,
+					__u64 len)
+{
+	struct frame_verdict v;
+
+	classify_frame(data, data_end, &v);
+	count_verdict(c, &v, len);
+}
+
+/*
+ * A GSO skb (TSO/GSO at egress, GRO at ingress) stands for segs wire frames, each carrying the
+ * headers again: it is counted as those segments. headers is everything up to the end of the
+ * transport header; each segment but the last carries gso_size bytes of payload. TCP flags
+ * follow the kernel's segmentation: FIN and PSH on the last segment, CWR on the first, SYN
+ * and RST never on a GSO skb; the other flags on every segment.
+ */
+static __always_inline void count_segments(struct carnx_counters *c, void *data, void *data_end,
+					   __u64 len, __u32 segs, __u32 gso_size)
+{
+	const int once = 1 << CARNX_TCP_FIN | 1 << CARNX_TCP_SYN | 1 << CARNX_TCP_RST |
+			 1 << CARNX_TCP_PSH | 1 << CARNX_TCP_CWR;
+	struct frame_verdict v;
+	__u64 headers, payload, last;
+	int i;
+
+	classify_frame(data, data_end, &v);
+	headers = v.l4_offset + v.l4_hdr_len;
+	payload = len - headers;
+	/* Without a transport header to repeat, or with sizes that do not add up, the skb is
+	 * counted as the one frame it is. */
+	if (segs < 2 || !gso_size || !v.l4_hdr_len || headers > len ||
+	    payload <= (__u64)(segs - 1) * gso_size) {
+		count_verdict(c, &v, len);
+		return;
+	}
+	last = payload - (__u64)(segs - 1) * gso_size;
+
+	if (v.cls < 0 || v.cls >= CARNX_CLASS_COUNT)
+		v.cls = CARNX_CLASS_OTHER;
+	c->packets[v.cls] += segs;
+	c->bytes[v.cls] += len + (__u64)(segs - 1) * headers;
+	c->size_buckets[size_bucket(headers + gso_size)] += segs - 1;
+	c->size_buckets[size_bucket(headers + last)]++;
+	if (v.vlan_tags)
+		c->vlan_packets += segs;
+	if (v.tcp_flags > 0) {
+#pragma unroll
+		for (i = 0; i < CARNX_TCP_FLAG_COUNT; i++)
+			if (v.tcp_flags & (1 << i))
+				c->tcp_flags[i] += (once & (1 << i)) ? 1 : segs;
 		if (v.tcp_flags & (1 << CARNX_TCP_SYN))
 			c->tcp_syn[(v.tcp_flags >> CARNX_TCP_ACK) & 1]++;
 	}

@@ -195,7 +195,8 @@ static __always_inline int parse_arp(struct hdr_cursor *nh, void *data_end)
 /* TCP: the fixed header must fit and its data offset be at least five words; the options
  * need not be in the frame, so the cursor moves past the fixed header only. *flags gets the
  * flags in header order (FIN bit 0 ... CWR bit 7). Returns 0 or -1. */
-static __always_inline int parse_tcphdr(struct hdr_cursor *nh, void *data_end, int *flags)
+static __always_inline int parse_tcphdr(struct hdr_cursor *nh, void *data_end, int *flags,
+					int *hdr_len)
 {
 	struct tcphdr *tcph = nh->pos;
 
@@ -205,6 +206,7 @@ static __always_inline int parse_tcphdr(struct hdr_cursor *nh, void *data_end, i
 		return -1;
 	*flags = tcph->fin | tcph->syn << 1 | tcph->rst << 2 | tcph->psh << 3 | tcph->ack << 4 |
 		 tcph->urg << 5 | tcph->ece << 6 | tcph->cwr << 7;
+	*hdr_len = tcph->doff * 4; /* options included: what every segment of a GSO skb repeats */
 	nh->pos = tcph + 1;
 	return 0;
 }
@@ -212,15 +214,15 @@ static __always_inline int parse_tcphdr(struct hdr_cursor *nh, void *data_end, i
 /* The transport header of a first (or only) fragment after IPv4, or IPv6 when ipv6 is set:
  * TCP (see parse_tcphdr), UDP, ICMP after IPv4 and ICMPv6 after IPv6 must fit their fixed
  * part; any other protocol is not looked at. Returns 0, or -1 if the header did not fit or
- * was invalid. */
+ * was invalid. *hdr_len is set to the header's length (TCP: with options) when it was read. */
 static __always_inline int parse_transport(struct hdr_cursor *nh, void *data_end, int ipv6,
-					   int proto, int *tcp_flags)
+					   int proto, int *tcp_flags, int *hdr_len)
 {
 	int len;
 
 	switch (proto) {
 	case IPPROTO_TCP:
-		return parse_tcphdr(nh, data_end, tcp_flags);
+		return parse_tcphdr(nh, data_end, tcp_flags, hdr_len);
 	case IPPROTO_UDP:
 		len = sizeof(struct udphdr);
 		break;
@@ -239,6 +241,7 @@ static __always_inline int parse_transport(struct hdr_cursor *nh, void *data_end
 	}
 	if (nh->pos + len > data_end)
 		return -1;
+	*hdr_len = len;
 	nh->pos += len;
 	return 0;
 }

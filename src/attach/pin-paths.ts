@@ -11,6 +11,7 @@ export function layoutPinDir(bpffs: string): string {
   return join(carnxPinRoot(bpffs), `v${LAYOUT_VERSION}`);
 }
 
+/** One direction's objects of one interface. The receive side keeps the names of carnx 0.1 (adopted on upgrade). */
 export interface InterfacePins {
   dir: string;
   /** Pinned last: a directory without it is an interrupted attach and is swept away. */
@@ -23,14 +24,20 @@ export interface InterfacePins {
   meta: string;
 }
 
-export function interfacePins(bpffs: string, ifname: string): InterfacePins {
+/** Receive pins are `link`, `prog`, ...; transmit pins the same names with a `tx_` prefix, in the same directory. */
+export function interfacePins(
+  bpffs: string,
+  ifname: string,
+  direction: 'receive' | 'transmit' = 'receive',
+): InterfacePins {
   const dir = join(layoutPinDir(bpffs), ifname);
+  const name = (base: string) => join(dir, direction === 'transmit' ? `tx_${base}` : base);
   return {
     dir,
-    link: join(dir, 'link'),
-    prog: join(dir, 'prog'),
-    progNext: join(dir, 'prog_next'),
-    counters: join(dir, 'counters'),
-    meta: join(dir, 'meta'),
+    link: name('link'),
+    prog: name('prog'),
+    progNext: name('prog_next'),
+    counters: name('counters'),
+    meta: name('meta'),
   };
 }

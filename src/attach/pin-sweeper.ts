@@ -1,16 +1,35 @@
 // Finds carnx's pinned attachments in bpffs, and removes those left by another counter layout.
-import { existsSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { carnxPinRoot, interfacePins, layoutPinDir, type InterfacePins } from './pin-paths.js';
 
-/** Every interface directory under this layout's pin root (complete or not). */
-export function pinnedInterfaces(bpffs: string): InterfacePins[] {
+/** The interfaces with a directory under this layout's pin root (complete or not). */
+export function pinnedInterfaceNames(bpffs: string): string[] {
   const dir = layoutPinDir(bpffs);
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { withFileTypes: true })
     .filter((entry) => entry.isDirectory())
-    .map((entry) => interfacePins(bpffs, entry.name));
+    .map((entry) => entry.name);
+}
+
+/** Unpins one direction's objects (link last-pinned, first-removed), and the directory once it is empty. */
+export function removePins(pins: InterfacePins): void {
+  for (const path of [pins.link, pins.prog, pins.progNext, pins.counters, pins.meta]) {
+    // bpffs answers unlink of a missing name with EPERM, not ENOENT: look first.
+    if (existsSync(path)) unlinkSync(path);
+  }
+  try {
+    rmdirSync(pins.dir);
+  } catch (err) {
+    if (!['ENOENT', 'ENOTEMPTY'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+  }
+}
+
+/** Both directions of an interface: what a crash or an older config left for an interface no longer counted. */
+export function removeInterfacePins(bpffs: string, ifname: string): void {
+  removePins(interfacePins(bpffs, ifname, 'transmit'));
+  removePins(interfacePins(bpffs, ifname, 'receive'));
 }
 
 /**

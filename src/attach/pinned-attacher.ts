@@ -1,5 +1,5 @@
 // Puts carnx's program on one interface as a pinned bpf_link, adopts or upgrades a pinned one, and takes it off again.
-import { existsSync, mkdirSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import type { Libbpf } from '../bpf/libbpf.js';
 import {
   LAYOUT_VERSION,
@@ -13,8 +13,9 @@ import {
 import type { Logger } from '../log/logger.js';
 import type { NetInterface } from '../interfaces/interface-list.js';
 import { AttachRefused } from './attach-refused.js';
-import { XDP_PROGRAM, type AttachHook, type AttachMode, type ForeignProgram } from './attach-hooks.js';
+import { type AttachHook, type Direction, type ForeignProgram, type Hook, xdpModeOf } from './attach-hooks.js';
 import { interfacePins, type InterfacePins } from './pin-paths.js';
+import { removePins } from './pin-sweeper.js';
 
 export const COUNTERS_MAP = 'carnx_counters';
 export const META_MAP = 'carnx_meta';
@@ -23,7 +24,8 @@ export const META_MAP = 'carnx_meta';
 export interface OwnedAttachment {
   ifname: string;
   ifindex: number;
-  mode: AttachMode;
+  direction: Direction;
+  hook: Hook;
   progId: number;
   countingSinceUnixNs: bigint;
   /** The pinned agent state as it was when this agent took the interface (delta baseline across restarts). */
@@ -38,40 +40,56 @@ export interface AttacherOptions {
   lib: Libbpf;
   objectPath: string;
   bpffs: string;
-  /** The hooks to try, in order (attach-hooks.ts: hookPlan). */
+  /** Which side of the interface this attacher counts; its pins and hooks are that side's. */
+  direction: Direction;
+  /** The hooks to try, in order (attach-hooks.ts: receivePlan, transmitPlan). */
   plan: AttachHook[];
-  /** Every hook an earlier configuration may have used, to tell an adopted link's mode. */
+  /** Every hook an earlier configuration may have used for this direction, to tell an adopted link's hook. */
   known: AttachHook[];
   replaceForeign: boolean;
   logger: Logger;
 }
 
-/** Hook-agnostic: what differs between hooks (query, link, clear) is behind AttachHook. */
+/** Hook-agnostic: what differs between hooks (query, link, clear) is behind AttachHook. One per direction. */
 export class PinnedAttacher {
   readonly #o: AttacherOptions;
-  #ourTag: string | undefined;
+  readonly #tags = new Map<string, string>();
 
   constructor(options: AttacherOptions) {
     this.#o = options;
   }
 
-  /** Loads the object once to learn our program's tag; this is also where a verifier rejection surfaces. */
-  ourProgramTag(): string {
-    if (this.#ourTag === undefined) {
+  get direction(): Direction {
+    return this.#o.direction;
+  }
+
+  /**
+   * Loads each program this attacher may use once, to learn its tag (how an upgrade is recognised). This is also
+   * where a verifier rejection surfaces, before anything is attached.
+   */
+  verifyPrograms(): void {
+    for (const hook of [...this.#o.plan, ...this.#o.known]) this.#ourTag(hook.program);
+  }
+
+  #ourTag(program: string): string {
+    let tag = this.#tags.get(program);
+    if (tag === undefined) {
       const object = this.#o.lib.openObject(this.#o.objectPath);
       try {
+        object.loadOnly([program]);
         object.load();
-        this.#ourTag = this.#o.lib.progInfo(object.programFd(XDP_PROGRAM), this.#o.objectPath).tag;
+        tag = this.#o.lib.progInfo(object.programFd(program), this.#o.objectPath).tag;
+        this.#tags.set(program, tag);
       } finally {
         object.close();
       }
     }
-    return this.#ourTag;
+    return tag;
   }
 
   /** Attaches to iface, or adopts carnx's pinned attachment there (upgrading its program atomically). */
   ensure(iface: NetInterface): OwnedAttachment {
-    const pins = interfacePins(this.#o.bpffs, iface.name);
+    const pins = interfacePins(this.#o.bpffs, iface.name, this.#o.direction);
     if (existsSync(pins.link)) {
       const adopted = this.#adopt(iface, pins);
       if (adopted) return adopted;
@@ -97,14 +115,19 @@ export class PinnedAttacher {
     const metaFd = lib.getPinned(pins.meta);
     try {
       const meta = decodeMeta(lib.lookup(metaFd, 0, META_SIZE, pins.meta));
-      const progId = this.#upgradeIfChanged(iface, linkFd, info.progId, countersFd, metaFd);
-      // A link whose device lives runs on one of the known hooks; generic is what XDP reports for the rest.
-      const mode = this.#o.known.find((hook) => hook.runs(iface, progId))?.mode ?? 'generic';
-      logger.info({ interface: iface.name, mode, progId }, 'adopted pinned attachment');
+      // A link whose device lives runs on one of the known hooks.
+      const hook = this.#o.known.find((h) => h.runs(iface, info.progId));
+      if (hook === undefined) throw new Error(`pinned link ${pins.link} runs on no hook carnx knows`);
+      const progId = this.#upgradeIfChanged(iface, hook, linkFd, info.progId, countersFd, metaFd);
+      logger.info(
+        { interface: iface.name, hook: hook.hook, mode: xdpModeOf(hook.hook), progId },
+        'adopted pinned attachment',
+      );
       return {
         ifname: iface.name,
         ifindex: iface.ifindex,
-        mode,
+        direction: this.#o.direction,
+        hook: hook.hook,
         progId,
         countingSinceUnixNs: meta.countingSinceUnixNs,
         metaAtStart: meta,
@@ -125,21 +148,29 @@ export class PinnedAttacher {
    * Same program: keep it. A new one (an upgrade): load it on the pinned maps and swap it in with one link update.
    * The program is opened through its pin, not bpf_prog_get_fd_by_id, which needs CAP_SYS_ADMIN.
    */
-  #upgradeIfChanged(iface: NetInterface, linkFd: number, progId: number, countersFd: number, metaFd: number): number {
+  #upgradeIfChanged(
+    iface: NetInterface,
+    hook: AttachHook,
+    linkFd: number,
+    progId: number,
+    countersFd: number,
+    metaFd: number,
+  ): number {
     const { lib, logger } = this.#o;
-    const pins = interfacePins(this.#o.bpffs, iface.name);
+    const pins = interfacePins(this.#o.bpffs, iface.name, this.#o.direction);
     const currentFd = existsSync(pins.prog) ? lib.getPinned(pins.prog) : -1;
     try {
       // A pin that does not name the link's program (an upgrade cut short between update and re-pin) cannot vouch
       // for it: the link is ours, so swap in our program without the expected-old check.
       const pinnedIsCurrent = currentFd >= 0 && lib.progInfo(currentFd, pins.prog).id === progId;
-      if (pinnedIsCurrent && lib.progInfo(currentFd, pins.prog).tag === this.ourProgramTag()) return progId;
+      if (pinnedIsCurrent && lib.progInfo(currentFd, pins.prog).tag === this.#ourTag(hook.program)) return progId;
       const object = lib.openObject(this.#o.objectPath);
       try {
         object.reuseMap(COUNTERS_MAP, countersFd);
         object.reuseMap(META_MAP, metaFd);
+        object.loadOnly([hook.program]);
         object.load();
-        const newFd = object.programFd(XDP_PROGRAM);
+        const newFd = object.programFd(hook.program);
         lib.linkUpdate(linkFd, newFd, iface.name, pinnedIsCurrent ? currentFd : undefined);
         // Pin under a second name, then rename over the old pin, so `prog` always names a live program.
         lib.pin(newFd, pins.progNext);
@@ -155,13 +186,60 @@ export class PinnedAttacher {
     }
   }
 
+  /**
+   * Tries the plan's hooks in order, each with a freshly loaded object (only that hook's program is loaded, so a
+   * fallback costs one more verifier run, not every interface). A hook held by a foreign program is skipped unless
+   * xdp.replaceForeign says so.
+   */
   #attachFresh(iface: NetInterface, pins: InterfacePins): OwnedAttachment {
-    const { lib, logger } = this.#o;
+    const reasons: string[] = [];
+    let foreign: ForeignProgram | undefined;
+    for (const hook of this.#o.plan) {
+      const holder = hook.foreignProgram(iface);
+      if (holder && !this.#o.replaceForeign) {
+        foreign ??= holder;
+        reasons.push(`${hook.hook} is held by program id ${holder.progId} that carnx does not own`);
+        continue;
+      }
+      if (holder) this.#removeForeign(hook, iface, holder);
+      const attached = this.#attachOn(hook, iface, pins, reasons);
+      if (attached === undefined) continue;
+      const { logger } = this.#o;
+      if (reasons.length > 0) {
+        logger.warn(
+          { interface: iface.name, hook: attached.hook, reason: reasons.join('; ') },
+          `fell back to ${hook.hook}`,
+        );
+      }
+      // `mode` (the XDP mode, absent for TC) as logged before TC hooks existed.
+      const mode = xdpModeOf(attached.hook);
+      logger.info({ interface: iface.name, hook: attached.hook, mode, progId: attached.progId }, 'attached');
+      return attached;
+    }
+    if (foreign && reasons.length === 1) {
+      throw new AttachRefused(
+        'foreign-program',
+        `${iface.name} already has XDP program id ${foreign.progId} (${foreign.attachedAs}) that carnx does not own; skipping it`,
+        foreign.progId,
+      );
+    }
+    throw new AttachRefused('mode-refused', `could not attach to ${reasons.join('; ')}`);
+  }
+
+  /** One hook: load, link, pin. A refused link adds its reason and returns undefined; anything else throws. */
+  #attachOn(
+    hook: AttachHook,
+    iface: NetInterface,
+    pins: InterfacePins,
+    reasons: string[],
+  ): OwnedAttachment | undefined {
+    const { lib } = this.#o;
     const object = lib.openObject(this.#o.objectPath);
     let linkFd = -1;
     try {
+      object.loadOnly([hook.program]);
       object.load();
-      const progFd = object.programFd(XDP_PROGRAM);
+      const progFd = object.programFd(hook.program);
       const countingSinceUnixNs = BigInt(Date.now()) * 1_000_000n;
       const meta: CountingMeta = {
         countingSinceUnixNs,
@@ -171,8 +249,12 @@ export class PinnedAttacher {
         deltaExported: emptyCounters(),
       };
       lib.update(object.mapFd(META_MAP), 0, encodeMeta(meta), iface.name);
-      const { fd, mode } = this.#createLink(progFd, iface);
-      linkFd = fd;
+      try {
+        linkFd = hook.createLink(progFd, iface);
+      } catch (err) {
+        reasons.push((err as Error).message);
+        return undefined;
+      }
       try {
         mkdirSync(pins.dir, { recursive: true, mode: 0o700 });
         lib.pin(object.mapFd(COUNTERS_MAP), pins.counters);
@@ -186,20 +268,17 @@ export class PinnedAttacher {
           `could not pin ${iface.name}'s attachment under ${pins.dir}: ${(err as Error).message}`,
         );
       }
-      const progId = lib.progInfo(progFd, this.#o.objectPath).id;
-      const countersFd = lib.getPinned(pins.counters);
-      const metaFd = lib.getPinned(pins.meta);
-      logger.info({ interface: iface.name, mode, progId }, 'attached');
       return {
         ifname: iface.name,
         ifindex: iface.ifindex,
-        mode,
-        progId,
+        direction: this.#o.direction,
+        hook: hook.hook,
+        progId: lib.progInfo(progFd, this.#o.objectPath).id,
         countingSinceUnixNs,
         metaAtStart: meta,
         linkFd,
-        countersFd,
-        metaFd,
+        countersFd: lib.getPinned(pins.counters),
+        metaFd: lib.getPinned(pins.meta),
         pins,
       };
     } catch (err) {
@@ -208,41 +287,6 @@ export class PinnedAttacher {
     } finally {
       object.close();
     }
-  }
-
-  /** Tries the plan's hooks in order; a hook held by a foreign program is skipped unless xdp.replaceForeign says so. */
-  #createLink(progFd: number, iface: NetInterface): { fd: number; mode: AttachMode } {
-    const { logger, plan } = this.#o;
-    const reasons: string[] = [];
-    let foreign: ForeignProgram | undefined;
-    for (const hook of plan) {
-      const holder = hook.foreignProgram(iface);
-      if (holder && !this.#o.replaceForeign) {
-        foreign ??= holder;
-        continue;
-      }
-      if (holder) this.#removeForeign(hook, iface, holder);
-      try {
-        const fd = hook.createLink(progFd, iface);
-        if (reasons.length > 0) {
-          logger.warn(
-            { interface: iface.name, mode: hook.mode, reason: reasons.join('; ') },
-            'fell back to generic XDP',
-          );
-        }
-        return { fd, mode: hook.mode };
-      } catch (err) {
-        reasons.push((err as Error).message);
-      }
-    }
-    if (foreign) {
-      throw new AttachRefused(
-        'foreign-program',
-        `${iface.name} already has XDP program id ${foreign.progId} (${foreign.attachedAs}) that carnx does not own; skipping it`,
-        foreign.progId,
-      );
-    }
-    throw new AttachRefused('mode-refused', `could not attach to ${reasons.join('; ')}`);
   }
 
   #removeForeign(hook: AttachHook, iface: NetInterface, foreign: ForeignProgram): void {
@@ -269,18 +313,5 @@ export class PinnedAttacher {
       deltaExported: counters,
     };
     this.#o.lib.update(attachment.metaFd, 0, encodeMeta(meta), attachment.pins.meta);
-  }
-}
-
-/** Unpins an interface's objects (link last-pinned, first-removed) and its directory; missing ones are fine. */
-export function removePins(pins: InterfacePins): void {
-  for (const path of [pins.link, pins.prog, pins.progNext, pins.counters, pins.meta]) {
-    // bpffs answers unlink of a missing name with EPERM, not ENOENT: look first.
-    if (existsSync(path)) unlinkSync(path);
-  }
-  try {
-    rmdirSync(pins.dir);
-  } catch (err) {
-    if (!['ENOENT', 'ENOTEMPTY'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
   }
 }

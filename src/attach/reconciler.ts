@@ -2,13 +2,13 @@
 import type { InterfaceCounters } from '../bpf/counter-layout.js';
 import type { NetInterface } from '../interfaces/interface-list.js';
 import type { Logger } from '../log/logger.js';
+import type { Direction, Hook } from './attach-hooks.js';
 import { AttachRefused } from './attach-refused.js';
-import type { AttachMode } from './attach-hooks.js';
-import { removePins, type OwnedAttachment, type PinnedAttacher } from './pinned-attacher.js';
+import type { OwnedAttachment, PinnedAttacher } from './pinned-attacher.js';
+import { pinnedInterfaceNames, removeInterfacePins } from './pin-sweeper.js';
 
 /** What the loop needs of an attacher (PinnedAttacher in the agent, a fake in unit tests). */
-export type Attacher = Pick<PinnedAttacher, 'ensure' | 'release' | 'saveDeltaExported'>;
-import { pinnedInterfaces } from './pin-sweeper.js';
+export type Attacher = Pick<PinnedAttacher, 'ensure' | 'release' | 'saveDeltaExported'> & { direction: Direction };
 
 export interface ReconcilerOptions {
   bpffs: string;
@@ -19,23 +19,30 @@ export interface ReconcilerOptions {
   onAttachFailure: (reason: string) => void;
 }
 
+const keyOf = (ifname: string, direction: Direction) => `${ifname}/${direction}`;
+
 export class Reconciler {
   readonly #o: ReconcilerOptions;
-  #attacher: Attacher;
+  /** One attacher per counted direction. */
+  #attachers: Attacher[];
+  /** By interface and direction. */
   readonly #attached = new Map<string, OwnedAttachment>();
-  /** Why an interface is not attached, so each state change is logged once, not at every rescan. */
+  /** Why an interface's direction is not attached, so each state change is logged once, not at every rescan. */
   readonly #refused = new Map<string, string>();
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
-  constructor(attacher: Attacher, options: ReconcilerOptions) {
-    this.#attacher = attacher;
+  constructor(attachers: Attacher[], options: ReconcilerOptions) {
+    this.#attachers = attachers;
     this.#o = options;
   }
 
-  /** A reload's new attacher (mode, object): it applies to interfaces attached from now on. */
-  useAttacher(attacher: Attacher): void {
-    this.#attacher = attacher;
+  /**
+   * A reload's attachers (mode, object, directions): they apply to interfaces attached from now on. A direction no
+   * longer counted is released at the next reconcile.
+   */
+  useAttachers(attachers: Attacher[]): void {
+    this.#attachers = attachers;
   }
 
   /** Reconciles every intervalMs; the timer never keeps the process alive. */
@@ -56,36 +63,48 @@ export class Reconciler {
       return;
     }
     const byName = new Map(selected.map((i) => [i.name, i]));
-    for (const [name, a] of this.#attached) {
-      const now = byName.get(name);
-      if (now?.ifindex === a.ifindex) continue;
+    const directions = new Set(this.#attachers.map((a) => a.direction));
+    for (const a of [...this.#attached.values()]) {
+      const now = byName.get(a.ifname);
+      if (now?.ifindex === a.ifindex && directions.has(a.direction)) continue;
       this.#release(a, false);
-      this.#o.logger.info(
-        { interface: name },
-        now ? 'interface re-created: attaching anew' : 'interface gone or deselected: detached',
-      );
+      const why = !now
+        ? 'interface gone or deselected: detached'
+        : now.ifindex !== a.ifindex
+          ? 'interface re-created: attaching anew'
+          : 'direction no longer counted: detached';
+      this.#o.logger.info({ interface: a.ifname, direction: a.direction }, why);
     }
     // Pins of interfaces that are gone or deselected (left by a crash or an older config) go too.
-    for (const pins of pinnedInterfaces(this.#o.bpffs)) {
-      const name = pins.dir.slice(pins.dir.lastIndexOf('/') + 1);
-      if (!byName.has(name) && !this.#attached.has(name)) removePins(pins);
+    const attachedNames = new Set(this.attachedNames());
+    for (const name of pinnedInterfaceNames(this.#o.bpffs)) {
+      if (!byName.has(name) && !attachedNames.has(name)) removeInterfacePins(this.#o.bpffs, name);
     }
-    for (const name of this.#refused.keys()) if (!byName.has(name)) this.#refused.delete(name);
-    for (const iface of selected) if (!this.#attached.has(iface.name)) this.#attach(iface);
+    for (const key of this.#refused.keys())
+      if (!byName.has(key.slice(0, key.lastIndexOf('/')))) this.#refused.delete(key);
+    for (const iface of selected) {
+      for (const attacher of this.#attachers) {
+        if (!this.#attached.has(keyOf(iface.name, attacher.direction))) this.#attach(attacher, iface);
+      }
+    }
   }
 
-  #attach(iface: NetInterface): void {
+  #attach(attacher: Attacher, iface: NetInterface): void {
+    const key = keyOf(iface.name, attacher.direction);
     try {
-      this.#attached.set(iface.name, this.#attacher.ensure(iface));
-      if (this.#refused.delete(iface.name)) this.#o.logger.info({ interface: iface.name }, 'interface now attached');
+      this.#attached.set(key, attacher.ensure(iface));
+      if (this.#refused.delete(key)) {
+        this.#o.logger.info({ interface: iface.name, direction: attacher.direction }, 'interface now attached');
+      }
     } catch (err) {
       const refusal = err instanceof AttachRefused ? err : undefined;
       const message = (err as Error).message;
-      if (this.#refused.get(iface.name) === message) return;
-      this.#refused.set(iface.name, message);
+      if (this.#refused.get(key) === message) return;
+      this.#refused.set(key, message);
       this.#o.logger.warn(
         {
           interface: iface.name,
+          direction: attacher.direction,
           reason: refusal?.reason ?? 'attach-error',
           foreignProgId: refusal?.foreignProgId,
           err: message,
@@ -97,12 +116,14 @@ export class Reconciler {
   }
 
   #release(a: OwnedAttachment, keepPinned: boolean): void {
+    const attacher = this.#attachers.find((x) => x.direction === a.direction) ?? this.#attachers[0];
     try {
-      this.#attacher.release(a, keepPinned);
+      // Releasing is the same for every attacher (close fds, unpin): any will do for a dropped direction.
+      attacher?.release(a, keepPinned);
     } catch (err) {
       this.#o.logger.warn({ interface: a.ifname, err: (err as Error).message }, 'could not release attachment');
     }
-    this.#attached.delete(a.ifname);
+    this.#attached.delete(keyOf(a.ifname, a.direction));
   }
 
   /** No more rescans or attaches (shutdown begins); what is attached stays until releaseAll. Idempotent. */
@@ -121,23 +142,27 @@ export class Reconciler {
     return this.#attached.values();
   }
 
+  /** Interfaces counted in at least one direction. */
   attachedNames(): string[] {
-    return [...this.#attached.keys()];
+    return [...new Set([...this.#attached.values()].map((a) => a.ifname))];
   }
 
+  /** Why each refused interface is not counted, keyed `name/direction`. */
   refusals(): Record<string, string> {
     return Object.fromEntries(this.#refused);
   }
 
-  attachedByMode(): Record<AttachMode, number> {
-    const counts: Record<AttachMode, number> = { native: 0, generic: 0, offload: 0 };
-    for (const a of this.#attached.values()) counts[a.mode]++;
+  /** How many interfaces each hook counts on (carnx.agent.interfaces). */
+  attachedByHook(): Partial<Record<Hook, number>> {
+    const counts: Partial<Record<Hook, number>> = {};
+    for (const a of this.#attached.values()) counts[a.hook] = (counts[a.hook] ?? 0) + 1;
     return counts;
   }
 
   /** Delta temporality: pins what a successful export carried, so a restart neither loses nor resends counts. */
-  saveDeltaExported(ifname: string, counters: InterfaceCounters, untilUnixNs: bigint): void {
-    const attachment = this.#attached.get(ifname);
-    if (attachment) this.#attacher.saveDeltaExported(attachment, counters, untilUnixNs);
+  saveDeltaExported(ifname: string, direction: Direction, counters: InterfaceCounters, untilUnixNs: bigint): void {
+    const attachment = this.#attached.get(keyOf(ifname, direction));
+    const attacher = this.#attachers.find((x) => x.direction === direction);
+    if (attachment && attacher) attacher.saveDeltaExported(attachment, counters, untilUnixNs);
   }
 }

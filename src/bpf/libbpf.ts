@@ -37,6 +37,12 @@ export interface LinkInfo {
 }
 
 const BPF_XDP_ATTACH_TYPE = 37; // enum bpf_attach_type BPF_XDP
+/** enum bpf_attach_type BPF_TCX_INGRESS / BPF_TCX_EGRESS (kernel >= 6.6; libbpf 1.1 passes them through unchanged). */
+export const TCX_ATTACH_TYPES = { ingress: 46, egress: 47 } as const;
+export type TcxDirection = keyof typeof TCX_ATTACH_TYPES;
+/** Where a tcx link goes in the hook's program list: before every other program, or after them. */
+const BPF_F_BEFORE = 1 << 3;
+const BPF_F_AFTER = 1 << 4;
 const ATTACH_MODES: XdpQueryResult['attachMode'][] = ['none', 'native', 'generic', 'offload', 'multi'];
 const LOG_LEVELS: LibbpfLogLevel[] = ['warn', 'info', 'debug'];
 const LOG_TAIL_LINES = 40;
@@ -98,12 +104,18 @@ function declare(lib: KoffiLib) {
     load: lib.func('int bpf_object__load(bpf_object *obj)'),
     close: lib.func('void bpf_object__close(bpf_object *obj)'),
     findProgram: lib.func('bpf_program *bpf_object__find_program_by_name(bpf_object *obj, const char *name)'),
+    nextProgram: lib.func('bpf_program *bpf_object__next_program(bpf_object *obj, bpf_program *prev)'),
+    programName: lib.func('const char *bpf_program__name(bpf_program *prog)'),
     findMap: lib.func('bpf_map *bpf_object__find_map_by_name(bpf_object *obj, const char *name)'),
     programFd: lib.func('int bpf_program__fd(bpf_program *prog)'),
     mapFd: lib.func('int bpf_map__fd(bpf_map *map)'),
     mapValueSize: lib.func('uint32_t bpf_map__value_size(bpf_map *map)'),
     mapReuseFd: lib.func('int bpf_map__reuse_fd(bpf_map *map, int fd)'),
     linkCreate: lib.func('int bpf_link_create(int prog_fd, int target_fd, int type, const bpf_link_create_opts *opts)'),
+    setAutoload: lib.func('int bpf_program__set_autoload(bpf_program *prog, bool autoload)'),
+    progQuery: lib.func(
+      'int bpf_prog_query(int target_fd, int type, uint32_t query_flags, _Out_ uint32_t *attach_flags, void *prog_ids, _Inout_ uint32_t *prog_cnt)',
+    ),
     linkUpdate: lib.func('int bpf_link_update(int link_fd, int new_prog_fd, const bpf_link_update_opts *opts)'),
     xdpAttach: lib.func(
       'int bpf_xdp_attach(int ifindex, int prog_fd, uint32_t flags, const bpf_xdp_attach_opts *opts)',
@@ -164,9 +176,26 @@ export class BpfObject {
     if (result < 0) throw new BpfError('bpf_object__load', result, this.path, log);
   }
 
-  programFd(name: string): number {
+  /** Before load(): load only these programs (the others in the object are skipped, verifier time included). */
+  loadOnly(names: readonly string[]): void {
+    for (const name of names) this.#program(name);
+    let prog: unknown = null;
+    for (;;) {
+      prog = this.#lib.calls.nextProgram(this.#handle(), prog);
+      if (prog === null) return;
+      const name = this.#lib.calls.programName(prog);
+      this.#lib.check('bpf_program__set_autoload', this.#lib.calls.setAutoload(prog, names.includes(name)), `${name}`);
+    }
+  }
+
+  #program(name: string): unknown {
     const prog = this.#lib.calls.findProgram(this.#handle(), name);
     if (prog === null) throw new Error(`BPF object ${this.path} has no program named ${name}`);
+    return prog;
+  }
+
+  programFd(name: string): number {
+    const prog = this.#program(name);
     return this.#lib.check('bpf_program__fd', this.#lib.calls.programFd(prog), `program ${name} of ${this.path}`);
   }
 
@@ -266,6 +295,40 @@ export class Libbpf {
       union_space: [0n, 0n, 0n, 0n],
     };
     return this.check('bpf_link_create', this.calls.linkCreate(progFd, ifindex, BPF_XDP_ATTACH_TYPE, opts), context);
+  }
+
+  /**
+   * Attaches prog to ifindex's tcx hook as a bpf_link: first in the hook's list (`before`) or last (`after`).
+   * Other programs on the hook keep their order and keep running. Returns the link fd.
+   */
+  linkCreateTcx(
+    progFd: number,
+    ifindex: number,
+    direction: TcxDirection,
+    place: 'before' | 'after',
+    context: string,
+  ): number {
+    const opts = {
+      sz: koffi.sizeof('bpf_link_create_opts'),
+      flags: place === 'before' ? BPF_F_BEFORE : BPF_F_AFTER,
+      iter_info: 0n,
+      iter_info_len: 0,
+      target_btf_id: 0,
+      union_space: [0n, 0n, 0n, 0n],
+    };
+    const type = TCX_ATTACH_TYPES[direction];
+    return this.check('bpf_link_create', this.calls.linkCreate(progFd, ifindex, type, opts), context);
+  }
+
+  /** The ids of the programs on ifindex's tcx hook, in run order (at most 64 are listed). */
+  tcxQuery(ifindex: number, direction: TcxDirection, context: string): number[] {
+    const capacity = 64;
+    const ids = Buffer.alloc(capacity * 4);
+    const count = [capacity];
+    const type = TCX_ATTACH_TYPES[direction];
+    this.check('bpf_prog_query', this.calls.progQuery(ifindex, type, 0, [0], ids, count), context);
+    const n = Math.min(count[0] ?? 0, capacity);
+    return Array.from({ length: n }, (_, i) => ids.readUInt32LE(i * 4));
   }
 
   /** Swaps the program behind a link atomically; fails if oldProgFd is given and no longer current. */

@@ -25,6 +25,11 @@ export function oneOf(...values: string[]): string {
   return `enum:${values.join('|')}`;
 }
 
+/** Names a non-empty list of distinct values from an enum, e.g. setOf('receive', 'transmit') -> "set:receive|transmit". */
+export function setOf(...values: string[]): string {
+  return `set:${values.join('|')}`;
+}
+
 /** Registers every named format with convict. Idempotent: registering a name again installs an identical format. */
 export function registerFormats(names: Iterable<string>): void {
   for (const name of new Set(names)) {
@@ -223,6 +228,21 @@ function enumeration(values: string[]): FormatSpec {
   };
 }
 
+function enumSet(values: string[]): FormatSpec {
+  return {
+    validate(value) {
+      const list = Array.isArray(value) ? (value as unknown[]) : undefined;
+      const bad = list?.filter((v) => typeof v !== 'string' || !values.includes(v)) ?? [];
+      if (list === undefined || list.length === 0 || bad.length > 0 || new Set(list).size !== list.length) {
+        fail(`must be a non-empty list of distinct values from ${values.join(', ')}, got ${show(value)}`);
+      }
+    },
+    coerce: (raw) => (raw.trim() === '' ? [] : raw.split(',').map((v) => v.trim())),
+    describe: `non-empty list of ${values.map((v) => `\`${v}\``).join(', ')} (env and flags: comma-separated)`,
+    fileExpects: `a list, e.g. [${values.join(', ')}]`,
+  };
+}
+
 function formatSpec(name: string): FormatSpec {
   switch (name) {
     case 'strict-boolean':
@@ -246,5 +266,6 @@ function formatSpec(name: string): FormatSpec {
   const range = /^duration-ms:(\d+)\.\.(\d+)$/.exec(name);
   if (range) return boundedInt(Number(range[1]), Number(range[2]));
   if (name.startsWith('enum:')) return enumeration(name.slice('enum:'.length).split('|'));
+  if (name.startsWith('set:')) return enumSet(name.slice('set:'.length).split('|'));
   throw new Error(`unknown config format ${JSON.stringify(name)}`);
 }

@@ -1,13 +1,14 @@
 // The config schema: every key carnx reads, with its doc, format, default, env variable and flag; the one place defaults live.
 import type convict from 'convict';
-import { durationMs, oneOf } from './formats.js';
+import { durationMs, oneOf, setOf } from './formats.js';
 
-export type XdpMode = 'auto' | 'native' | 'generic' | 'offload';
+export type XdpMode = 'auto' | 'native' | 'generic' | 'offload' | 'tc';
+export type CountedDirection = 'receive' | 'transmit';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 /** The validated configuration, as loadConfig() returns it. */
 export interface CarnxConfig {
-  interfaces: { include: string[]; exclude: string[]; rescanIntervalMs: number };
+  interfaces: { include: string[]; exclude: string[]; directions: CountedDirection[]; rescanIntervalMs: number };
   xdp: { mode: XdpMode; replaceForeign: boolean; object: string; keepAttachedOnExit: boolean };
   bpffs: { path: string };
   export: { intervalMs: number; shutdownTimeoutMs: number };
@@ -90,6 +91,16 @@ export const configSchema: convict.Schema<CarnxConfig> = {
       env: 'CARNX_INTERFACES_EXCLUDE',
       arg: 'interfaces-exclude',
     },
+    directions: {
+      doc:
+        'Which directions to count on each interface. receive: frames arriving (the hook xdp.mode picks); transmit: ' +
+        'frames the host sends, counted at TC egress as the segments that reach the wire. Transmit needs tcx ' +
+        '(kernel 6.6 or later); without it carnx says so once and counts receive only.',
+      format: setOf('receive', 'transmit'),
+      default: ['receive', 'transmit'],
+      env: 'CARNX_INTERFACES_DIRECTIONS',
+      arg: 'interfaces-directions',
+    },
     rescanIntervalMs: {
       doc: 'How often to look for interfaces that appeared or went away.',
       format: ms(100, 3_600_000),
@@ -101,9 +112,11 @@ export const configSchema: convict.Schema<CarnxConfig> = {
   xdp: {
     mode: {
       doc:
-        'How to attach the XDP program. auto: native (driver) mode, falling back to generic mode with the reason logged; ' +
-        'offload runs on the NIC and only some NICs support it.',
-      format: oneOf('auto', 'native', 'generic', 'offload'),
+        'Where the receive side counts. auto: native (driver) XDP, else a TC ingress program (tcx), with the reason ' +
+        'logged; the host keeps its GRO either way. generic: generic XDP, only when asked for: the kernel turns GRO ' +
+        'off on a device with a generic XDP program, which can halve TCP receive throughput. tc: TC ingress only. ' +
+        'offload runs on the NIC and only some NICs support it. (Before carnx 0.2, auto fell back to generic.)',
+      format: oneOf('auto', 'native', 'generic', 'offload', 'tc'),
       default: 'auto',
       env: 'CARNX_XDP_MODE',
       arg: 'xdp-mode',

@@ -11,10 +11,10 @@ import {
   type ResourceMetrics,
   type ScopeMetrics,
 } from '@opentelemetry/sdk-metrics';
-import type { InterfaceSnapshot, SnapshotSource } from '../reader/interface-snapshot.js';
+import type { Direction, InterfaceSnapshot, SnapshotSource } from '../reader/interface-snapshot.js';
 import type { InterfaceCounters } from '../bpf/counter-layout.js';
 import type { Logger } from '../log/logger.js';
-import { ATTR, COUNTER_INSTRUMENTS, DIRECTION, type CounterInstrument } from './counter-instruments.js';
+import { ATTR, COUNTER_INSTRUMENTS, type CounterInstrument } from './counter-instruments.js';
 
 export type Temporality = 'cumulative' | 'delta';
 
@@ -29,14 +29,17 @@ export interface CounterProducerOptions {
   /** Delta: how long the baseline of an interface missing from exported collections is kept (default 10 min). */
   forgetAfterMs?: number;
   /**
-   * Delta: called for each interface of a successfully exported collection with the counters it carried, so they can
-   * be kept beside the pins; a restarted agent then starts from them (snapshot.deltaExported) instead of resending.
+   * Delta: called for each interface and direction of a successfully exported collection with the counters it
+   * carried, so they can be kept beside the pins; a restarted agent then starts from them (snapshot.deltaExported)
+   * instead of resending.
    */
-  onDeltaExported?: (name: string, counters: InterfaceCounters, untilUnixNs: bigint) => void;
+  onDeltaExported?: (name: string, direction: Direction, counters: InterfaceCounters, untilUnixNs: bigint) => void;
 }
 
-/** The words of every COUNTER_INSTRUMENTS entry for one interface, cumulative since countingSinceNs. */
+/** The words of every COUNTER_INSTRUMENTS entry for one interface and direction, cumulative since countingSinceNs. */
 interface Reading {
+  name: string;
+  direction: Direction;
   countingSinceNs: bigint;
   words: bigint[][];
   counters: InterfaceCounters;
@@ -50,11 +53,13 @@ interface Baseline extends Reading {
 /** Delta: what one collection read, kept until the exporter reports whether it arrived. */
 interface Pending {
   endNs: bigint;
+  /** By seriesKey. */
   readings: Map<string, Reading>;
 }
-/** One interface's points for one collection: the interval's start and the values (cumulative or delta). */
+/** One interface's points in one direction for one collection: the interval's start and the values. */
 interface Series {
   name: string;
+  direction: Direction;
   startNs: bigint;
   words: bigint[][];
 }
@@ -108,10 +113,14 @@ export class CounterProducer implements MetricProducer {
     }
     const id = ++this.lastId;
     const endNs = this.now();
-    const readings = new Map(snapshots.map((s) => [s.name, readingOf(s)]));
+    const readings = new Map(snapshots.map((s) => [seriesKey(s), readingOf(s)]));
     if (readings.size === 0) return { resourceMetrics: resourceMetrics([]), errors: [] };
     if (this.temporality === 'delta') this.remember(id, { endNs, readings });
-    const series: Series[] = [...readings].map(([name, reading]) => ({ name, ...this.interval(name, reading, endNs) }));
+    const series: Series[] = [...readings].map(([key, reading]) => ({
+      name: reading.name,
+      direction: reading.direction,
+      ...this.interval(key, reading, endNs),
+    }));
     const scope: ScopeMetrics = {
       scope: { name: 'carnx', version: this.opts.packageVersion },
       metrics: COUNTER_INSTRUMENTS.map((instrument, i) => this.metricData(instrument, i, series, endNs)),
@@ -138,13 +147,13 @@ export class CounterProducer implements MetricProducer {
     for (const key of this.pending.keys()) if (key <= id) this.pending.delete(key);
     if (done === undefined || id <= this.committedId) return;
     this.committedId = id;
-    for (const [name, reading] of done.readings) {
-      this.baselines.set(name, { ...reading, persisted: undefined, endNs: done.endNs });
+    for (const [key, reading] of done.readings) {
+      this.baselines.set(key, { ...reading, persisted: undefined, endNs: done.endNs });
       try {
-        this.opts.onDeltaExported?.(name, reading.counters, done.endNs);
+        this.opts.onDeltaExported?.(reading.name, reading.direction, reading.counters, done.endNs);
       } catch (err) {
         this.opts.logger.warn(
-          { interface: name, error: (err as Error).message },
+          { interface: reading.name, direction: reading.direction, error: (err as Error).message },
           'could not keep the exported delta baseline',
         );
       }
@@ -152,8 +161,8 @@ export class CounterProducer implements MetricProducer {
     // An interface missing from a successful export is not exported; its baseline is kept a while so a transient read
     // failure does not make it resend its totals, then dropped (a re-created interface has a new countingSince anyway).
     const forgetNs = BigInt(this.opts.forgetAfterMs ?? 600_000) * 1_000_000n;
-    for (const [name, baseline] of this.baselines) {
-      if (!done.readings.has(name) && done.endNs - baseline.endNs > forgetNs) this.baselines.delete(name);
+    for (const [key, baseline] of this.baselines) {
+      if (!done.readings.has(key) && done.endNs - baseline.endNs > forgetNs) this.baselines.delete(key);
     }
   }
 
@@ -168,8 +177,8 @@ export class CounterProducer implements MetricProducer {
   }
 
   /** A point's interval and values: since counting started (cumulative, first delta, reset) or since the baseline. */
-  private interval(name: string, reading: Reading, endNs: bigint): { startNs: bigint; words: bigint[][] } {
-    const base = this.temporality === 'delta' ? (this.baselines.get(name) ?? reading.persisted) : undefined;
+  private interval(key: string, reading: Reading, endNs: bigint): { startNs: bigint; words: bigint[][] } {
+    const base = this.temporality === 'delta' ? (this.baselines.get(key) ?? reading.persisted) : undefined;
     // A new countingSince or a counter that went down means the interface's counters were re-created: start over.
     // A baseline of another shape cannot be subtracted either (so the `?? 0n` below is never taken).
     const reset =
@@ -221,7 +230,7 @@ function dataPoints<T>(
   const endTime = toHrTime(endNs);
   return series.flatMap((s) =>
     points(s.words[index] ?? []).map((p) => ({
-      attributes: { [ATTR.interfaceName]: s.name, [ATTR.ioDirection]: DIRECTION, ...p.attributes },
+      attributes: { [ATTR.interfaceName]: s.name, [ATTR.ioDirection]: s.direction, ...p.attributes },
       startTime: toHrTime(s.startNs),
       endTime,
       value: p.value,
@@ -229,17 +238,26 @@ function dataPoints<T>(
   );
 }
 
+/** Series are per interface and direction; a name cannot contain '/', so the key is unambiguous. */
+function seriesKey(s: { name: string; direction: Direction }): string {
+  return `${s.name}/${s.direction}`;
+}
+
 function readingOf(snapshot: InterfaceSnapshot): Reading {
   const countingSinceNs = snapshot.countingSinceUnixNs;
   const wordsOf = (counters: InterfaceCounters) => COUNTER_INSTRUMENTS.map((i) => i.read(counters));
   const prior = snapshot.deltaExported;
   const persisted = prior && {
+    name: snapshot.name,
+    direction: snapshot.direction,
     countingSinceNs,
     words: wordsOf(prior.counters),
     counters: prior.counters,
     endNs: prior.untilUnixNs,
   };
   return {
+    name: snapshot.name,
+    direction: snapshot.direction,
     countingSinceNs,
     words: wordsOf(snapshot.counters),
     counters: snapshot.counters,

@@ -1,9 +1,10 @@
 // The agent's own health metrics, reported through the SDK Meter: attached interfaces, failures, collection time.
 import { ValueType, type Histogram, type Meter } from '@opentelemetry/api';
+import { HOOKS, directionOf, xdpModeOf, type Hook } from '../attach/attach-hooks.js';
 import type { Logger } from '../log/logger.js';
 
-/** Attached interfaces by XDP mode (native, generic, offload), as the agent knows them at collection time. */
-export type AttachedByMode = () => Record<string, number>;
+/** Attached interfaces by hook, as the agent knows them at collection time (hooks with none may be left out). */
+export type AttachedByHook = () => Partial<Record<Hook, number>>;
 
 /** Collection takes microseconds to milliseconds; the SDK's default boundaries (0..10000) suit milliseconds, not seconds. */
 const DURATION_BOUNDARIES = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
@@ -19,7 +20,7 @@ export class HealthInstruments {
   private callbackFailing = false;
 
   constructor(
-    private readonly attachedByMode: AttachedByMode,
+    private readonly attachedByHook: AttachedByHook,
     private readonly logger: Logger,
   ) {}
 
@@ -42,7 +43,7 @@ export class HealthInstruments {
     const interfaces = meter.createObservableGauge('carnx.agent.interfaces', {
       valueType: ValueType.INT,
       unit: '{interface}',
-      description: 'Interfaces carnx counts on, by XDP attach mode.',
+      description: 'Interfaces carnx counts on, by hook (XDP mode or TC ingress/egress) and direction.',
     });
     const attachFailures = meter.createObservableCounter('carnx.agent.attach.failures', {
       valueType: ValueType.INT,
@@ -65,9 +66,9 @@ export class HealthInstruments {
         result.observe(exportFailures, this.exportFailures);
         for (const [reason, n] of this.attachFailures) result.observe(attachFailures, n, { 'carnx.reason': reason });
         try {
-          for (const [mode, n] of Object.entries(this.attachedByMode())) {
-            result.observe(interfaces, n, { 'carnx.xdp.mode': mode });
-          }
+          const counts = this.attachedByHook();
+          // Every hook, zeros included, so a series does not vanish when its last interface moves elsewhere.
+          for (const hook of HOOKS) result.observe(interfaces, counts[hook] ?? 0, hookAttributes(hook));
           this.callbackFailing = false;
         } catch (err) {
           const error = (err as Error)?.message ?? String(err);
@@ -79,4 +80,14 @@ export class HealthInstruments {
       [interfaces, attachFailures, exportFailures],
     );
   }
+}
+
+/** carnx.xdp.mode stays on XDP hooks: it was this metric's only attribute before TC hooks existed. */
+function hookAttributes(hook: Hook): Record<string, string> {
+  const mode = xdpModeOf(hook);
+  return {
+    'carnx.hook': hook,
+    'network.io.direction': directionOf(hook),
+    ...(mode === undefined ? {} : { 'carnx.xdp.mode': mode }),
+  };
 }

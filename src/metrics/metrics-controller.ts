@@ -3,7 +3,7 @@ import type { CarnxConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { SnapshotSource } from '../reader/interface-snapshot.js';
 import type { CounterProducerOptions } from './counter-producer.js';
-import type { AttachedByMode } from './health-instruments.js';
+import type { AttachedByHook } from './health-instruments.js';
 import { MetricsPipeline } from './metrics-pipeline.js';
 import type { ExportState } from './otlp-exporter.js';
 
@@ -20,7 +20,7 @@ export interface MetricsController {
 /** The narrow view of the counting side that metrics reads through: no agent, no attachments. */
 export interface CountingSide {
   snapshots: SnapshotSource;
-  attachedByMode: AttachedByMode;
+  attachedByHook: AttachedByHook;
   /** The interfaces counted on now, whose kernel statistics are exported too. */
   countedInterfaces: () => string[];
   /** Delta: keeps what each successful export carried (pinned, so a restart neither loses nor resends). */
@@ -46,7 +46,7 @@ export function createMetricsController(options: MetricsControllerOptions): Metr
     config,
     logger: logger.child({ module: 'metrics' }),
     source: counting.snapshots,
-    attachedByMode: counting.attachedByMode,
+    attachedByHook: counting.attachedByHook,
     countedInterfaces: counting.countedInterfaces,
     packageVersion,
     producer,

@@ -13,7 +13,7 @@ import type { Logger } from '../log/logger.js';
 import type { SnapshotSource } from '../reader/interface-snapshot.js';
 import { readKernelStats } from '../reader/kernel-stats.js';
 import { CounterProducer, type CounterProducerOptions } from './counter-producer.js';
-import { HealthInstruments, type AttachedByMode } from './health-instruments.js';
+import { HealthInstruments, type AttachedByHook } from './health-instruments.js';
 import { ReportingExporter, createOtlpExporter, type ExportState } from './otlp-exporter.js';
 import { buildResource } from './resource.js';
 import { SystemNetworkInstruments } from './system-network-instruments.js';
@@ -23,7 +23,7 @@ export interface MetricsPipelineOptions {
   logger: Logger;
   source: SnapshotSource;
   packageVersion: string;
-  attachedByMode: AttachedByMode;
+  attachedByHook: AttachedByHook;
   /** The interfaces carnx counts on: their kernel statistics are exported as system.network.* (not without it). */
   countedInterfaces?: () => string[];
   /** Where those statistics are read (tests); default /sys/class/net. */
@@ -73,7 +73,7 @@ export class MetricsPipeline {
         temporality: config.otlp.temporality,
         onDeltaExported: options.onDeltaExported,
       });
-    this.health = new HealthInstruments(options.attachedByMode, logger);
+    this.health = new HealthInstruments(options.attachedByHook, logger);
     this.exporter = new ReportingExporter(
       options.exporter ?? createOtlpExporter(config, logger),
       {

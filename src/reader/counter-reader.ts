@@ -18,7 +18,8 @@ export function readSnapshots(
       snapshots.push({
         name: a.ifname,
         ifindex: a.ifindex,
-        mode: a.mode,
+        direction: a.direction,
+        hook: a.hook,
         countingSinceUnixNs: a.countingSinceUnixNs,
         counters: decodeCounters(words),
         ...(untilUnixNs > 0n ? { deltaExported: { untilUnixNs, counters: deltaExported } } : {}),

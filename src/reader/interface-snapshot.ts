@@ -1,11 +1,15 @@
 // The plain data one collection produces: what each attached interface has counted so far.
-import type { AttachMode } from '../attach/attach-hooks.js';
+import type { Direction, Hook } from '../attach/attach-hooks.js';
 import type { InterfaceCounters } from '../bpf/counter-layout.js';
+
+export type { Direction, Hook };
 
 export interface InterfaceSnapshot {
   name: string;
   ifindex: number;
-  mode: AttachMode;
+  direction: Direction;
+  /** The hook the counts come from. */
+  hook: Hook;
   /** When the kernel began counting on this interface (wall clock, ns); survives agent restarts through the pins. */
   countingSinceUnixNs: bigint;
   /** Cumulative totals since countingSinceUnixNs, summed over CPUs. */

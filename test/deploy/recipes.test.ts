@@ -1,11 +1,10 @@
 // Collector recipes against the real collector, and the Grafana dashboard against the metric names carnx really exports.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { ValueType, type Attributes } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -20,25 +19,21 @@ import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { COUNTER_INSTRUMENTS } from '../../src/metrics/counter-instruments.js';
 import { HealthInstruments } from '../../src/metrics/health-instruments.js';
 import { createLogger } from '../../src/log/logger.js';
+import { collectorBinary } from '../fixtures/built-tools.js';
+import { Cleanups } from '../fixtures/cleanups.js';
 import { freePort } from '../fixtures/collector.js';
+import { command, commandResult } from '../fixtures/command.js';
+import { readDoc, repoPath, type Doc } from '../fixtures/repo.js';
+import { waitFor } from '../fixtures/wait.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const RECIPES = join(ROOT, 'config/collector');
-const DASHBOARD = join(ROOT, 'config/grafana/dashboards/carnx.json');
-
-/** A parsed YAML or JSON document: shapes are asserted, not typed. */
-type Doc = Record<string, any>;
+const RECIPES = repoPath('config/collector');
 interface ExportedMetric {
   name: string;
   unit: string;
   kind: 'sum' | 'gauge' | 'histogram';
   attributes: string[];
 }
-const EXPORTED: ExportedMetric[] = (
-  JSON.parse(readFileSync(join(ROOT, 'test/deploy/exported-metrics.json'), 'utf8')) as {
-    metrics: ExportedMetric[];
-  }
-).metrics;
+const EXPORTED: ExportedMetric[] = readDoc('test/deploy/exported-metrics.json').metrics;
 
 /**
  * Components carnx's test collector lacks, that recipes may still use. Recipes using them are validated with those
@@ -50,7 +45,7 @@ const RECIPE_ENV = { DD_API_KEY: '0123456789abcdef0123456789abcdef', HONEYCOMB_A
 
 let otelcol = '';
 let work = '';
-const children: ChildProcess[] = [];
+const cleanups = new Cleanups();
 
 /** "exporter datadog", "processor batch", ... for every component a collector config defines. */
 function componentsOf(config: Doc): string[] {
@@ -60,40 +55,26 @@ function componentsOf(config: Doc): string[] {
 }
 
 function validate(file: string): { status: number | null; output: string } {
-  const run = spawnSync(otelcol, ['validate', '--config', file], {
-    encoding: 'utf8',
-    env: { ...process.env, ...RECIPE_ENV },
-  });
+  const run = commandResult(otelcol, ['validate', '--config', file], RECIPE_ENV);
   return { status: run.status, output: `${run.stdout}${run.stderr}` };
 }
 
 const Recipes = suite('collector recipes and dashboard');
 
 Recipes.before(() => {
-  otelcol = execFileSync('bash', [join(ROOT, 'test/collector/build.sh')], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-    .trim()
-    .split('\n')
-    .pop()!;
+  otelcol = collectorBinary();
   work = mkdtempSync(join(tmpdir(), 'carnx-recipes-'));
 });
 
 Recipes.after(async () => {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    await new Promise((resolve) =>
-      child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once('exit', resolve),
-    );
-  }
+  await cleanups.run();
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
 Recipes(
   'every recipe passes `validate`; components the test collector lacks are swapped for debug, nothing else',
   () => {
-    const available = YAML.parse(execFileSync(otelcol, ['components'], { encoding: 'utf8' })) as Doc;
+    const available = YAML.parse(command(otelcol, ['components'])) as Doc;
     const known = new Set(
       (['receivers', 'processors', 'exporters', 'extensions', 'connectors'] as const).flatMap((section) =>
         (available[section] ?? []).map((c: Doc) => `${section.slice(0, -1)} ${c.name}`),
@@ -106,7 +87,7 @@ Recipes(
       assert.ok(files.includes(want), want);
     const report: string[] = [];
     for (const file of files) {
-      const config = YAML.parse(readFileSync(join(RECIPES, file), 'utf8')) as Doc;
+      const config = readDoc('config/collector', file);
       const missing = componentsOf(config).filter((c) => !known.has(c));
       const unexpected = missing.filter((c) => !NOT_IN_TEST_COLLECTOR.has(c));
       assert.equal(unexpected, [], `${file} uses components neither in the test collector nor allowed to be missing`);
@@ -133,10 +114,10 @@ Recipes(
 );
 
 Recipes('recipes: Datadog gets deltas and its key from the environment; Honeycomb gets TLS and both headers', () => {
-  const datadog = YAML.parse(readFileSync(join(RECIPES, 'datadog.yaml'), 'utf8')) as Doc;
+  const datadog = readDoc('config/collector', 'datadog.yaml');
   assert.is(datadog.exporters.datadog.api.key, '${env:DD_API_KEY}');
   assert.ok(datadog.service.pipelines.metrics.processors.includes('cumulative_to_delta'));
-  const honeycomb = YAML.parse(readFileSync(join(RECIPES, 'honeycomb.yaml'), 'utf8')) as Doc;
+  const honeycomb = readDoc('config/collector', 'honeycomb.yaml');
   const [id, exporter] = Object.entries(honeycomb.exporters as Doc)[0]!;
   assert.match(id, /^otlp_grpc\b/);
   assert.match(exporter.endpoint, /api\.honeycomb\.io:443/);
@@ -163,7 +144,7 @@ Recipes('exported-metrics.json matches the code: COUNTER_INSTRUMENTS and the hea
     exportIntervalMillis: 3_600_000,
   });
   const provider = new MeterProvider({ readers: [reader] });
-  const health = new HealthInstruments(() => ({ native: 1 }), createLogger('silent'));
+  const health = new HealthInstruments(() => ({ 'xdp-native': 1 }), createLogger('silent'));
   health.bind(provider.getMeter('carnx'));
   health.recordAttachFailure('foreign-program');
   health.recordExportFailure();
@@ -203,7 +184,12 @@ async function prometheusNames(): Promise<{ families: Map<string, string>; label
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
-  children.push(collector);
+  cleanups.add(collector, async (child) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  });
   let collectorLog = '';
   collector.stderr!.setEncoding('utf8').on('data', (c: string) => {
     collectorLog += c;
@@ -228,21 +214,23 @@ async function prometheusNames(): Promise<{ families: Map<string, string>; label
       meter.createObservableGauge(m.name, options).addCallback((r) => r.observe(1, attributes));
     else meter.createHistogram(m.name, { unit: m.unit }).record(1, attributes);
   }
-  const text = await (async () => {
-    const deadline = Date.now() + 20_000;
-    for (;;) {
+  let body = '';
+  const familiesIn = (text: string) => text.split('\n').filter((l) => l.startsWith('# TYPE carnx_')).length;
+  const text = await waitFor(
+    `the collector to expose all ${EXPORTED.length} metrics`,
+    async () => {
       await reader.forceFlush().catch(() => undefined); // the collector may still be starting: send again
-      const body = await fetch(`http://127.0.0.1:${promPort}/metrics`).then(
+      body = await fetch(`http://127.0.0.1:${promPort}/metrics`).then(
         (r) => r.text(),
         () => '',
       );
-      const families = body.split('\n').filter((l) => l.startsWith('# TYPE carnx_')).length;
-      if (families >= EXPORTED.length) return body;
-      if (Date.now() > deadline)
-        throw new Error(`the collector exposed ${families} of ${EXPORTED.length} metrics\n${body}\n${collectorLog}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  })();
+      return familiesIn(body) >= EXPORTED.length && body;
+    },
+    20_000,
+    100,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}: it exposed ${familiesIn(body)}\n${body}\n${collectorLog}`);
+  });
   await provider.shutdown();
   const families = new Map<string, string>();
   for (const [, name, type] of text.matchAll(/^# TYPE (carnx_\S+) (\S+)$/gm)) families.set(name!, type!);
@@ -303,7 +291,7 @@ Recipes(
         type === 'histogram' ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name],
       ),
     );
-    const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as Doc;
+    const dashboard = readDoc('config/grafana/dashboards/carnx.json');
     const queries: Array<{ where: string; expr: string }> = [
       ...(dashboard.templating.list as Doc[]).map((v) => ({
         where: `variable ${v.name}`,
@@ -330,18 +318,16 @@ Recipes(
     const unused = [...families.keys()].filter((f) => !used.has(f));
     assert.equal(unused, [], 'metrics missing from the dashboard');
     // Every panel reads the provisioned datasource.
-    const datasource = YAML.parse(
-      readFileSync(join(ROOT, 'config/grafana/provisioning/datasources/prometheus.yaml'), 'utf8'),
-    ).datasources[0];
+    const datasource = readDoc('config/grafana/provisioning/datasources/prometheus.yaml').datasources[0];
     for (const panel of (dashboard.panels as Doc[]).filter((p) => p.type !== 'row'))
       assert.is(panel.datasource.uid, datasource.uid, panel.title);
   },
 );
 
 Recipes('the compose stack is wired end to end: collector port, Prometheus target, Grafana provisioning paths', () => {
-  const compose = YAML.parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as Doc;
-  const collector = YAML.parse(readFileSync(join(RECIPES, 'compose.yaml'), 'utf8')) as Doc;
-  const prometheus = YAML.parse(readFileSync(join(ROOT, 'config/prometheus/prometheus.yml'), 'utf8')) as Doc;
+  const compose = readDoc('docker-compose.yml');
+  const collector = readDoc('config/collector', 'compose.yaml');
+  const prometheus = readDoc('config/prometheus/prometheus.yml');
   const exporterPort = (collector.exporters.prometheus.endpoint as string).split(':').pop();
   assert.equal(prometheus.scrape_configs[0].static_configs[0].targets, [`otel-collector:${exporterPort}`]);
   assert.is(prometheus.scrape_configs[0].honor_labels, true);
@@ -354,12 +340,9 @@ Recipes('the compose stack is wired end to end: collector port, Prometheus targe
   assert.ok(
     (compose.services.prometheus.volumes as string[]).some((v) => v.startsWith('./config/prometheus/prometheus.yml:')),
   );
-  const datasource = YAML.parse(
-    readFileSync(join(ROOT, 'config/grafana/provisioning/datasources/prometheus.yaml'), 'utf8'),
-  ).datasources[0];
+  const datasource = readDoc('config/grafana/provisioning/datasources/prometheus.yaml').datasources[0];
   assert.is(datasource.url, 'http://prometheus:9090');
-  const provider = YAML.parse(readFileSync(join(ROOT, 'config/grafana/provisioning/dashboards/carnx.yaml'), 'utf8'))
-    .providers[0];
+  const provider = readDoc('config/grafana/provisioning/dashboards/carnx.yaml').providers[0];
   const grafanaVolumes = compose.services.grafana.volumes as string[];
   assert.ok(
     grafanaVolumes.includes(`./config/grafana/dashboards:${provider.options.path}:ro`),
@@ -367,7 +350,7 @@ Recipes('the compose stack is wired end to end: collector port, Prometheus targe
   );
   assert.ok(grafanaVolumes.includes('./config/grafana/provisioning:/etc/grafana/provisioning:ro'));
   // carnx (host network) sends to the port the collector publishes on the host's loopback.
-  const agent = YAML.parse(readFileSync(join(ROOT, 'config/carnx.compose.yaml'), 'utf8')) as Doc;
+  const agent = readDoc('config/carnx.compose.yaml');
   const receiverPort = (collector.receivers.otlp.protocols.grpc.endpoint as string).split(':').pop();
   assert.ok(
     (compose.services['otel-collector'].ports as string[]).includes(

@@ -8,81 +8,35 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { libbpf } from '../../src/bpf/libbpf.js';
 import { interfacePins } from '../../src/attach/pin-paths.js';
-import { AgentProcess, TestBpffs, agentArgs } from '../fixtures/agent-process.js';
-import { LoadedProgram, PASS_OBJECT } from '../fixtures/loaded-program.js';
-import { ip, VethPair } from '../fixtures/netns.js';
+import { agentArgs, spawnAgent, startAgent, testBpffs } from '../fixtures/agent-process.js';
+import { Cleanups } from '../fixtures/cleanups.js';
+import { xdpLinksOn, xdpOn } from '../fixtures/kernel-objects.js';
+import { attachForeignProgram } from '../fixtures/loaded-program.js';
+import { vethPair } from '../fixtures/netns.js';
 import { requireRoot } from '../fixtures/privileges.js';
+import { sendUdp } from '../fixtures/traffic.js';
 
 const XDP_SOURCE = fileURLToPath(new URL('../../../xdp/carnx.bpf.c', import.meta.url));
-const XDP_FLAGS_SKB_MODE = 2;
-const TRAFFIC = fileURLToPath(new URL('../../../test/fixtures/traffic.mjs', import.meta.url));
 
 const Lifecycle = suite('agent lifecycle');
-const cleanups: Array<() => void | Promise<void>> = [];
+const cleanups = new Cleanups();
 let work = '';
-
-function track<T extends { destroy(): void }>(thing: T): T {
-  cleanups.push(() => thing.destroy());
-  return thing;
-}
-
-function startAgent(args: string[], env: NodeJS.ProcessEnv = {}): AgentProcess {
-  const agent = new AgentProcess(args, env);
-  cleanups.push(async () => {
-    await agent.stop('SIGKILL');
-  });
-  return agent;
-}
-
-function xdpOn(ifname: string): string | undefined {
-  return /\b(xdpgeneric|xdpdrv|xdpoffload|xdp)\b/.exec(ip('-o', 'link', 'show', 'dev', ifname))?.[1];
-}
-
-/** XDP links on an interface, counted by bpftool's list of links and each link's own info. */
-function xdpLinksOn(ifindex: number): number {
-  const links = JSON.parse(execFileSync('bpftool', ['-j', 'link', 'show'], { encoding: 'utf8' })) as Array<{
-    id: number;
-    type: string;
-  }>;
-  return links
-    .filter((l) => l.type === 'xdp')
-    .filter((l) => {
-      const fd = libbpf().linkFdById(l.id);
-      try {
-        return libbpf().linkInfo(fd, `link ${l.id}`).ifindex === ifindex;
-      } finally {
-        libbpf().closeFd(fd);
-      }
-    }).length;
-}
-
-function sendUdp(pair: VethPair, count: number): void {
-  pair.exec('node', [TRAFFIC, 'udp', pair.hostAddress, '9', String(count), '100']);
-}
 
 Lifecycle.before(() => {
   requireRoot('the agent');
   work = mkdtempSync(join(tmpdir(), 'carnx-lifecycle-'));
 });
-Lifecycle.after.each(async () => {
-  // Agents first (they hold links), then pins and namespaces; every step runs even if one fails.
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    try {
-      await cleanup();
-    } catch {
-      // keep cleaning
-    }
-  }
-});
+// Agents first (they hold links), then pins and namespaces; every step runs even if one fails.
+Lifecycle.after.each(() => cleanups.run());
 Lifecycle.after(() => rmSync(work, { recursive: true, force: true }));
 
 Lifecycle('attaches, counts, and on SIGTERM detaches and unpins everything', async () => {
-  const pair = track(new VethPair('l').create());
-  const bpffs = track(new TestBpffs('term'));
-  const agent = startAgent(agentArgs(bpffs, pair.host, ['--xdp-mode', 'generic']));
+  const pair = vethPair(cleanups, 'l');
+  const bpffs = testBpffs(cleanups, 'term');
+  const agent = startAgent(cleanups, bpffs, pair.host, ['--xdp-mode', 'generic']);
   await agent.waitForMsg('attached', { interface: pair.host });
   assert.is(xdpOn(pair.host), 'xdpgeneric');
-  sendUdp(pair, 30);
+  sendUdp(pair, pair.hostAddress, 30, 100);
   assert.ok(bpffs.read(pair.host).counters.packets[1]! >= 30n, 'UDP counted through the pinned map');
   const exit = await agent.stop('SIGTERM');
   assert.is(exit.code, 0);
@@ -91,28 +45,28 @@ Lifecycle('attaches, counts, and on SIGTERM detaches and unpins everything', asy
 });
 
 Lifecycle('SIGKILL, traffic while down, restart: adopted, nothing lost, start time kept, one attachment', async () => {
-  const pair = track(new VethPair('k').create());
-  const bpffs = track(new TestBpffs('kill'));
-  const first = startAgent(agentArgs(bpffs, pair.host));
+  const pair = vethPair(cleanups, 'k');
+  const bpffs = testBpffs(cleanups, 'kill');
+  const first = startAgent(cleanups, bpffs, pair.host);
   await first.waitForMsg('attached', { interface: pair.host });
-  sendUdp(pair, 20);
+  sendUdp(pair, pair.hostAddress, 20, 100);
   const before = bpffs.read(pair.host);
   const { linkId } = bpffs.linkId(pair.host);
   await first.stop('SIGKILL');
-  sendUdp(pair, 25); // nobody running: the pinned link keeps counting
-  const second = startAgent(agentArgs(bpffs, pair.host));
+  sendUdp(pair, pair.hostAddress, 25, 100); // nobody running: the pinned link keeps counting
+  const second = startAgent(cleanups, bpffs, pair.host);
   await second.waitForMsg('adopted pinned attachment', { interface: pair.host });
   const after = bpffs.read(pair.host);
   assert.is(after.counters.packets[1]! - before.counters.packets[1]!, 25n, 'the 25 datagrams sent while down');
   assert.is(after.meta.countingSinceUnixNs, before.meta.countingSinceUnixNs, 'start time unchanged');
   assert.is(bpffs.linkId(pair.host).linkId, linkId, 'the same link, adopted');
-  assert.is(xdpLinksOn(pair.ifindex()), 1, 'exactly one XDP link on the interface');
+  assert.is(xdpLinksOn(pair.ifindex()).length, 1, 'exactly one XDP link on the interface');
   assert.is((await second.stop()).code, 0);
 });
 
 Lifecycle('a changed program is swapped in atomically: same link, same counters, new program', async () => {
-  const pair = track(new VethPair('u').create());
-  const bpffs = track(new TestBpffs('upgrade'));
+  const pair = vethPair(cleanups, 'u');
+  const bpffs = testBpffs(cleanups, 'upgrade');
   // The same source with another extension-header bound is a different program (new tag) with the same maps.
   const upgraded = join(work, 'carnx-upgraded.bpf.o');
   const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
@@ -128,64 +82,78 @@ Lifecycle('a changed program is swapped in atomically: same link, same counters,
     '-o',
     upgraded,
   ]);
-  const first = startAgent(agentArgs(bpffs, pair.host, ['--xdp-keep-attached-on-exit']));
+  const first = startAgent(cleanups, bpffs, pair.host, ['--xdp-keep-attached-on-exit']);
   await first.waitForMsg('attached', { interface: pair.host });
-  sendUdp(pair, 10);
+  sendUdp(pair, pair.hostAddress, 10, 100);
   const before = bpffs.linkId(pair.host);
   const counted = bpffs.read(pair.host).counters.packets[1];
   assert.is((await first.stop()).code, 0);
   assert.ok(existsSync(interfacePins(bpffs.path, pair.host).link), 'keepAttachedOnExit kept the pins');
-  const second = startAgent(agentArgs(bpffs, pair.host, ['--xdp-object', upgraded]));
+  const second = startAgent(cleanups, bpffs, pair.host, ['--xdp-object', upgraded]);
   const line = await second.waitForMsg('upgraded program in place', { interface: pair.host });
   const after = bpffs.linkId(pair.host);
   assert.is(after.linkId, before.linkId, 'the link was updated, not replaced');
   assert.is.not(after.progId, before.progId, 'a new program runs');
   assert.is(line.progId, after.progId);
-  sendUdp(pair, 10);
+  sendUdp(pair, pair.hostAddress, 10, 100);
   assert.is(bpffs.read(pair.host).counters.packets[1], counted! + 10n, 'the counters carried over');
   assert.is((await second.stop()).code, 0);
 });
 
-Lifecycle('a foreign XDP program is left alone and reported; the agent keeps running', async () => {
-  const mine = track(new VethPair('f').create());
-  const foreign = track(new VethPair('g').create());
-  // Another tool's program, attached over netlink the way `ip link set ... xdp` does.
-  const other = new LoadedProgram(PASS_OBJECT, 'xdp_pass');
-  libbpf().xdpAttach(foreign.ifindex(), other.progFd, XDP_FLAGS_SKB_MODE, foreign.host);
-  cleanups.push(() => {
-    libbpf().xdpDetach(foreign.ifindex(), XDP_FLAGS_SKB_MODE, foreign.host);
-    other.close();
-  });
-  const foreignId = libbpf().xdpQuery(foreign.ifindex(), foreign.host).progId;
-  const bpffs = track(new TestBpffs('foreign'));
-  const agent = startAgent(agentArgs(bpffs, mine.host, ['--interfaces-include', foreign.host]));
-  const refused = await agent.waitForMsg('not counting on interface', { interface: foreign.host });
-  assert.is(refused.foreignProgId, foreignId);
-  assert.is(refused.reason, 'foreign-program');
-  await agent.waitForMsg('attached', { interface: mine.host });
-  assert.is(libbpf().xdpQuery(foreign.ifindex(), foreign.host).progId, foreignId, 'the foreign program is untouched');
-  assert.is((await agent.stop()).code, 0);
-  assert.is(libbpf().xdpQuery(foreign.ifindex(), foreign.host).progId, foreignId, 'and still there after carnx exits');
-});
+Lifecycle(
+  'a foreign XDP program is left alone: native mode reports and skips it, auto counts beside it at TC',
+  async () => {
+    const mine = vethPair(cleanups, 'f');
+    const foreign = vethPair(cleanups, 'g');
+    const foreignId = attachForeignProgram(cleanups, foreign);
+    const bpffs = testBpffs(cleanups, 'foreign');
+    const beside = startAgent(cleanups, bpffs, foreign.host, ['--xdp-mode', 'auto']);
+    const fell = await beside.waitForMsg('fell back to tc-ingress', { interface: foreign.host });
+    assert.match(String(fell.reason), `held by program id ${foreignId}`);
+    assert.is((await beside.waitForMsg('attached', { interface: foreign.host })).hook, 'tc-ingress');
+    assert.is(libbpf().xdpQuery(foreign.ifindex(), foreign.host).progId, foreignId, 'the foreign program still runs');
+    assert.is((await beside.stop()).code, 0);
+    const agent = startAgent(cleanups, bpffs, mine.host, [
+      '--interfaces-include',
+      foreign.host,
+      '--xdp-mode',
+      'native',
+    ]);
+    const refused = await agent.waitForMsg('not counting on interface', { interface: foreign.host });
+    assert.is(refused.foreignProgId, foreignId);
+    assert.is(refused.reason, 'foreign-program');
+    await agent.waitForMsg('attached', { interface: mine.host });
+    assert.is(libbpf().xdpQuery(foreign.ifindex(), foreign.host).progId, foreignId, 'the foreign program is untouched');
+    assert.is((await agent.stop()).code, 0);
+    assert.is(
+      libbpf().xdpQuery(foreign.ifindex(), foreign.host).progId,
+      foreignId,
+      'and still there after carnx exits',
+    );
+  },
+);
 
-Lifecycle('auto mode falls back to generic when native is refused (veth MTU too large)', async () => {
-  const pair = track(new VethPair('m').create({ mtu: 9500 }));
-  const bpffs = track(new TestBpffs('auto'));
-  const agent = startAgent(agentArgs(bpffs, pair.host, ['--xdp-mode', 'auto']));
-  const fell = await agent.waitForMsg('fell back to generic XDP', { interface: pair.host });
-  assert.match(String(fell.reason), 'native');
-  const attached = await agent.waitForMsg('attached', { interface: pair.host });
-  assert.is(attached.mode, 'generic');
-  assert.is(xdpOn(pair.host), 'xdpgeneric');
-  assert.is((await agent.stop()).code, 0);
-});
+Lifecycle(
+  'auto mode falls back to TC ingress, never generic XDP, when native is refused (veth MTU too large)',
+  async () => {
+    const pair = vethPair(cleanups, 'm', { mtu: 9500 });
+    const bpffs = testBpffs(cleanups, 'auto');
+    const agent = startAgent(cleanups, bpffs, pair.host, ['--xdp-mode', 'auto']);
+    const fell = await agent.waitForMsg('fell back to tc-ingress', { interface: pair.host });
+    assert.match(String(fell.reason), 'native');
+    const attached = await agent.waitForMsg('attached', { interface: pair.host });
+    assert.is(attached.hook, 'tc-ingress');
+    assert.is(xdpOn(pair.host), undefined, 'no XDP program at all: GRO stays on');
+    assert.is((await agent.stop()).code, 0);
+  },
+);
 
 Lifecycle('interfaces that appear are attached within a rescan; vanished ones leave no pins', async () => {
-  const bpffs = track(new TestBpffs('churn'));
-  const first = track(new VethPair('c').create());
-  const agent = startAgent(agentArgs(bpffs, 'cx*c*h'));
+  const bpffs = testBpffs(cleanups, 'churn');
+  const first = vethPair(cleanups, 'c');
+  const agent = startAgent(cleanups, bpffs, 'cx*c*h');
   await agent.waitForMsg('attached', { interface: first.host });
-  const second = track(new VethPair('c').create());
+  const second = vethPair(cleanups, 'c');
   await agent.waitForMsg('attached', { interface: second.host }, 5000);
   first.destroy();
   await agent.waitForMsg('interface gone or deselected: detached', { interface: first.host }, 5000);
@@ -195,12 +163,12 @@ Lifecycle('interfaces that appear are attached within a rescan; vanished ones le
 });
 
 Lifecycle('SIGHUP reloads the interface selection without losing counts', async () => {
-  const a = track(new VethPair('h').create());
-  const b = track(new VethPair('h').create());
-  const bpffs = track(new TestBpffs('hup'));
+  const a = vethPair(cleanups, 'h');
+  const b = vethPair(cleanups, 'h');
+  const bpffs = testBpffs(cleanups, 'hup');
   const file = join(work, 'reload.yaml');
   writeFileSync(file, `interfaces:\n  include: [${a.host}]\n`);
-  const agent = startAgent([
+  const agent = spawnAgent(cleanups, [
     ...agentArgs(bpffs, a.host).filter(
       (_, i, all) => all[i] !== '--interfaces-include' && all[i - 1] !== '--interfaces-include',
     ),
@@ -208,7 +176,7 @@ Lifecycle('SIGHUP reloads the interface selection without losing counts', async 
     file,
   ]);
   await agent.waitForMsg('attached', { interface: a.host });
-  sendUdp(a, 12);
+  sendUdp(a, a.hostAddress, 12, 100);
   writeFileSync(file, `interfaces:\n  include: [${a.host}, ${b.host}]\n`);
   const mark = agent.lines.length;
   agent.child.kill('SIGHUP');
@@ -225,12 +193,15 @@ Lifecycle('SIGHUP reloads the interface selection without losing counts', async 
 });
 
 Lifecycle('a second SIGINT during shutdown exits at once with 130', async () => {
-  const pair = track(new VethPair('s').create());
-  const bpffs = track(new TestBpffs('sigint'));
+  const pair = vethPair(cleanups, 's');
+  const bpffs = testBpffs(cleanups, 'sigint');
   // A blackhole collector address makes the last export wait for its timeout: time for a second signal.
-  const agent = startAgent(
-    agentArgs(bpffs, pair.host, ['--export-shutdown-timeout-ms', '20000', '--otlp-timeout-ms', '20000']),
-  );
+  const agent = startAgent(cleanups, bpffs, pair.host, [
+    '--export-shutdown-timeout-ms',
+    '20000',
+    '--otlp-timeout-ms',
+    '20000',
+  ]);
   await agent.waitForMsg('started');
   agent.child.kill('SIGINT');
   await agent.waitForMsg('stopping');
@@ -240,8 +211,8 @@ Lifecycle('a second SIGINT during shutdown exits at once with 130', async () => 
 });
 
 Lifecycle('start-up failures: one clear line, a documented exit code, nothing attached', async () => {
-  const pair = track(new VethPair('e').create());
-  const bpffs = track(new TestBpffs('errors'));
+  const pair = vethPair(cleanups, 'e');
+  const bpffs = testBpffs(cleanups, 'errors');
   const corrupt = join(work, 'corrupt.bpf.o');
   writeFileSync(corrupt, 'not an ELF file');
   const cases: Array<{ args: string[]; code: number; line: RegExp }> = [
@@ -268,7 +239,7 @@ Lifecycle('start-up failures: one clear line, a documented exit code, nothing at
     },
   ];
   for (const c of cases) {
-    const agent = startAgent(c.args);
+    const agent = spawnAgent(cleanups, c.args);
     const exit = await agent.exited;
     assert.is(exit.code, c.code, `${c.args.join(' ')}\n${agent.stderr}`);
     const lines = agent.stderr.trim().split('\n');

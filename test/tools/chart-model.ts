@@ -7,6 +7,10 @@ function formatSchema(format: string): JsonSchema {
   const range = /^duration-ms:(\d+)\.\.(\d+)$/.exec(format);
   if (range) return { type: 'integer', minimum: Number(range[1]), maximum: Number(range[2]) };
   if (format.startsWith('enum:')) return { type: 'string', enum: format.slice('enum:'.length).split('|') };
+  if (format.startsWith('set:')) {
+    const values = format.slice('set:'.length).split('|');
+    return { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', enum: values } };
+  }
   switch (format) {
     case 'strict-boolean':
       return { type: 'boolean' };

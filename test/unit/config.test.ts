@@ -101,6 +101,7 @@ const DEFAULTS: CarnxConfig = {
       'nlmon*',
       'ifb*',
     ],
+    directions: ['receive', 'transmit'],
     rescanIntervalMs: 5000,
   },
   xdp: { mode: 'auto', replaceForeign: false, object: '', keepAttachedOnExit: false },
@@ -125,7 +126,7 @@ test('every key has its documented default', () => {
 
 test('every key has a doc, a format, and an env variable and flag named after it', () => {
   const keys = configKeys();
-  assert.is(keys.length, 22);
+  assert.is(keys.length, 23);
   for (const k of keys) {
     const words = k.key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_');
     assert.is(k.env, `CARNX_${words.toUpperCase()}`, k.key);
@@ -274,7 +275,7 @@ test('a file with an unknown key, a wrong type, a bad glob, an out-of-range numb
   const problems = assertProblems({ configFile: path }, [
     'interfaces.include: entry 2 "[" is not a valid glob',
     'interfaces.exclde: unknown key',
-    'xdp.mode: must be one of auto, native, generic, offload, got "fast"',
+    'xdp.mode: must be one of auto, native, generic, offload, tc, got "fast"',
     'xdp.replaceForeign: must be true or false',
     'export.intervalMs: must be an integer between 100 and 3600000, got 50',
     'otlp.compression: must be one of gzip, none, got "brotli"',
@@ -293,7 +294,7 @@ test('env and flag values are validated, each problem naming the key and where t
       'otlp.timeoutMs: must be an integer between 100 and 600000, got "abc" (from env CARNX_OTLP_TIMEOUT_MS)',
       'xdp.replaceForeign: must be true or false (from env and flags also 1 or 0), got "yes" (from env CARNX_XDP_REPLACE_FOREIGN)',
       'interfaces.include: entry 2 must be a non-empty string',
-      'xdp.mode: must be one of auto, native, generic, offload, got "turbo" (from flag --xdp-mode)',
+      'xdp.mode: must be one of auto, native, generic, offload, tc, got "turbo" (from flag --xdp-mode)',
       'health.listen: must be host:port',
       'otlp.endpoint: must be http://host:port',
     ],

@@ -128,7 +128,7 @@ function setup(now: () => bigint) {
     packageVersion: '1',
     exporter,
     producer,
-    attachedByMode: () => ({}),
+    attachedByHook: () => ({}),
   });
   pipelines.push(pipeline);
   pipeline.start();
@@ -142,7 +142,8 @@ test('failing exports lose nothing: delivered deltas sum to the cumulative total
   state.set('eth0', {
     name: 'eth0',
     ifindex: 2,
-    mode: 'native',
+    direction: 'receive',
+    hook: 'xdp-native',
     countingSinceUnixNs: since,
     counters: emptyCounters(),
   });
@@ -193,7 +194,7 @@ test('an interface that vanishes and returns with a new countingSince starts ove
   const add = (name: string, since: bigint, tick: bigint) => {
     const counters = emptyCounters();
     grow(counters, tick);
-    state.set(name, { name, ifindex: 9, mode: 'generic', countingSinceUnixNs: since, counters });
+    state.set(name, { name, ifindex: 9, direction: 'receive', hook: 'xdp-generic', countingSinceUnixNs: since, counters });
   };
   const packetsOf = (name: string) =>
     points(exporter.delivered.at(-1)!).find(
@@ -234,7 +235,8 @@ test('collections are ordered: a late success of an older collection does not ro
   let clock = 10n * S;
   const counters = emptyCounters();
   const source = (): InterfaceSnapshot[] => [
-    { name: 'eth0', ifindex: 2, mode: 'native', countingSinceUnixNs: S, counters: structuredClone(counters) },
+    { name: 'eth0', ifindex: 2, direction: 'receive',
+    hook: 'xdp-native', countingSinceUnixNs: S, counters: structuredClone(counters) },
   ];
   const producer = new CounterProducer({ source, logger, packageVersion: '1', temporality: 'delta', now: () => clock });
   const collect = async () => {
@@ -268,7 +270,8 @@ test('a restarted agent continues from the delta baseline the previous process k
   const snapshot = (): InterfaceSnapshot => ({
     name: 'eth0',
     ifindex: 2,
-    mode: 'native',
+    direction: 'receive',
+    hook: 'xdp-native',
     countingSinceUnixNs: 50n * S,
     counters: structuredClone(counters),
     ...(kept.has('eth0') ? { deltaExported: kept.get('eth0')! } : {}),
@@ -280,7 +283,7 @@ test('a restarted agent continues from the delta baseline the previous process k
       packageVersion: '1',
       temporality: 'delta',
       now: () => clock,
-      onDeltaExported: (name, c, untilUnixNs) => kept.set(name, { counters: structuredClone(c), untilUnixNs }),
+      onDeltaExported: (name, _direction, c, untilUnixNs) => kept.set(name, { counters: structuredClone(c), untilUnixNs }),
     });
   const tcpOf = async (producer: CounterProducer, succeed: boolean) => {
     const rm = (await producer.collect()).resourceMetrics;

@@ -59,8 +59,8 @@ function knownCounters(): InterfaceCounters {
 }
 
 const snapshots = (): InterfaceSnapshot[] => [
-  { name: 'eth0', ifindex: 2, mode: 'native', countingSinceUnixNs: SINCE, counters: knownCounters() },
-  { name: 'eth1', ifindex: 3, mode: 'generic', countingSinceUnixNs: SINCE + 5n, counters: emptyCounters() },
+  { name: 'eth0', ifindex: 2, direction: 'receive', hook: 'xdp-native', countingSinceUnixNs: SINCE, counters: knownCounters() },
+  { name: 'eth1', ifindex: 3, direction: 'receive', hook: 'xdp-generic', countingSinceUnixNs: SINCE + 5n, counters: emptyCounters() },
 ];
 
 function config(overrides: (c: CarnxConfig) => void = () => {}): CarnxConfig {
@@ -77,7 +77,7 @@ async function exportOnce(source = snapshots): Promise<ResourceMetrics> {
     source,
     packageVersion: '9.8.7',
     exporter,
-    attachedByMode: () => ({ native: 1, generic: 1 }),
+    attachedByHook: () => ({ 'xdp-native': 1, 'xdp-generic': 1 }),
     env: { K8S_NODE_NAME: 'node-a' },
   });
   pipelines.push(pipeline);
@@ -328,7 +328,7 @@ test('stop is idempotent and bounded; a started pipeline does not keep the proce
     source: snapshots,
     packageVersion: '1',
     exporter,
-    attachedByMode: () => ({}),
+    attachedByHook: () => ({}),
   });
   pipeline.start();
   const first = pipeline.stop(1000);
@@ -353,7 +353,7 @@ test('stop is idempotent and bounded; a started pipeline does not keep the proce
     source: snapshots,
     packageVersion: '1',
     exporter: silent,
-    attachedByMode: () => ({}),
+    attachedByHook: () => ({}),
   });
   stuck.start();
   const before = lines.length;
@@ -373,7 +373,7 @@ test('stop is idempotent and bounded; a started pipeline does not keep the proce
     const { InMemoryMetricExporter } = await import('@opentelemetry/sdk-metrics');
     const config = loadConfig({ argv: ['--export-interval-ms', '100'], env: {} });
     const p = new MetricsPipeline({ config, logger: { info() {}, warn() {} }, source: () => [], packageVersion: '1',
-      exporter: new InMemoryMetricExporter(1), attachedByMode: () => ({}) });
+      exporter: new InMemoryMetricExporter(1), attachedByHook: () => ({}) });
     p.start();`;
   const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
     cwd: fileURLToPath(new URL('../../../', import.meta.url)),

@@ -17,6 +17,8 @@ import { createLogger } from '../../src/log/logger.js';
 import { createOtlpExporter, type ExportState } from '../../src/metrics/otlp-exporter.js';
 import { MetricsPipeline } from '../../src/metrics/metrics-pipeline.js';
 import type { InterfaceSnapshot } from '../../src/reader/interface-snapshot.js';
+import { Cleanups } from '../fixtures/cleanups.js';
+import { waitFor } from '../fixtures/wait.js';
 
 const CANARY = 'canary-7f3e9b21-secret';
 const SINCE = 1_700_000_000_987_654_321n;
@@ -138,8 +140,7 @@ class Receiver {
 }
 
 let dir = '';
-const receivers: Receiver[] = [];
-const pipelines: MetricsPipeline[] = [];
+const cleanups = new Cleanups();
 const lines: string[] = [];
 const logger = createLogger('info', {
   write: (line: string) => {
@@ -150,18 +151,9 @@ test.before(() => {
   dir = mkdtempSync(join(tmpdir(), 'carnx-otlp-'));
 });
 test.after(async () => {
-  await Promise.all(pipelines.map((p) => p.stop(2000)));
-  await Promise.all(receivers.map((r) => r.close()));
+  await cleanups.run();
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 function knownCounters(): InterfaceCounters {
   const c = emptyCounters();
@@ -172,7 +164,14 @@ function knownCounters(): InterfaceCounters {
   return c;
 }
 const source = (): InterfaceSnapshot[] => [
-  { name: 'eth0', ifindex: 2, mode: 'native', countingSinceUnixNs: SINCE, counters: knownCounters() },
+  {
+    name: 'eth0',
+    ifindex: 2,
+    direction: 'receive',
+    hook: 'xdp-native',
+    countingSinceUnixNs: SINCE,
+    counters: knownCounters(),
+  },
 ];
 
 async function pipelineTo(
@@ -180,8 +179,8 @@ async function pipelineTo(
   tune: (c: CarnxConfig) => void = () => {},
   inheritedExportState?: ExportState,
 ): Promise<MetricsPipeline> {
-  receivers.push(receiver);
   const port = await receiver.listen();
+  cleanups.add(receiver, (r) => r.close());
   const config = loadConfig({ argv: ['--otlp-endpoint', `http://127.0.0.1:${port}`], env: {} });
   config.otlp.headers = { 'x-api-key': CANARY };
   tune(config);
@@ -190,11 +189,11 @@ async function pipelineTo(
     logger,
     source,
     packageVersion: '0.0.1-test',
-    attachedByMode: () => ({ native: 1 }),
+    attachedByHook: () => ({ 'xdp-native': 1 }),
     env: { K8S_NODE_NAME: 'node-b' },
     inheritedExportState,
   });
-  pipelines.push(pipeline);
+  cleanups.add(pipeline, (p) => p.stop(2000));
   pipeline.start();
   return pipeline;
 }
@@ -263,7 +262,13 @@ test('a gzip-compressed export with the configured metadata and exact data point
   const interfaces = metric(r, 'carnx.agent', 'carnx.agent.interfaces')!.gauge!.dataPoints;
   assert.equal(
     interfaces.map((d) => [attrs(d.attributes), d.asInt ?? null]),
-    [[{ 'carnx.xdp.mode': 'native' }, '1']],
+    [
+      [{ 'carnx.hook': 'xdp-native', 'network.io.direction': 'receive', 'carnx.xdp.mode': 'native' }, '1'],
+      [{ 'carnx.hook': 'xdp-generic', 'network.io.direction': 'receive', 'carnx.xdp.mode': 'generic' }, '0'],
+      [{ 'carnx.hook': 'xdp-offload', 'network.io.direction': 'receive', 'carnx.xdp.mode': 'offload' }, '0'],
+      [{ 'carnx.hook': 'tc-ingress', 'network.io.direction': 'receive' }, '0'],
+      [{ 'carnx.hook': 'tc-egress', 'network.io.direction': 'transmit' }, '0'],
+    ],
   );
 });
 

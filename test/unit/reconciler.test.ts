@@ -26,6 +26,7 @@ function recordingLogger(lines: Logged[]): Logger {
 
 /** Attaches everything except the names in `refuse`; records what it was asked to do. */
 class FakeAttacher implements Attacher {
+  readonly direction = 'receive';
   readonly calls: string[] = [];
   refuse = new Map<string, AttachRefused>();
 
@@ -43,7 +44,8 @@ class FakeAttacher implements Attacher {
     return {
       ifname: iface.name,
       ifindex: iface.ifindex,
-      mode: 'native',
+      direction: 'receive',
+      hook: 'xdp-native',
       progId: 7,
       countingSinceUnixNs: 1n,
       metaAtStart: meta,
@@ -69,7 +71,7 @@ function setup() {
   const lines: Logged[] = [];
   const failures: string[] = [];
   let present: NetInterface[] = [];
-  const reconciler = new Reconciler(attacher, {
+  const reconciler = new Reconciler([attacher], {
     bpffs,
     logger: recordingLogger(lines),
     selected: () => present,
@@ -100,7 +102,7 @@ test('attaches each selected interface once, releases the gone and re-attaches t
     t.set({ name: 'a', ifindex: 9 }); // b gone, a re-created with a new ifindex
     t.reconciler.reconcile();
     assert.equal(t.attacher.calls, ['release a#2', 'release b#3', 'ensure a#9']);
-    assert.equal(t.reconciler.attachedByMode(), { native: 1, generic: 0, offload: 0 });
+    assert.equal(t.reconciler.attachedByHook(), { 'xdp-native': 1 });
   } finally {
     t.done();
   }
@@ -115,7 +117,7 @@ test('a refusal is logged and counted once per change, not at every rescan', () 
     t.reconciler.reconcile();
     assert.equal(t.failures, ['foreign-program']);
     assert.equal(t.lines.filter((l) => l.msg === 'not counting on interface').length, 1);
-    assert.equal(t.reconciler.refusals(), { a: 'a already has XDP program id 5' });
+    assert.equal(t.reconciler.refusals(), { 'a/receive': 'a already has XDP program id 5' });
     t.attacher.refuse.clear();
     t.reconciler.reconcile();
     assert.ok(t.lines.some((l) => l.msg === 'interface now attached'));
@@ -130,7 +132,7 @@ test('an error that is not a refusal is reported as attach-error, and listing fa
   try {
     t.set({ name: 'a', ifindex: 2 });
     t.reconciler.reconcile();
-    const broken = new Reconciler(t.attacher, {
+    const broken = new Reconciler([t.attacher], {
       bpffs: t.bpffs,
       logger: recordingLogger(t.lines),
       selected: () => {
@@ -176,8 +178,9 @@ test('saveDeltaExported reaches the attachment by name, and ignores names not at
   try {
     t.set({ name: 'a', ifindex: 2 });
     t.reconciler.reconcile();
-    t.reconciler.saveDeltaExported('a', emptyCounters(), 1n);
-    t.reconciler.saveDeltaExported('zz', emptyCounters(), 1n);
+    t.reconciler.saveDeltaExported('a', 'receive', emptyCounters(), 1n);
+    t.reconciler.saveDeltaExported('zz', 'receive', emptyCounters(), 1n);
+    t.reconciler.saveDeltaExported('a', 'transmit', emptyCounters(), 1n);
     assert.equal(
       t.attacher.calls.filter((c) => c.startsWith('save')),
       ['save a'],

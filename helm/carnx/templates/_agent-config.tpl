@@ -8,6 +8,7 @@ YAML, so every string is quoted exactly.
 interfaces:
   include: {{ toJson .Values.interfaces.include }}
   exclude: {{ toJson .Values.interfaces.exclude }}
+  directions: {{ toJson .Values.interfaces.directions }}
   rescanIntervalMs: {{ int64 .Values.interfaces.rescanIntervalMs }}
 xdp:
   mode: {{ toJson .Values.xdp.mode }}
