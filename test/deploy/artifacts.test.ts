@@ -1,46 +1,44 @@
 // The other ways to run carnx: docker-compose.yml, the Dockerfile's runtime layout, and the systemd unit.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import YAML from 'yaml';
-import { TestBpffs } from '../fixtures/agent-process.js';
-import { ip, VethPair } from '../fixtures/netns.js';
-import { requireRoot } from '../fixtures/privileges.js';
 import { interfacePins } from '../../src/attach/pin-paths.js';
+import { checkConfig, spawnAgent, testBpffs } from '../fixtures/agent-process.js';
+import { composeBinary } from '../fixtures/built-tools.js';
+import { PROVEN, setpriv } from '../fixtures/capabilities.js';
+import { Cleanups } from '../fixtures/cleanups.js';
+import { commandResult } from '../fixtures/command.js';
+import { xdpOn } from '../fixtures/kernel-objects.js';
+import { vethPair } from '../fixtures/netns.js';
+import { requireRoot } from '../fixtures/privileges.js';
+import { ROOT, readDoc, repoPath, type Doc } from '../fixtures/repo.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const MAIN = join(ROOT, 'dist/src/main.js');
-const PROVEN = Object.keys(
-  (
-    JSON.parse(readFileSync(join(ROOT, 'test/deploy/proven-capabilities.json'), 'utf8')) as {
-      capabilities: Record<string, number>;
-    }
-  ).capabilities,
-).sort();
-
-/** A parsed YAML or JSON document: shapes are asserted, not typed. */
-type Doc = Record<string, any>;
-
-const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(CARNX_|OTEL_)/.test(k)));
-
-/** A Compose v2 implementation: the docker CLI plugin, a docker-compose binary, or the one cached by the test tools. */
+/** A Compose v2 implementation: the docker CLI plugin, a docker-compose binary, or the one built by the test tools. */
 function composeCommand(): string[] | undefined {
-  if (spawnSync('docker', ['compose', 'version'], { encoding: 'utf8' }).status === 0) return ['docker', 'compose'];
-  const onPath = spawnSync('docker-compose', ['version'], { encoding: 'utf8' });
-  if (onPath.status === 0 && /v2\.|v5\./.test(onPath.stdout)) return ['docker-compose'];
-  // The script that built it names it (its last line): a listing of the cache also finds its lock files.
-  const built = spawnSync('bash', [join(ROOT, 'test/tools/install-compose.sh')], { encoding: 'utf8' });
-  const path = built.status === 0 ? built.stdout.trim().split('\n').pop() : undefined;
-  return path && existsSync(path) ? [path] : undefined;
+  const works = (cmd: string, args: string[]) => {
+    try {
+      return commandResult(cmd, args);
+    } catch {
+      return undefined; // not installed
+    }
+  };
+  if (works('docker', ['compose', 'version'])?.status === 0) return ['docker', 'compose'];
+  const onPath = works('docker-compose', ['version']);
+  if (onPath?.status === 0 && /v2\.|v5\./.test(onPath.stdout)) return ['docker-compose'];
+  try {
+    const path = composeBinary();
+    return existsSync(path) ? [path] : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The Dockerfile as stages: name, base image, and instructions (continuation lines joined). */
 function dockerfileStages(): Array<{ name: string; from: string; lines: string[] }> {
-  const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
+  const text = readFileSync(repoPath('Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
   const args = Object.fromEntries([...text.matchAll(/^ARG (\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
   const stages: Array<{ name: string; from: string; lines: string[] }> = [];
   for (const line of text
@@ -60,37 +58,36 @@ function dockerfileStages(): Array<{ name: string; from: string; lines: string[]
 }
 
 const Artifacts = suite('compose, image and systemd unit');
+const cleanups = new Cleanups();
 let work = '';
-let pair: VethPair | undefined;
-let bpffs: TestBpffs | undefined;
 
 Artifacts.before(() => {
   work = mkdtempSync(join(tmpdir(), 'carnx-artifacts-'));
 });
-
+Artifacts.after.each(() => cleanups.run());
 Artifacts.after(() => {
-  pair?.destroy();
-  bpffs?.destroy();
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
 Artifacts('`docker compose config` accepts docker-compose.yml', () => {
   const compose = composeCommand();
   assert.ok(compose, 'no Compose v2 here: install the docker compose plugin, or run test/tools/install-compose.sh');
-  const run = spawnSync(
-    compose![0]!,
-    [...compose!.slice(1), '--project-directory', ROOT, '-f', join(ROOT, 'docker-compose.yml'), 'config', '--quiet'],
-    {
-      encoding: 'utf8',
-    },
-  );
+  const run = commandResult(compose![0]!, [
+    ...compose!.slice(1),
+    '--project-directory',
+    ROOT,
+    '-f',
+    repoPath('docker-compose.yml'),
+    'config',
+    '--quiet',
+  ]);
   assert.is(run.status, 0, `${compose!.join(' ')} config: ${run.stderr}`);
 });
 
 Artifacts(
   'compose: carnx on the host network with exactly the proven capabilities, read-only, bpffs where its config says',
   () => {
-    const compose = YAML.parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as Doc;
+    const compose = readDoc('docker-compose.yml');
     const carnx = compose.services.carnx;
     assert.is(carnx.network_mode, 'host');
     assert.equal(carnx.cap_drop, ['ALL']);
@@ -98,7 +95,7 @@ Artifacts(
     assert.is(carnx.read_only, true);
     assert.ok(carnx.security_opt.includes('no-new-privileges:true'));
     assert.not.ok(carnx.privileged, 'privileged');
-    const config = YAML.parse(readFileSync(join(ROOT, 'config/carnx.compose.yaml'), 'utf8')) as Doc;
+    const config = readDoc('config/carnx.compose.yaml');
     const bpffs = (carnx.volumes as Doc[]).find((v) => typeof v === 'object' && v.source === '/sys/fs/bpf')!;
     assert.is(bpffs.target, config.bpffs.path);
     assert.not.match(bpffs.target, /^\/sys\//, "Docker's AppArmor profile denies writes below /sys/fs/");
@@ -115,11 +112,8 @@ Artifacts(
 );
 
 Artifacts('config/carnx.compose.yaml passes `carnx check`', () => {
-  const run = spawnSync(process.execPath, [MAIN, 'check', '--config', join(ROOT, 'config/carnx.compose.yaml')], {
-    encoding: 'utf8',
-    env: cleanEnv(),
-  });
-  assert.is(run.status, 0, `${run.stdout}${run.stderr}`);
+  const run = checkConfig(repoPath('config/carnx.compose.yaml'));
+  assert.is(run.status, 0, run.output);
 });
 
 Artifacts('Dockerfile: multi-stage, Node 24 slim with libbpf1 at run time, no build tools in the runtime stage', () => {
@@ -143,7 +137,7 @@ Artifacts('Dockerfile: multi-stage, Node 24 slim with libbpf1 at run time, no bu
   assert.ok(runtime.lines.includes('WORKDIR /opt/carnx'));
   assert.match(stages[1]!.lines.join('\n'), /npm prune --omit=dev/);
   // The build context (.dockerignore is an allow-list) holds every file the build stages copy, and no node_modules.
-  const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+  const ignore = readFileSync(repoPath('.dockerignore'), 'utf8')
     .split('\n')
     .filter((l) => l.startsWith('!'))
     .map((l) => l.slice(1));
@@ -176,25 +170,15 @@ Artifacts(
     rmSync(join(app, 'package-lock.json'));
     assert.not.ok(existsSync(join(app, 'node_modules/typescript')), 'dev dependencies left');
 
-    pair = new VethPair('i').create();
-    bpffs = new TestBpffs('image');
-    const caps = ['-all', ...PROVEN.map((c) => `+${c.slice(4).toLowerCase()}`)].join(',');
+    const pair = vethPair(cleanups, 'i');
+    const bpffs = testBpffs(cleanups, 'image');
     // A private mount namespace whose root is read-only, like readOnlyRootFilesystem; bpffs is its own mount.
     const script =
-      `mount -o remount,bind,ro / && ! touch ${app}/probe 2>/dev/null && exec setpriv --bounding-set ${caps} ` +
-      '--inh-caps -all --ambient-caps -all --no-new-privs -- "$@"';
-    const child = spawn(
-      'unshare',
+      `mount -o remount,bind,ro / && ! touch ${app}/probe 2>/dev/null && ` +
+      `exec ${setpriv(PROVEN, { noNewPrivs: true }).join(' ')} "$@"`;
+    const agent = spawnAgent(
+      cleanups,
       [
-        '-m',
-        '--propagation',
-        'private',
-        'sh',
-        '-c',
-        script,
-        'sh',
-        process.execPath,
-        join(app, 'dist/src/main.js'),
         'run',
         '--interfaces-include',
         pair.host,
@@ -207,37 +191,23 @@ Artifacts(
         '--export-interval-ms',
         '60000',
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      {
+        prefix: ['unshare', '-m', '--propagation', 'private', 'sh', '-c', script, 'sh'],
+        main: join(app, 'dist/src/main.js'),
+      },
     );
-    let output = '';
-    child.stdout!.setEncoding('utf8').on('data', (c: string) => {
-      output += c;
-    });
-    child.stderr!.setEncoding('utf8').on('data', (c: string) => {
-      output += c;
-    });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    try {
-      const pins = interfacePins(bpffs.path, pair.host);
-      const deadline = Date.now() + 15_000;
-      while (!existsSync(pins.link)) {
-        assert.ok(child.exitCode === null && Date.now() < deadline, `the agent did not attach\n${output}`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      assert.match(ip('-o', 'link', 'show', 'dev', pair.host), /\bxdp/);
-      child.kill('SIGTERM');
-      assert.is(await exited, 0, output);
-      assert.not.ok(existsSync(pins.link));
-    } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
+    const pins = interfacePins(bpffs.path, pair.host);
+    await agent.waitUntil('the agent to attach', () => existsSync(pins.link), 15_000);
+    assert.ok(xdpOn(pair.host), `no XDP program on ${pair.host}`);
+    assert.is((await agent.stop('SIGTERM')).code, 0, agent.describe());
+    assert.not.ok(existsSync(pins.link));
   },
 );
 
 /** The unit's [Service] settings; a key given twice keeps every value. */
 function unitSettings(): Map<string, string[]> {
   const settings = new Map<string, string[]>();
-  for (const line of readFileSync(join(ROOT, 'config/systemd/carnx.service'), 'utf8').split('\n')) {
+  for (const line of readFileSync(repoPath('config/systemd/carnx.service'), 'utf8').split('\n')) {
     const m = /^([A-Za-z]+)=(.*)$/.exec(line.trim());
     if (m) settings.set(m[1]!, [...(settings.get(m[1]!) ?? []), m[2]!]);
   }
@@ -247,9 +217,7 @@ function unitSettings(): Map<string, string[]> {
 Artifacts(
   'systemd unit: verifies, bounds capabilities to the proven set, no new privileges, restarts on failure',
   () => {
-    const verify = spawnSync('systemd-analyze', ['verify', join(ROOT, 'config/systemd/carnx.service')], {
-      encoding: 'utf8',
-    });
+    const verify = commandResult('systemd-analyze', ['verify', repoPath('config/systemd/carnx.service')]);
     assert.is(verify.status, 0, verify.stderr);
     assert.is(verify.stderr.trim(), '', verify.stderr);
     const s = unitSettings();

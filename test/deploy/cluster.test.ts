@@ -1,37 +1,27 @@
 // The Helm chart on a real one-node Kubernetes cluster: from `helm install` to exact counts at a collector, across a pod restart, to a clean uninstall.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import YAML from 'yaml';
 import { sum } from '../../src/bpf/counter-layout.js';
 import { TestCollector, freePort, type Point } from '../fixtures/collector.js';
 import { classIndex } from '../fixtures/frames.js';
-import { ip, type VethPair } from '../fixtures/netns.js';
+import { type VethPair, quietPair, up } from '../fixtures/netns.js';
 import { requireRoot } from '../fixtures/privileges.js';
-import { pinSet, pinTree, xdpOn } from '../e2e/kernel-objects.js';
-import {
-  Cleanups,
-  exportedCounters,
-  ping,
-  quietPair,
-  sendUdp,
-  settle,
-  tcpConnections,
-  up,
-  waitFor,
-  type Settled,
-} from '../e2e/scenario.js';
+import { pinSet, pinTree, xdpOn, xdpOnRealInterfaces } from '../fixtures/kernel-objects.js';
+import { helmBinary, imageArchive, startCluster, stopCluster } from '../fixtures/built-tools.js';
+import { command } from '../fixtures/command.js';
+import { repoPath, type Doc } from '../fixtures/repo.js';
+import { Cleanups } from '../fixtures/cleanups.js';
+import { exportedCounters, settle, type Settled } from '../fixtures/exported-counters.js';
+import { ping, sendUdp, tcpConnections } from '../fixtures/traffic.js';
+import { waitFor } from '../fixtures/wait.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const CHART = join(ROOT, 'helm/carnx');
-const CLUSTER = join(ROOT, 'test/cluster');
-const BUILD_IMAGE = join(ROOT, 'test/image/build-image.sh');
+const CHART = repoPath('helm/carnx');
 const IMAGE = { repository: 'ghcr.io/carnx/carnx', tag: 'ci' };
 const NAMESPACE = 'carnx-ci';
 const RELEASE = 'carnx';
@@ -40,14 +30,10 @@ const CLUSTER_NAME = 'carnx-ci-cluster';
 const HOST_PINS = '/sys/fs/bpf';
 const ETH_HEADER = 14n;
 
-/** A parsed Kubernetes object: shapes are asserted, not typed. */
-type Doc = Record<string, any>;
-
 const Cluster = suite('deploy: the chart on a real one-node cluster');
 const cleanups = new Cleanups();
 let work = '';
 let env: Record<string, string> = {};
-let helmBin = '';
 let pair: VethPair;
 let collector: TestCollector;
 let healthPort = 0;
@@ -57,21 +43,10 @@ let firstPod: Doc | undefined;
 let beforeRestart: Settled | undefined;
 let attached: Settled | undefined;
 
-function run(cmd: string, args: string[], extraEnv: Record<string, string> = {}): string {
-  const result = spawnSync(cmd, args, {
-    encoding: 'utf8',
-    env: { ...process.env, ...env, ...extraEnv },
-    maxBuffer: 1 << 26,
-  });
-  if (result.status !== 0)
-    throw new Error(
-      `${cmd} ${args.join(' ')} exited with ${result.status ?? result.signal}:\n${result.stdout}${result.stderr}`,
-    );
-  return result.stdout;
-}
-
+/** A command with the cluster's environment (KUBECONFIG and the rest of start.sh's env file). */
+const run = (cmd: string, args: string[]): string => command(cmd, args, env);
 const kubectl = (...args: string[]): string => run(join(env.CARNX_CLUSTER_BIN!, 'kubectl'), args);
-const helm = (...args: string[]): string => run(helmBin, args);
+const helm = (...args: string[]): string => run(helmBinary(), args);
 const getJson = (...args: string[]): Doc => JSON.parse(kubectl('get', '-o', 'json', ...args)) as Doc;
 
 /** The release's pods (on a one-node cluster: zero, one, or two while one replaces another). */
@@ -123,19 +98,6 @@ async function waitForPod(what: string, check: (pod: Doc) => boolean, timeoutMs 
 async function readyz(): Promise<{ status: number; body: string }> {
   const response = await fetch(`http://127.0.0.1:${healthPort}/readyz`);
   return { status: response.status, body: (await response.text()).trim() };
-}
-
-/**
- * The machine's own interfaces that carry an XDP program: every one but veths (the test's, and other tests' on the
- * same machine, which may hold XDP programs of their own). The pod is on the host network, where these are.
- */
-function xdpOnRealInterfaces(): string[] {
-  const links = JSON.parse(ip('-j', '-d', 'link', 'show')) as Array<{
-    ifname: string;
-    linkinfo?: { info_kind?: string };
-    xdp?: unknown;
-  }>;
-  return links.filter((l) => l.linkinfo?.info_kind !== 'veth' && l.xdp !== undefined).map((l) => l.ifname);
 }
 
 /** The interfaces carnx has pins for in the node's bpffs. */
@@ -204,42 +166,20 @@ Cluster.before(async () => {
 async function setUpCluster(): Promise<void> {
   requireRoot('the cluster test');
   work = mkdtempSync(join(tmpdir(), 'carnx-cluster-'));
-  helmBin = execFileSync('bash', [join(ROOT, 'test/tools/install-helm.sh')], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-    .trim()
-    .split('\n')
-    .pop()!;
+  helmBinary();
   // The image first: if it cannot be built, no cluster is started for nothing. Never skipped, in CI or not.
-  if (!existsSync(BUILD_IMAGE)) throw new Error(`${BUILD_IMAGE} is missing: the cluster test needs the carnx image`);
-  const archive = execFileSync('bash', [BUILD_IMAGE], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    maxBuffer: 1 << 26,
-  })
-    .trim()
-    .split('\n')
-    .pop()!;
+  const archive = imageArchive();
   collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
   pair = quietPair(cleanups, 'c');
   // Whatever happens, the test's pins go (the chart keeps programs attached on exit, in the node's own bpffs), and
   // the pin root if this test made it. Run after the cluster is stopped: no agent is left to pin anew.
   const hadPinRoot = existsSync(join(HOST_PINS, 'carnx'));
-  cleanups.add(null, () => {
+  cleanups.defer(() => {
     rmSync(join(HOST_PINS, 'carnx/v1', pair.host), { recursive: true, force: true });
     if (!hadPinRoot) for (const dir of ['carnx/v1', 'carnx']) rmdirIfEmpty(join(HOST_PINS, dir));
   });
-  cleanups.add(null, () =>
-    execFileSync('bash', [join(CLUSTER, 'stop.sh')], { stdio: ['ignore', 'inherit', 'inherit'] }),
-  );
-  const envFile = execFileSync('bash', [join(CLUSTER, 'start.sh')], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-    .trim()
-    .split('\n')
-    .pop()!;
+  cleanups.defer(stopCluster);
+  const envFile = startCluster();
   env = Object.fromEntries(
     [...readFileSync(envFile, 'utf8').matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]),
   );

@@ -1,40 +1,30 @@
 // The Helm chart with the real helm: lint, render, and assertions on the manifests a cluster would receive.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { DEFAULT_EXCLUDE } from '../../src/config/schema.js';
 import { parseKeyValueList } from '../../src/config/formats.js';
+import { checkConfig } from '../fixtures/agent-process.js';
+import { helmBinary } from '../fixtures/built-tools.js';
+import { PROVEN as PROVEN_CAPS } from '../fixtures/capabilities.js';
+import { commandResult, type CommandResult } from '../fixtures/command.js';
+import { PACKAGE_VERSION, readDoc, repoPath, type Doc } from '../fixtures/repo.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const CHART = join(ROOT, 'helm/carnx');
-const MAIN = join(ROOT, 'dist/src/main.js');
+const CHART = repoPath('helm/carnx');
 const CI_VALUES = readdirSync(join(CHART, 'ci'))
   .filter((f) => f.endsWith('-values.yaml'))
   .sort();
-const PROVEN = Object.keys(
-  (
-    JSON.parse(readFileSync(join(ROOT, 'test/deploy/proven-capabilities.json'), 'utf8')) as {
-      capabilities: Record<string, number>;
-    }
-  ).capabilities,
-)
-  .map((c) => c.replace(/^CAP_/, ''))
-  .sort();
+/** The proven capabilities as the chart spells them, without CAP_. */
+const PROVEN = PROVEN_CAPS.map((c) => c.replace(/^CAP_/, '')).sort();
 
-/** A parsed YAML or JSON document: shapes are asserted, not typed. */
-type Doc = Record<string, any>;
-
-let helmBin = '';
 let work = '';
 
-function helm(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const run = spawnSync(helmBin, args, { encoding: 'utf8', env: { ...process.env, KUBECONFIG: '/nonexistent' } });
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+/** helm with no cluster to reach. */
+function helm(args: string[]): CommandResult {
+  return commandResult(helmBinary(), args, { KUBECONFIG: '/nonexistent' });
 }
 
 /** helm template with these values files and --set flags; fails the test with helm's message if it does not render. */
@@ -92,24 +82,13 @@ function podEnv(docs: Doc[]): Record<string, string> {
 function carnxCheck(docs: Doc[], name: string): { status: number | null; output: string } {
   const file = join(work, `${name}.carnx.yaml`);
   writeFileSync(file, kind(docs, 'ConfigMap')!.data['carnx.yaml']);
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(CARNX_|OTEL_)/.test(k)));
-  const run = spawnSync(process.execPath, [MAIN, 'check', '--config', file], {
-    encoding: 'utf8',
-    env: { ...clean, ...podEnv(docs) },
-  });
-  return { status: run.status, output: `${run.stdout}${run.stderr}` };
+  return checkConfig(file, podEnv(docs));
 }
 
 const Chart = suite('helm chart');
 
 Chart.before(() => {
-  helmBin = execFileSync('bash', [join(ROOT, 'test/tools/install-helm.sh')], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-    .trim()
-    .split('\n')
-    .pop()!;
+  helmBinary();
   work = mkdtempSync(join(tmpdir(), 'carnx-helm-'));
 });
 
@@ -126,11 +105,10 @@ Chart('helm lint --strict passes for the defaults and every ci/*-values.yaml', (
 });
 
 Chart("Chart.yaml: name carnx, appVersion is package.json's version, and the image tag defaults to it", () => {
-  const chart = YAML.parse(readFileSync(join(CHART, 'Chart.yaml'), 'utf8'));
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+  const chart = readDoc('helm/carnx/Chart.yaml');
   assert.is(chart.name, 'carnx');
-  assert.is(chart.appVersion, pkg.version);
-  assert.is(container(render()).image, `ghcr.io/carnx/carnx:${pkg.version}`);
+  assert.is(chart.appVersion, PACKAGE_VERSION);
+  assert.is(container(render()).image, `ghcr.io/carnx/carnx:${PACKAGE_VERSION}`);
 });
 
 Chart('defaults: least privilege, exactly the proven capabilities', () => {
@@ -223,7 +201,7 @@ Chart('the rendered config passes `carnx check` for the defaults and every ci va
 });
 
 Chart("values.yaml excludes exactly the agent's built-in default list", () => {
-  const values = YAML.parse(readFileSync(join(CHART, 'values.yaml'), 'utf8'));
+  const values = readDoc('helm/carnx/values.yaml');
   assert.equal(values.interfaces.exclude, [...DEFAULT_EXCLUDE]);
   assert.equal(agentConfig(render()).interfaces.exclude, [...DEFAULT_EXCLUDE]);
 });
@@ -322,7 +300,7 @@ Chart('values.schema.json is strict: unknown keys, bad enums and out-of-range nu
 });
 
 Chart('values.schema.json: every object closed (additionalProperties false) and every key described', () => {
-  const schema = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8'));
+  const schema = readDoc('helm/carnx/values.schema.json');
   const walk = (node: Doc, path: string): void => {
     if (node.properties) {
       assert.is(node.additionalProperties, false, `${path || '(root)'} is open`);
@@ -355,7 +333,7 @@ function valueKeys(node: Doc, prefix = ''): string[] {
 
 Chart('README.md documents every value', () => {
   const readme = readFileSync(join(CHART, 'README.md'), 'utf8');
-  const values = YAML.parse(readFileSync(join(CHART, 'values.yaml'), 'utf8'));
+  const values = readDoc('helm/carnx/values.yaml');
   const missing = valueKeys(values).filter((key) => !readme.includes(`\`${key}\``));
   assert.equal(missing, [], `README.md lacks ${missing.join(', ')}`);
 });

@@ -7,39 +7,27 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { sum } from '../../src/bpf/counter-layout.js';
-import { TestBpffs } from '../fixtures/agent-process.js';
+import { testBpffs } from '../fixtures/agent-process.js';
+import { imageArchive } from '../fixtures/built-tools.js';
+import { PROVEN, capMask } from '../fixtures/capabilities.js';
 import { TestCollector, freePort } from '../fixtures/collector.js';
 import { classIndex } from '../fixtures/frames.js';
 import { Container, podman, podmanResult, ulimitArgs } from '../fixtures/podman.js';
 import { requireRoot } from '../fixtures/privileges.js';
 import { readProfile, verdict, withoutSyscall, type SeccompProfile } from '../fixtures/seccomp.js';
-import { pinTree, xdpLinksOn, xdpOn } from '../e2e/kernel-objects.js';
-import {
-  Cleanups,
-  HOST_V6,
-  PACKAGE_VERSION,
-  exportedCounters,
-  ping,
-  quietPair,
-  sendUdp,
-  settle,
-  tcpConnections,
-  up,
-  waitFor,
-} from '../e2e/scenario.js';
+import { pinTree, xdpLinksOn, xdpOn } from '../fixtures/kernel-objects.js';
+import { Cleanups } from '../fixtures/cleanups.js';
+import { HOST_V6, quietPair, up } from '../fixtures/netns.js';
+import { PACKAGE_VERSION, readDoc, repoPath, type Doc } from '../fixtures/repo.js';
+import { capSet, procStatus } from '../fixtures/proc-status.js';
+import { command } from '../fixtures/command.js';
+import { exportedCounters, settle } from '../fixtures/exported-counters.js';
+import { ping, sendUdp, tcpConnections } from '../fixtures/traffic.js';
+import { waitFor } from '../fixtures/wait.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const BUILD = join(ROOT, 'test/image/build-image.sh');
 const IMAGE = 'ghcr.io/carnx/carnx:ci';
-const PROVEN_CAPS = (
-  JSON.parse(readFileSync(join(ROOT, 'test/deploy/proven-capabilities.json'), 'utf8')) as {
-    capabilities: Record<string, number>;
-  }
-).capabilities;
-const PROVEN = Object.keys(PROVEN_CAPS).sort();
 /**
  * Measured 270 MB: the debian stand-in 82 MB, Node 24 148 MB (the binary alone 121 MB; npm's bytes stay in that base
  * layer although the runtime stage deletes the files), node_modules 38 MB, libbpf1 1.5 MB. 300 MB leaves room for Node
@@ -48,9 +36,6 @@ const PROVEN = Object.keys(PROVEN_CAPS).sort();
  */
 const MAX_IMAGE_BYTES = 300_000_000;
 const ETH_HEADER = 14n;
-
-/** A parsed YAML or JSON document: shapes are asserted, not typed. */
-type Doc = Record<string, any>;
 
 const Image = suite('container image: built by buildah, run by podman');
 const cleanups = new Cleanups();
@@ -62,24 +47,14 @@ Image.before(() => {
   work = mkdtempSync(join(tmpdir(), 'carnx-image-'));
   const started = Date.now();
   // About a minute cold (debootstrap, the apt and npm steps), well under a second when nothing changed.
-  let out: string;
   try {
-    out = execFileSync('bash', [BUILD], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      maxBuffer: 64 * 1024 * 1024,
-    });
+    archive = imageArchive();
   } catch (err) {
-    // uvu does not print what a before hook throws: say here why every test of this suite fails.
-    console.error(
-      `test/image/build-image.sh failed:\n${String((err as { stderr?: string }).stderr ?? err)
-        .split('\n')
-        .slice(-40)
-        .join('\n')}`,
-    );
+    // uvu does not print what a before hook throws: say here why every test of this suite fails (the script's own
+    // output is above).
+    console.error(`test/image/build-image.sh failed: ${(err as Error).message}`);
     throw err;
   }
-  archive = out.trim().split('\n').pop()!;
   console.log(`  build-image.sh: ${((Date.now() - started) / 1000).toFixed(1)} s, ${archive}`);
 });
 Image.after.each(() => cleanups.run());
@@ -91,24 +66,21 @@ function inspect(ref: string): Doc {
   return (JSON.parse(podman('image', 'inspect', ref)) as Doc[])[0]!;
 }
 
+/** `podman run` flags for a throw-away container with no network, no capability and a read-only root. */
+const BARE = [
+  'run',
+  '--rm',
+  '--pull=never',
+  '--network',
+  'none',
+  '--read-only',
+  '--read-only-tmpfs=false',
+  '--cap-drop=ALL',
+];
+
 /** Output lines of a shell script run in the image: no network, no capability, read-only root. */
 function inImage(script: string): string[] {
-  return podman(
-    'run',
-    '--rm',
-    '--pull=never',
-    '--network',
-    'none',
-    '--read-only',
-    '--read-only-tmpfs=false',
-    '--cap-drop=ALL',
-    ...ulimitArgs(),
-    '--entrypoint',
-    'sh',
-    IMAGE,
-    '-c',
-    script,
-  )
+  return podman(...BARE, ...ulimitArgs(), '--entrypoint', 'sh', IMAGE, '-c', script)
     .split('\n')
     .filter((l) => l !== '');
 }
@@ -135,7 +107,7 @@ Image(
     assert.is(image.Config.WorkingDir, '/opt/carnx');
     assert.ok((image.Config.Env as string[]).includes('NODE_ENV=production'));
 
-    const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as {
+    const lock = readDoc('package-lock.json') as {
       packages: Record<string, { dev?: boolean; optional?: boolean }>;
     };
     const modules = Object.keys(lock.packages).filter((p) => p.startsWith('node_modules/'));
@@ -183,21 +155,9 @@ Image(
 );
 
 Image('`carnx version` and `carnx check` run in it with no capability, no network and a read-only root', () => {
-  const bare = [
-    'run',
-    '--rm',
-    '--pull=never',
-    '--network',
-    'none',
-    '--read-only',
-    '--read-only-tmpfs=false',
-    '--cap-drop=ALL',
-    '--security-opt',
-    'no-new-privileges',
-    ...ulimitArgs(),
-  ];
+  const bare = [...BARE, '--security-opt', 'no-new-privileges', ...ulimitArgs()];
   assert.is(podman(...bare, IMAGE, 'version'), `carnx ${PACKAGE_VERSION}\n`);
-  const config = join(ROOT, 'config/carnx.compose.yaml');
+  const config = repoPath('config/carnx.compose.yaml');
   assert.is(
     podman(...bare, '-v', `${config}:/etc/carnx/carnx.yaml:ro`, IMAGE, 'check', '--config', '/etc/carnx/carnx.yaml'),
     'carnx: configuration OK (xdp.object /opt/carnx/xdp/carnx.bpf.o)\n',
@@ -225,7 +185,7 @@ function composeRun(
   config: string,
   bpffs: string,
 ): { args: string[]; command: string[]; stopSeconds: number; healthcheck: string[] } {
-  const carnx = (YAML.parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as Doc).services.carnx as Doc;
+  const carnx = readDoc('docker-compose.yml').services.carnx as Doc;
   const args: string[] = [];
   let stopSeconds = 10;
   for (const [key, value] of Object.entries(carnx)) {
@@ -280,7 +240,7 @@ function composeRun(
 
 /** config/carnx.compose.yaml with the test's interface (the veth only, never the host's own), collector and health port. */
 function writeConfig(iface: string, endpoint: string, healthPort: number): string {
-  const config = YAML.parse(readFileSync(join(ROOT, 'config/carnx.compose.yaml'), 'utf8')) as Doc;
+  const config = readDoc('config/carnx.compose.yaml');
   config.interfaces.include = [iface];
   config.otlp.endpoint = endpoint;
   config.export.intervalMs = 500;
@@ -290,15 +250,13 @@ function writeConfig(iface: string, endpoint: string, healthPort: number): strin
   return file;
 }
 
-const capMask = (caps: readonly string[]) => caps.reduce((m, c) => m | (1n << BigInt(PROVEN_CAPS[c]!)), 0n);
-
 Image(
   "the runtime's default seccomp profile decides whether bpf(2) works with CAP_BPF alone; the agent says which, and leaves nothing",
   async () => {
     const { path, profile } = defaultProfile();
     const seen = verdict(profile, 'bpf', PROVEN);
     const pair = quietPair(cleanups, 's');
-    const bpffs = cleanups.add(new TestBpffs('image-seccomp'), (b) => b.destroy());
+    const bpffs = testBpffs(cleanups, 'image-seccomp');
     const spec = composeRun(writeConfig(pair.host, 'http://127.0.0.1:9', await freePort()), bpffs.path);
     const container = cleanups.add(
       new Container(
@@ -342,7 +300,7 @@ Image(
       // The default profile through the filter config/README.md tells users to apply: the one rule Docker, containerd
       // and newer containers/common have, so still a filter.
       const fixed = JSON.parse(
-        execFileSync('jq', ['-f', join(ROOT, 'config/seccomp/allow-bpf-with-cap-bpf.jq'), path], { encoding: 'utf8' }),
+        command('jq', ['-f', repoPath('config/seccomp/allow-bpf-with-cap-bpf.jq'), path]),
       ) as SeccompProfile;
       assert.ok(verdict(fixed, 'bpf', PROVEN).allowed, 'bpf(2) allowed with the proven capabilities');
       assert.not.ok(
@@ -364,7 +322,7 @@ Image(
       console.log(`  seccomp: ${path} with bpf(2) allowed to CAP_BPF`);
     }
     const pair = quietPair(cleanups, 'c');
-    const bpffs = cleanups.add(new TestBpffs('image'), (b) => b.destroy());
+    const bpffs = testBpffs(cleanups, 'image');
     const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
     const healthPort = await freePort();
     const spec = composeRun(writeConfig(pair.host, collector.endpoint, healthPort), bpffs.path);
@@ -384,14 +342,13 @@ Image(
 
     // What the kernel says about the agent: exactly the proven capabilities, no new privileges, a seccomp filter, read-only root.
     const pid = container.hostPid();
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const field = (name: string) => new RegExp(`^${name}:\\s+(.*)$`, 'm').exec(status)![1]!;
-    for (const set of ['CapEff', 'CapPrm', 'CapBnd'])
-      assert.is(BigInt(`0x${field(set)}`), capMask(PROVEN), `${set}: ${PROVEN.join(', ')}`);
-    assert.is(BigInt(`0x${field('CapInh')}`) | BigInt(`0x${field('CapAmb')}`), 0n);
-    assert.is(field('NoNewPrivs'), '1');
-    assert.is(field('Seccomp'), '2', 'a seccomp filter is on');
-    assert.is(field('Uid').split(/\s+/)[0], '0');
+    for (const set of ['CapEff', 'CapPrm', 'CapBnd'] as const)
+      assert.is(capSet(pid, set), capMask(PROVEN), `${set}: ${PROVEN.join(', ')}`);
+    assert.is(capSet(pid, 'CapInh') | capSet(pid, 'CapAmb'), 0n);
+    const status = procStatus(pid);
+    assert.is(status.NoNewPrivs, '1');
+    assert.is(status.Seccomp, '2', 'a seccomp filter is on');
+    assert.is(status.Uid!.split(/\s+/)[0], '0');
     const mounts = readFileSync(`/proc/${pid}/mountinfo`, 'utf8')
       .split('\n')
       .map((l) => l.split(' '));

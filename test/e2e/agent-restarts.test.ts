@@ -4,22 +4,16 @@ import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sum } from '../../src/bpf/counter-layout.js';
-import { MAIN, TestBpffs } from '../fixtures/agent-process.js';
+import { type AgentProcess, MAIN, type TestBpffs, startAgent, testBpffs } from '../fixtures/agent-process.js';
 import { TestCollector, freePort } from '../fixtures/collector.js';
 import { classIndex } from '../fixtures/frames.js';
 import { requireRoot } from '../fixtures/privileges.js';
-import { bpfIdMark, carnxObjects, liveSetProblems, pinSet, pinTree, xdpLinksOn } from './kernel-objects.js';
-import {
-  Cleanups,
-  decreasingSeries,
-  exportedCounters,
-  quietPair,
-  settle,
-  startAgent,
-  steadyTraffic,
-  up,
-  waitFor,
-} from './scenario.js';
+import { bpfIdMark, carnxObjects, liveSetProblems, pinSet, pinTree, xdpLinksOn } from '../fixtures/kernel-objects.js';
+import { Cleanups } from '../fixtures/cleanups.js';
+import { decreasingSeries, exportedCounters, settle } from '../fixtures/exported-counters.js';
+import { quietPair, up, type VethPair } from '../fixtures/netns.js';
+import { steadyTraffic } from '../fixtures/traffic.js';
+import { waitFor } from '../fixtures/wait.js';
 
 const KILLS = 50;
 
@@ -46,9 +40,9 @@ function prng(seed: number): () => number {
  * that must adopt the pins, then stops the traffic and waits for a quiet, fully exported moment.
  */
 async function killAndRestart(
-  first: ReturnType<typeof startAgent>,
+  first: AgentProcess,
   traffic: ReturnType<typeof steadyTraffic>,
-  at: { pair: ReturnType<typeof quietPair>; bpffs: TestBpffs; collector: TestCollector; flags: string[] },
+  at: { pair: VethPair; bpffs: TestBpffs; collector: TestCollector; flags: string[] },
 ) {
   await first.stop('SIGKILL');
   const sentBeforeDown = traffic.sent();
@@ -66,7 +60,7 @@ Restarts(
   async () => {
     const pair = quietPair(cleanups, 'k');
     up(pair);
-    const bpffs = cleanups.add(new TestBpffs('e2e-kill'), (b) => b.destroy());
+    const bpffs = testBpffs(cleanups, 'e2e-kill');
     const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
     const flags = ['--otlp-endpoint', collector.endpoint, '--export-interval-ms', '500', '--xdp-mode', 'generic'];
     const first = startAgent(cleanups, bpffs, pair.host, flags);
@@ -135,7 +129,7 @@ Restarts(
   'delta temporality: SIGKILL during traffic, restart: the deltas of both agents add up, nothing lost or sent twice',
   async () => {
     const pair = quietPair(cleanups, 'k');
-    const bpffs = cleanups.add(new TestBpffs('e2e-kill-delta'), (b) => b.destroy());
+    const bpffs = testBpffs(cleanups, 'e2e-kill-delta');
     const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
     const flags = [
       '--otlp-endpoint',
@@ -180,7 +174,7 @@ Restarts(
   async () => {
     const pairs = [quietPair(cleanups, 'r'), quietPair(cleanups, 'r')];
     const ifindexes = pairs.map((p) => p.ifindex());
-    const bpffs = cleanups.add(new TestBpffs('e2e-startkill'), (b) => b.destroy());
+    const bpffs = testBpffs(cleanups, 'e2e-startkill');
     const mark = bpfIdMark();
     const port = await freePort(); // nobody listens: exports fail, which start-up does not wait for
     const flags = [

@@ -4,12 +4,14 @@ import * as assert from 'uvu/assert';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
-import { AgentProcess, MAIN, TestBpffs } from '../fixtures/agent-process.js';
+import { spawnAgent, testBpffs } from '../fixtures/agent-process.js';
+import { setpriv } from '../fixtures/capabilities.js';
 import { TestCollector, freePort } from '../fixtures/collector.js';
 import { requireRoot } from '../fixtures/privileges.js';
-import { pinTree, xdpOn } from './kernel-objects.js';
-import { Cleanups, quietPair, waitFor } from './scenario.js';
+import { pinTree, xdpOn } from '../fixtures/kernel-objects.js';
+import { Cleanups } from '../fixtures/cleanups.js';
+import { quietPair } from '../fixtures/netns.js';
+import { waitFor } from '../fixtures/wait.js';
 
 const EXIT = { config: 2, host: 3, bpfObject: 4, noInterface: 5 } as const;
 
@@ -48,31 +50,18 @@ function file(name: string, text: string): string {
 }
 
 /** Runs carnx to its exit (killed after 15 s: a bad input that starts the agent is a failure too). */
-function carnx(
+async function carnx(
   args: string[],
   env: NodeJS.ProcessEnv,
   unprivileged: boolean,
 ): Promise<{ code: number | string; stdout: string; stderr: string }> {
   // setpriv: root's uid with every capability gone, as in a container that grants none. (Another uid could not
   // read a clone that lives under a private directory, and would test file permissions instead.)
-  const [cmd, argv] = unprivileged
-    ? ['setpriv', ['--bounding-set=-all', '--inh-caps=-all', '--ambient-caps=-all', process.execPath, MAIN, ...args]]
-    : [process.execPath, [MAIN, ...args]];
-  const child = cleanups.add(
-    spawn(cmd as string, argv as string[], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }),
-    (ch) => ch.exitCode === null && ch.signalCode === null && ch.kill('SIGKILL'),
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  return new Promise((resolve) =>
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? String(signal), stdout, stderr });
-    }),
-  );
+  const agent = spawnAgent(cleanups, args, { env, prefix: unprivileged ? setpriv([]) : [] });
+  const timer = setTimeout(() => agent.child.kill('SIGKILL'), 15_000);
+  const exit = await agent.exited;
+  clearTimeout(timer);
+  return { code: exit.code ?? String(exit.signal), stdout: agent.stdout, stderr: agent.stderr };
 }
 
 function corpus(): BadCase[] {
@@ -417,7 +406,7 @@ BadInput(
   'at least 30 bad configurations: the documented exit code, one line naming the problem, nothing attached',
   async () => {
     const pair = quietPair(cleanups, 'b');
-    const bpffs = cleanups.add(new TestBpffs('e2e-bad'), (b) => b.destroy());
+    const bpffs = testBpffs(cleanups, 'e2e-bad');
     const closed = `http://127.0.0.1:${await freePort()}`;
     const cases = corpus();
     assert.ok(cases.filter((c) => c.code === EXIT.config).length >= 30, 'at least 30 bad configurations');
@@ -462,24 +451,21 @@ BadInput(
 
 BadInput('a bad export setting on SIGHUP is refused: the running configuration keeps exporting', async () => {
   const pair = quietPair(cleanups, 'h');
-  const bpffs = cleanups.add(new TestBpffs('e2e-badhup'), (b) => b.destroy());
+  const bpffs = testBpffs(cleanups, 'e2e-badhup');
   const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
   const config = file('reload.yaml', `otlp:\n  endpoint: ${collector.endpoint}\n`);
-  const agent = cleanups.add(
-    new AgentProcess([
-      'run',
-      '--config',
-      config,
-      '--interfaces-include',
-      pair.host,
-      '--interfaces-exclude=',
-      '--bpffs-path',
-      bpffs.path,
-      '--export-interval-ms',
-      '300',
-    ]),
-    (a) => a.stop('SIGKILL'),
-  );
+  const agent = spawnAgent(cleanups, [
+    'run',
+    '--config',
+    config,
+    '--interfaces-include',
+    pair.host,
+    '--interfaces-exclude=',
+    '--bpffs-path',
+    bpffs.path,
+    '--export-interval-ms',
+    '300',
+  ]);
   await agent.waitForMsg('started');
   await waitFor('exports', () => collector.points().length > 0, 10_000);
   writeFileSync(

@@ -3,22 +3,16 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sum } from '../../src/bpf/counter-layout.js';
-import { TestBpffs } from '../fixtures/agent-process.js';
+import { startAgent, testBpffs } from '../fixtures/agent-process.js';
 import { TestCollector, lastPoints } from '../fixtures/collector.js';
 import { classIndex } from '../fixtures/frames.js';
 import { requireRoot } from '../fixtures/privileges.js';
-import {
-  Cleanups,
-  decreasingSeries,
-  exportedCounters,
-  quietPair,
-  settle,
-  startAgent,
-  steadyTraffic,
-  up,
-  vmRssKb,
-  waitFor,
-} from './scenario.js';
+import { Cleanups } from '../fixtures/cleanups.js';
+import { decreasingSeries, exportedCounters, settle } from '../fixtures/exported-counters.js';
+import { quietPair, up } from '../fixtures/netns.js';
+import { steadyTraffic } from '../fixtures/traffic.js';
+import { vmRssKb } from '../fixtures/proc-status.js';
+import { waitFor } from '../fixtures/wait.js';
 
 const OUTAGE_MS = 30_000;
 /** Growth of the agent's resident set over the whole outage that still counts as bounded. */
@@ -37,7 +31,7 @@ Outage(
   async () => {
     const pair = quietPair(cleanups, 'o');
     up(pair);
-    const bpffs = cleanups.add(new TestBpffs('e2e-outage'), (b) => b.destroy());
+    const bpffs = testBpffs(cleanups, 'e2e-outage');
     const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
     const agent = startAgent(cleanups, bpffs, pair.host, [
       '--otlp-endpoint',

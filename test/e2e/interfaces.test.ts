@@ -3,25 +3,16 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { sum } from '../../src/bpf/counter-layout.js';
 import { libbpf } from '../../src/bpf/libbpf.js';
-import { TestBpffs } from '../fixtures/agent-process.js';
+import { startAgent, testBpffs } from '../fixtures/agent-process.js';
 import { TestCollector, lastPoints } from '../fixtures/collector.js';
 import { classIndex } from '../fixtures/frames.js';
-import { LoadedProgram, PASS_OBJECT } from '../fixtures/loaded-program.js';
-import { ip } from '../fixtures/netns.js';
+import { attachForeignProgram } from '../fixtures/loaded-program.js';
+import { ip, quietPair, up } from '../fixtures/netns.js';
 import { requireRoot } from '../fixtures/privileges.js';
-import { pinTree, xdpLinksOn, xdpOn } from './kernel-objects.js';
-import {
-  Cleanups,
-  decreasingSeries,
-  exportedCounters,
-  quietPair,
-  sendUdp,
-  settle,
-  startAgent,
-  up,
-} from './scenario.js';
-
-const XDP_FLAGS_SKB_MODE = 2;
+import { pinTree, xdpLinksOn, xdpOn } from '../fixtures/kernel-objects.js';
+import { Cleanups } from '../fixtures/cleanups.js';
+import { decreasingSeries, exportedCounters, settle } from '../fixtures/exported-counters.js';
+import { ping, sendUdp } from '../fixtures/traffic.js';
 
 const Interfaces = suite('e2e: interfaces that change under the agent');
 const cleanups = new Cleanups();
@@ -34,7 +25,7 @@ Interfaces(
   async () => {
     const pair = quietPair(cleanups, 'c');
     up(pair);
-    const bpffs = cleanups.add(new TestBpffs('e2e-recreate'), (b) => b.destroy());
+    const bpffs = testBpffs(cleanups, 'e2e-recreate');
     const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
     const agent = startAgent(cleanups, bpffs, pair.host, [
       '--otlp-endpoint',
@@ -104,7 +95,7 @@ Interfaces('a namespace deleted: its interface is released and unpinned, countin
   const kept = quietPair(cleanups, 'n');
   up(doomed);
   up(kept);
-  const bpffs = cleanups.add(new TestBpffs('e2e-netns'), (b) => b.destroy());
+  const bpffs = testBpffs(cleanups, 'e2e-netns');
   const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
   const agent = startAgent(cleanups, bpffs, doomed.host, [
     '--interfaces-include',
@@ -154,11 +145,8 @@ Interfaces(
     const normal = quietPair(cleanups, 'f');
     const foreign = quietPair(cleanups, 'f');
     const jumbo = quietPair(cleanups, 'f', { mtu: 9500 }); // veth refuses native XDP at this MTU
-    const other = cleanups.add(new LoadedProgram(PASS_OBJECT, 'xdp_pass'), (p) => p.close());
-    libbpf().xdpAttach(foreign.ifindex(), other.progFd, XDP_FLAGS_SKB_MODE, foreign.host);
-    cleanups.add(foreign, (f) => libbpf().xdpDetach(f.ifindex(), XDP_FLAGS_SKB_MODE, f.host));
-    const foreignId = libbpf().xdpQuery(foreign.ifindex(), foreign.host).progId;
-    const bpffs = cleanups.add(new TestBpffs('e2e-foreign'), (b) => b.destroy());
+    const foreignId = attachForeignProgram(cleanups, foreign);
+    const bpffs = testBpffs(cleanups, 'e2e-foreign');
     const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
     const agent = startAgent(cleanups, bpffs, normal.host, [
       '--interfaces-include',
@@ -184,7 +172,7 @@ Interfaces(
 
     const base = jumbo.rxStats(); // the namespace side is still down: nothing arrives
     up(jumbo);
-    jumbo.exec('ping', ['-c', '3', '-i', '0.05', '-W', '2', '-q', '-s', '8000', jumbo.hostAddress]);
+    ping(jumbo, jumbo.hostAddress, 3, 8000);
     const end = await settle(jumbo, collector, jumbo.host);
     const counted = exportedCounters(end.points, jumbo.host, 'cumulative');
     assert.is(counted.packets[classIndex('ipv4', 'icmp')], 3n, 'jumbo echo requests counted');

@@ -2,10 +2,12 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
-import { TestBpffs } from '../fixtures/agent-process.js';
+import { startAgent, testBpffs } from '../fixtures/agent-process.js';
 import { TestCollector, freePort } from '../fixtures/collector.js';
 import { requireRoot } from '../fixtures/privileges.js';
-import { Cleanups, quietPair, startAgent, waitFor } from './scenario.js';
+import { Cleanups } from '../fixtures/cleanups.js';
+import { quietPair } from '../fixtures/netns.js';
+import { waitFor } from '../fixtures/wait.js';
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
@@ -51,7 +53,7 @@ Secrets('the canary is in no output: every log level, export errors (refused, TL
       runs.slice(i, i + 3).map(async (run, j) => {
         const health = await freePort();
         const pair = quietPair(cleanups, 's'); // one interface per agent: two agents cannot both attach to one
-        const bpffs = cleanups.add(new TestBpffs(`e2e-secret-${i + j}`), (b) => b.destroy());
+        const bpffs = testBpffs(cleanups, `e2e-secret-${i + j}`);
         const header = `x-api-key=${canary}`;
         const agent = startAgent(
           cleanups,
@@ -102,12 +104,14 @@ Secrets('the canary is in no output: every log level, export errors (refused, TL
   paused.resume();
 
   // The detector works: the same canary where it is not a secret (a resource attribute) does show up in the log.
-  const control = startAgent(
-    cleanups,
-    cleanups.add(new TestBpffs('e2e-secret-control'), (b) => b.destroy()),
-    quietPair(cleanups, 's').host,
-    ['--otlp-endpoint', refused, '--resource-attributes', `not.secret=${canary}`, '--log-level', 'info'],
-  );
+  const control = startAgent(cleanups, testBpffs(cleanups, 'e2e-secret-control'), quietPair(cleanups, 's').host, [
+    '--otlp-endpoint',
+    refused,
+    '--resource-attributes',
+    `not.secret=${canary}`,
+    '--log-level',
+    'info',
+  ]);
   await control.waitForMsg('started');
   assert.is((await control.stop()).code, 0);
   assert.match(control.stdout, canary, 'a non-secret value is logged, so the checks above could see a leak');

@@ -6,10 +6,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TestBpffs } from '../fixtures/agent-process.js';
+import { type TestBpffs, startAgent, testBpffs } from '../fixtures/agent-process.js';
 import { TestCollector } from '../fixtures/collector.js';
 import { requireRoot } from '../fixtures/privileges.js';
-import { Cleanups, quietPair, startAgent, waitFor } from './scenario.js';
+import { Cleanups } from '../fixtures/cleanups.js';
+import { quietPair } from '../fixtures/netns.js';
+import { waitFor } from '../fixtures/wait.js';
 
 const TLS_HANDSHAKE = 0x16; // the first byte of every TLS record that opens a connection
 const HTTP2_PREFACE = 'PRI * HTTP/2.0';
@@ -152,33 +154,18 @@ Tls(
         'info',
       ]);
 
-    const right = run(
-      'right-ca',
-      `https://127.0.0.1:${relay.port}`,
-      pki.ca,
-      cleanups.add(new TestBpffs('e2e-tls-1'), (b) => b.destroy()),
-    );
+    const right = run('right-ca', `https://127.0.0.1:${relay.port}`, pki.ca, testBpffs(cleanups, 'e2e-tls-1'));
     await waitFor('exports with the right CA', () => fromRun('right-ca').length > 0, 15_000);
     assert.is(right.lines.filter((l) => l.msg.startsWith('metrics export failed')).length, 0, 'no export failed');
     assert.is((await right.stop()).code, 0);
 
-    const schemeless = run(
-      'no-scheme',
-      `127.0.0.1:${relay.port}`,
-      pki.ca,
-      cleanups.add(new TestBpffs('e2e-tls-2'), (b) => b.destroy()),
-    );
+    const schemeless = run('no-scheme', `127.0.0.1:${relay.port}`, pki.ca, testBpffs(cleanups, 'e2e-tls-2'));
     await waitFor('exports to host:port (TLS by default)', () => fromRun('no-scheme').length > 0, 15_000);
     assert.is((await schemeless.stop()).code, 0);
     const connectionsSoFar = relay.openings.length;
     assert.ok(connectionsSoFar >= 2, 'both agents connected through the relay');
 
-    const wrong = run(
-      'wrong-ca',
-      `https://127.0.0.1:${relay.port}`,
-      pki.wrongCa,
-      cleanups.add(new TestBpffs('e2e-tls-3'), (b) => b.destroy()),
-    );
+    const wrong = run('wrong-ca', `https://127.0.0.1:${relay.port}`, pki.wrongCa, testBpffs(cleanups, 'e2e-tls-3'));
     const failed = await wrong.waitForMsg(
       'metrics export failed; further failures are not logged until an export succeeds',
       {},

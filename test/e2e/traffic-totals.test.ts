@@ -5,30 +5,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SIZE_BUCKET_BOUNDS, SYN_KINDS, TCP_FLAGS, TRAFFIC_CLASSES, sum } from '../../src/bpf/counter-layout.js';
-import { TestBpffs } from '../fixtures/agent-process.js';
+import { startAgent, testBpffs } from '../fixtures/agent-process.js';
 import { TestCollector, bySeries, lastPoints, type Point, type PromSample } from '../fixtures/collector.js';
 import { classIndex } from '../fixtures/frames.js';
 import { requireRoot } from '../fixtures/privileges.js';
-import { Capture, select, witnessCounts } from '../fixtures/witness.js';
-import { pinTree, xdpOn } from './kernel-objects.js';
-import {
-  Cleanups,
-  HOST_V6,
-  PACKAGE_VERSION,
-  decreasingSeries,
-  exportedCounters,
-  ping,
-  quietPair,
-  replay,
-  sendUdp,
-  settle,
-  startAgent,
-  taggedFrames,
-  tcpConnections,
-  up,
-  waitFor,
-  type ExportedCounters,
-} from './scenario.js';
+import { Capture, select, witnessCounts, type WitnessCounts } from '../fixtures/witness.js';
+import { pinTree, xdpOn } from '../fixtures/kernel-objects.js';
+import { Cleanups } from '../fixtures/cleanups.js';
+import { HOST_V6, quietPair, up } from '../fixtures/netns.js';
+import { PACKAGE_VERSION } from '../fixtures/repo.js';
+import { decreasingSeries, exportedCounters, settle, type ExportedCounters } from '../fixtures/exported-counters.js';
+import { ping, replay, sendUdp, taggedFrames, tcpConnections } from '../fixtures/traffic.js';
+import { waitFor } from '../fixtures/wait.js';
 
 const ETH_HEADER = 14n;
 const IFACE_ATTRS = ['network.interface.name', 'network.io.direction'];
@@ -84,18 +72,8 @@ async function sendEverything(pair: ReturnType<typeof quietPair>): Promise<Retur
   return tagged;
 }
 
-function assertCountersEqual(
-  actual: ExportedCounters,
-  expected: {
-    packets: bigint[];
-    bytes: bigint[];
-    tcpFlags: bigint[];
-    tcpSyn: bigint[];
-    vlanPackets: bigint;
-    sizeBuckets: bigint[];
-  },
-  what: string,
-): void {
+/** Every counter the tcpdump witness also counts, one assertion each. */
+function assertCountersEqual(actual: ExportedCounters, expected: WitnessCounts, what: string): void {
   for (const c of TRAFFIC_CLASSES) {
     assert.is(actual.packets[c.index], expected.packets[c.index], `${what}: ${c.network}/${c.transport} packets`);
     assert.is(actual.bytes[c.index], expected.bytes[c.index], `${what}: ${c.network}/${c.transport} bytes`);
@@ -112,7 +90,7 @@ Totals(
   'cumulative: per interface = rx_packets/rx_bytes, per class = tcpdump and what was sent; names, resource, Prometheus',
   async () => {
     const pair = quietPair(cleanups, 'e');
-    const bpffs = cleanups.add(new TestBpffs('e2e-totals'), (b) => b.destroy());
+    const bpffs = testBpffs(cleanups, 'e2e-totals');
     const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
     const capture = cleanups.add(await Capture.start(pair.host, work), (c) => c.kill());
     const agent = startAgent(cleanups, bpffs, pair.host, [
@@ -333,7 +311,7 @@ Totals(
   'delta temporality: the deltas add up to the same totals, interval after interval with no gap or overlap',
   async () => {
     const pair = quietPair(cleanups, 'd');
-    const bpffs = cleanups.add(new TestBpffs('e2e-delta'), (b) => b.destroy());
+    const bpffs = testBpffs(cleanups, 'e2e-delta');
     const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
     const capture = cleanups.add(await Capture.start(pair.host, work), (c) => c.kill());
     const agent = startAgent(cleanups, bpffs, pair.host, [

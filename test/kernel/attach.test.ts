@@ -1,20 +1,19 @@
 // Real attach on a veth pair, generic and native: counts of real traffic equal the kernel's own rx statistics, exactly.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import net from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { libbpf } from '../../src/bpf/libbpf.js';
 import { sum, type InterfaceCounters } from '../../src/bpf/counter-layout.js';
 import { BpfError } from '../../src/bpf/bpf-error.js';
+import { Cleanups } from '../fixtures/cleanups.js';
 import { classIndex } from '../fixtures/frames.js';
 import { diffCounters } from '../fixtures/expected-counts.js';
-import { LoadedProgram } from '../fixtures/loaded-program.js';
-import { ip, VethPair } from '../fixtures/netns.js';
+import { LoadedProgram, XDP_FLAGS } from '../fixtures/loaded-program.js';
+import { HOST_V6, up, vethPair, type VethPair } from '../fixtures/netns.js';
 import { requireRoot } from '../fixtures/privileges.js';
+import { ping, sendUdp, tcpConnections } from '../fixtures/traffic.js';
+import { waitFor } from '../fixtures/wait.js';
 
-const XDP_FLAGS = { generic: 2, native: 4 } as const;
-const TRAFFIC = fileURLToPath(new URL('../../../test/fixtures/traffic.mjs', import.meta.url));
 const ETH_HEADER = 14n;
 
 interface Snapshot {
@@ -23,49 +22,42 @@ interface Snapshot {
 }
 
 /** Kernel stats and XDP counters read at one quiet moment: stats unchanged across the counter read. */
-async function quietSnapshot(pair: VethPair, program: LoadedProgram): Promise<Snapshot> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const before = pair.rxStats();
-    const counters = program.counters();
-    const after = pair.rxStats();
-    if (before.packets === after.packets && before.bytes === after.bytes) return { rx: before, counters };
-    await sleep(20);
-  }
-  throw new Error(`${pair.host} never went quiet`);
-}
-
-async function withListener<T>(address: string, fn: (port: number) => Promise<T>): Promise<T> {
-  const server = net.createServer((s) => s.resume().on('end', () => s.end()));
-  await new Promise<void>((resolve) => server.listen(0, address, resolve));
-  try {
-    return await fn((server.address() as net.AddressInfo).port);
-  } finally {
-    await new Promise((resolve) => server.close(resolve));
-  }
+function quietSnapshot(pair: VethPair, program: LoadedProgram): Promise<Snapshot> {
+  return waitFor(
+    `${pair.host} to go quiet`,
+    () => {
+      const before = pair.rxStats();
+      const counters = program.counters();
+      const after = pair.rxStats();
+      return before.packets === after.packets && before.bytes === after.bytes && { rx: before, counters };
+    },
+    2_000,
+    20,
+  );
 }
 
 const Attach = suite('attach');
-let pair: VethPair | undefined;
-let program: LoadedProgram | undefined;
-let linkFd = -1;
+const cleanups = new Cleanups();
+
+/** carnx's program, loaded for this test and closed after it. */
+const loadProgram = () => cleanups.add(new LoadedProgram(), (p) => p.close());
+
+/** Attaches `program` to the host side of `pair` through a BPF link in `mode`; the link is closed after the test. */
+function linkTo(pair: VethPair, program: LoadedProgram, mode: keyof typeof XDP_FLAGS): number {
+  const fd = libbpf().linkCreateXdp(program.progFd, pair.ifindex(), XDP_FLAGS[mode], pair.host);
+  cleanups.add(fd, (f) => libbpf().closeFd(f));
+  return fd;
+}
 
 Attach.before(() => requireRoot('attaching XDP'));
-Attach.after.each(() => {
-  if (linkFd >= 0) libbpf().closeFd(linkFd);
-  linkFd = -1;
-  program?.close();
-  program = undefined;
-  pair?.destroy();
-  pair = undefined;
-});
+Attach.after.each(() => cleanups.run());
 
 for (const mode of ['generic', 'native'] as const) {
   Attach(`${mode}: UDP, TCP, ICMP, IPv6 and ARP counted exactly as rx_packets / rx_bytes`, async () => {
-    pair = new VethPair('a').create();
-    ip('addr', 'add', 'fe80::1/64', 'dev', pair.host, 'nodad');
-    pair.exec('ip', ['addr', 'add', 'fe80::2/64', 'dev', pair.peer, 'nodad']);
-    program = new LoadedProgram();
-    linkFd = libbpf().linkCreateXdp(program.progFd, pair.ifindex(), XDP_FLAGS[mode], pair.host);
+    const pair = vethPair(cleanups, 'a');
+    up(pair);
+    const program = loadProgram();
+    linkTo(pair, program, mode);
     const query = libbpf().xdpQuery(pair.ifindex(), pair.host);
     assert.is(query.attachMode, mode);
     assert.is(mode === 'native' ? query.drvProgId : query.skbProgId, libbpf().progInfo(program.progFd, 'carnx').id);
@@ -75,12 +67,10 @@ for (const mode of ['generic', 'native'] as const) {
     const UDP6 = 25;
     const PINGS = 5;
     const CONNECTIONS = 6;
-    pair.exec('node', [TRAFFIC, 'udp', pair.hostAddress, '9', String(UDP4), '100']);
-    pair.exec('node', [TRAFFIC, 'udp', `fe80::1%${pair.peer}`, '9', String(UDP6), '60']);
-    pair.exec('ping', ['-c', String(PINGS), '-i', '0.05', '-W', '1', '-q', pair.hostAddress]);
-    await withListener(pair.hostAddress, async (port) => {
-      await pair!.run('node', [TRAFFIC, 'tcp', pair!.hostAddress, String(port), String(CONNECTIONS), '300']);
-    });
+    sendUdp(pair, pair.hostAddress, UDP4, 100);
+    sendUdp(pair, `${HOST_V6}%${pair.peer}`, UDP6, 60);
+    ping(pair, pair.hostAddress, PINGS);
+    await tcpConnections(pair, pair.hostAddress, CONNECTIONS, 300);
     await sleep(100);
     const end = await quietSnapshot(pair, program);
 
@@ -108,12 +98,12 @@ for (const mode of ['generic', 'native'] as const) {
 }
 
 Attach('generic: jumbo frames land in the 1519-9000 and >9000 buckets', async () => {
-  pair = new VethPair('j').create({ mtu: 9500 });
-  program = new LoadedProgram();
-  linkFd = libbpf().linkCreateXdp(program.progFd, pair.ifindex(), XDP_FLAGS.generic, pair.host);
+  const pair = vethPair(cleanups, 'j', { mtu: 9500 });
+  const program = loadProgram();
+  linkTo(pair, program, 'generic');
   const start = await quietSnapshot(pair, program);
-  pair.exec('ping', ['-c', '3', '-i', '0.05', '-W', '1', '-q', '-s', '2000', pair.hostAddress]);
-  pair.exec('ping', ['-c', '2', '-i', '0.05', '-W', '1', '-q', '-s', '9200', pair.hostAddress]);
+  ping(pair, pair.hostAddress, 3, 2000);
+  ping(pair, pair.hostAddress, 2, 9200);
   const end = await quietSnapshot(pair, program);
   const counted = diffCounters(end.counters, start.counters);
   assert.is(counted.sizeBuckets[6], 3n, '2042-byte frames');
@@ -122,10 +112,10 @@ Attach('generic: jumbo frames land in the 1519-9000 and >9000 buckets', async ()
 });
 
 Attach('native is refused on a veth whose MTU is too large for XDP, with a named error', () => {
-  pair = new VethPair('m').create({ mtu: 9500 });
-  program = new LoadedProgram();
+  const pair = vethPair(cleanups, 'm', { mtu: 9500 });
+  const program = loadProgram();
   try {
-    linkFd = libbpf().linkCreateXdp(program.progFd, pair.ifindex(), XDP_FLAGS.native, pair.host);
+    linkTo(pair, program, 'native');
     assert.unreachable('native attach should fail with MTU 9500');
   } catch (err) {
     assert.instance(err, BpfError);
@@ -135,12 +125,11 @@ Attach('native is refused on a veth whose MTU is too large for XDP, with a named
 });
 
 Attach('closing the last link fd detaches: nothing is left on the interface', () => {
-  pair = new VethPair('d').create();
-  program = new LoadedProgram();
-  linkFd = libbpf().linkCreateXdp(program.progFd, pair.ifindex(), XDP_FLAGS.generic, pair.host);
+  const pair = vethPair(cleanups, 'd');
+  const program = loadProgram();
+  const fd = libbpf().linkCreateXdp(program.progFd, pair.ifindex(), XDP_FLAGS.generic, pair.host);
   assert.is(libbpf().xdpQuery(pair.ifindex(), pair.host).attachMode, 'generic');
-  libbpf().closeFd(linkFd);
-  linkFd = -1;
+  libbpf().closeFd(fd);
   assert.is(libbpf().xdpQuery(pair.ifindex(), pair.host).attachMode, 'none');
 });
 

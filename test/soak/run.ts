@@ -20,22 +20,16 @@
 import { readdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sum } from '../../src/bpf/counter-layout.js';
-import { TestBpffs } from '../fixtures/agent-process.js';
+import { startAgent, testBpffs } from '../fixtures/agent-process.js';
 import { TestCollector } from '../fixtures/collector.js';
-import type { VethPair } from '../fixtures/netns.js';
 import { requireRoot } from '../fixtures/privileges.js';
-import { bpfIdMark, carnxObjects, pinTree } from '../e2e/kernel-objects.js';
-import {
-  Cleanups,
-  exportedCounters,
-  quietPair,
-  settle,
-  startAgent,
-  steadyTraffic,
-  up,
-  vmRssKb,
-  waitFor,
-} from '../e2e/scenario.js';
+import { bpfIdMark, carnxObjects, pinTree } from '../fixtures/kernel-objects.js';
+import { Cleanups } from '../fixtures/cleanups.js';
+import { exportedCounters, settle } from '../fixtures/exported-counters.js';
+import { quietPair, up, type VethPair } from '../fixtures/netns.js';
+import { steadyTraffic } from '../fixtures/traffic.js';
+import { vmRssKb } from '../fixtures/proc-status.js';
+import { waitFor } from '../fixtures/wait.js';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const MINUTES = env('CARNX_SOAK_MINUTES', 30);
@@ -82,7 +76,7 @@ async function main(): Promise<number> {
   try {
     const mark = bpfIdMark();
     const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
-    const bpffs = cleanups.add(new TestBpffs('soak'), (b) => b.destroy());
+    const bpffs = testBpffs(cleanups, 'soak');
     const tag = 'S';
     const steady = Array.from({ length: STEADY }, () => quietPair(cleanups, tag));
     let churning: VethPair | undefined = quietPair(cleanups, tag);
