@@ -88,7 +88,7 @@ function startPipeline(
     source: () => [],
     packageVersion: '9.8.7',
     exporter,
-    attachedByMode: () => ({ native: 2 }),
+    attachedByHook: () => ({ 'xdp-native': 2 }),
     countedInterfaces,
     sysfsNet: sysfs,
   });
