@@ -116,6 +116,7 @@ Image(
         'node --version',
         'for c in clang gcc cc c++ cpp ld as make llvm-config tsc npm npx corepack yarn; do command -v "$c" >/dev/null && echo "tool $c"; done',
         'for p in /usr/include/bpf /usr/include/linux /usr/include/asm /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack; do [ -e "$p" ] && echo "path $p"; done',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format fields, for the shell as written
         "dpkg-query -W -f '${db:Status-Abbrev}${Package} ${Version}\\n' | sed -n 's/^ii  */deb /p'",
         `cd /opt/carnx && for m in ${modules.join(' ')}; do [ -e "$m/package.json" ] && echo "module $m"; done`,
         'ls /opt/carnx',

@@ -236,7 +236,10 @@ Restarts(
     let objects = carnxObjects(mark, ifindexes, [pid]);
     await waitFor(
       'exactly one live set',
-      () => liveSetProblems((objects = carnxObjects(mark, ifindexes, [pid])), ifindexes).length === 0,
+      () => {
+        objects = carnxObjects(mark, ifindexes, [pid]);
+        return liveSetProblems(objects, ifindexes).length === 0;
+      },
       10_000,
     ).catch(() => undefined);
     assert.equal(

@@ -78,12 +78,13 @@ function assertCountersEqual(actual: ExportedCounters, expected: WitnessCounts, 
     assert.is(actual.packets[c.index], expected.packets[c.index], `${what}: ${c.network}/${c.transport} packets`);
     assert.is(actual.bytes[c.index], expected.bytes[c.index], `${what}: ${c.network}/${c.transport} bytes`);
   }
-  TCP_FLAGS.forEach((flag, i) => assert.is(actual.tcpFlags[i], expected.tcpFlags[i], `${what}: TCP ${flag}`));
-  SYN_KINDS.forEach((kind, i) => assert.is(actual.tcpSyn[i], expected.tcpSyn[i], `${what}: carnx.tcp.syn ${kind}`));
+  for (const [i, flag] of TCP_FLAGS.entries())
+    assert.is(actual.tcpFlags[i], expected.tcpFlags[i], `${what}: TCP ${flag}`);
+  for (const [i, kind] of SYN_KINDS.entries())
+    assert.is(actual.tcpSyn[i], expected.tcpSyn[i], `${what}: carnx.tcp.syn ${kind}`);
   assert.is(actual.vlanPackets, expected.vlanPackets, `${what}: VLAN-tagged frames`);
-  [...SIZE_BUCKET_BOUNDS, '+Inf'].forEach((bound, i) =>
-    assert.is(actual.sizeBuckets[i], expected.sizeBuckets[i], `${what}: size bucket <= ${bound}`),
-  );
+  for (const [i, bound] of [...SIZE_BUCKET_BOUNDS, '+Inf'].entries())
+    assert.is(actual.sizeBuckets[i], expected.sizeBuckets[i], `${what}: size bucket <= ${bound}`);
 }
 
 Totals(
@@ -247,20 +248,20 @@ Totals(
         `prometheus bytes ${c.network}/${c.transport}`,
       );
     }
-    TCP_FLAGS.forEach((flag, i) =>
+    for (const [i, flag] of TCP_FLAGS.entries()) {
       assert.equal(
         promOf(scraped, 'carnx_tcp_flags_total', { tcp_flag: flag.toLowerCase() }).map((s) => s.value),
         [Number(exported.tcpFlags[i])],
         `prometheus tcp flag ${flag}`,
-      ),
-    );
-    SYN_KINDS.forEach((kind, i) =>
+      );
+    }
+    for (const [i, kind] of SYN_KINDS.entries()) {
       assert.equal(
         promOf(scraped, 'carnx_tcp_syn_total', { carnx_tcp_syn_kind: kind }).map((s) => s.value),
         [Number(exported.tcpSyn[i])],
         `prometheus tcp syn ${kind}`,
-      ),
-    );
+      );
+    }
     assert.equal(
       promOf(scraped, 'carnx_vlan_packets_total', {}).map((s) => s.value),
       [Number(exported.vlanPackets)],
