@@ -76,7 +76,8 @@ function monotonicSum(
     unit,
     description,
     read,
-    points: (words) => series.map((attributes, i) => ({ attributes, value: toNumber(words[i]!) })),
+    // read() and the series table have the same length by construction; a missing word would be a bug, shown as 0.
+    points: (words) => series.map((attributes, i) => ({ attributes, value: toNumber(words[i] ?? 0n) })),
   };
 }
 
@@ -152,7 +153,7 @@ export const COUNTER_INSTRUMENTS: readonly CounterInstrument[] = [
           value: {
             buckets: { boundaries: [...SIZE_BUCKET_BOUNDS], counts: counts.map(toNumber) },
             count: toNumber(count),
-            sum: toNumber(words[BUCKETS]!),
+            sum: toNumber(words[BUCKETS] ?? 0n),
             // The kernel keeps no min/max; leaving them out is allowed by OTLP.
           },
         },
