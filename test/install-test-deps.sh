@@ -14,6 +14,7 @@ command -v bpftool >/dev/null || need+=(bpftool)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v openssl >/dev/null || need+=(openssl)
 command -v jq >/dev/null || need+=(jq)   # applies config/seccomp/*.jq in the image test
+command -v clang-format >/dev/null || need+=(clang-format)   # npm run check: xdp/ in kernel style
 # The one-node Kubernetes cluster of test/deploy/cluster.test.ts (test/cluster/README.md).
 command -v containerd >/dev/null || need+=(containerd)
 command -v runc >/dev/null || need+=(runc)
