@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and running carnx needs on a Debian host (clang for the BPF object,
-# libbpf1 for the agent, node modules), and mounts bpffs. Safe to run again: it skips what is there.
+# libbpf1 for the agent, node modules; for `npm run bench` also its traffic tools), and mounts bpffs.
+# Safe to run again: it skips what is there.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -10,6 +11,13 @@ command -v clang >/dev/null || need+=(clang llvm)
 ldconfig -p | grep -q 'libbpf.so.1 ' || need+=(libbpf1)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 [ -e /usr/include/linux/bpf.h ] || need+=(linux-libc-dev)
+# `npm run bench` (npm names the script in npm_lifecycle_event) also measures TCP throughput through a veth pair
+# (test/bench/tcp-throughput.ts): iperf3, ethtool for the offloads, ip and ss. Nothing else needs them.
+if [ "${npm_lifecycle_event:-}" = bench ]; then
+	command -v iperf3 >/dev/null || need+=(iperf3)
+	command -v ethtool >/dev/null || need+=(ethtool)
+	command -v ss >/dev/null || need+=(iproute2)
+fi
 if [ "${#need[@]}" -gt 0 ]; then
 	echo "carnx: installing ${need[*]}" >&2
 	export DEBIAN_FRONTEND=noninteractive
