@@ -67,7 +67,17 @@ Restarts(
     await first.waitForMsg('attached', { interface: pair.host });
     const start = await settle(pair, collector, pair.host);
     const before = exportedCounters(start.points, pair.host, 'cumulative');
-    const startTime = start.points.find((p) => p.attributes['network.interface.name'] === pair.host)!.start;
+    // One start time per direction: each has its own counters, attached one after the other.
+    const startTimes = (points: typeof start.points) =>
+      [
+        ...new Set(
+          points
+            .filter((p) => p.attributes['network.interface.name'] === pair.host && p.metric.startsWith('carnx.'))
+            .map((p) => `${p.attributes['network.io.direction']} ${p.start}`),
+        ),
+      ].sort();
+    const original = startTimes(start.points);
+    assert.is(original.length, 2, `receive and transmit: ${original.join(', ')}`);
 
     const traffic = steadyTraffic(pair, 20, 80, 100);
     cleanups.add(traffic, (t) => t.stop());
@@ -104,14 +114,13 @@ Restarts(
       end.rx.bytes - start.rx.bytes,
       'carnx.bytes delta = rx_bytes delta',
     );
-    const mine = end.points.filter((p) => p.attributes['network.interface.name'] === pair.host);
+    // carnx's own series (the kernel's system.network.* start when an agent first observes them).
+    const mine = end.points.filter(
+      (p) => p.attributes['network.interface.name'] === pair.host && p.metric.startsWith('carnx.'),
+    );
     const restartedPoints = mine.filter((p) => p.line > Math.max(...start.points.map((q) => q.line)));
     assert.ok(restartedPoints.length > 0, 'points from the restarted agent');
-    assert.equal(
-      [...new Set(mine.map((p) => p.start))],
-      [startTime],
-      'every point, before and after the restart, has the original start time',
-    );
+    assert.equal(startTimes(mine), original, 'every point, before and after the restart, has its original start time');
     assert.equal(decreasingSeries(collector.points()), [], 'no cumulative point ever decreases across the restart');
     assert.is(xdpLinksOn(pair.ifindex()).length, 1, 'exactly one XDP link on the interface');
     assert.equal(
@@ -245,7 +254,7 @@ Restarts(
     assert.equal(
       liveSetProblems(objects, ifindexes),
       [],
-      'per interface: 1 link, its program, 1 counters and 1 meta map',
+      'per interface and direction: 1 link, its program, 1 counters and 1 meta map',
     );
     assert.equal(
       pinTree(bpffs.path),

@@ -141,7 +141,7 @@ Interfaces('a namespace deleted: its interface is released and unpinned, countin
 });
 
 Interfaces(
-  'a foreign XDP program is left untouched and reported; native refused -> generic in auto mode; both in the metrics',
+  'auto: native XDP where it can; TC ingress beside a foreign XDP program and where native is refused; in the metrics',
   async () => {
     const normal = quietPair(cleanups, 'f');
     const foreign = quietPair(cleanups, 'f');
@@ -161,15 +161,15 @@ Interfaces(
       '--export-interval-ms',
       '500',
     ]);
-    const refused = await agent.waitForMsg('not counting on interface', { interface: foreign.host });
-    assert.is(refused.reason, 'foreign-program');
-    assert.is(refused.foreignProgId, foreignId);
-    assert.is(refused.level, 'warn');
-    const fell = await agent.waitForMsg('fell back to generic XDP', { interface: jumbo.host });
+    const beside = await agent.waitForMsg('fell back to tc-ingress', { interface: foreign.host });
+    assert.match(String(beside.reason), `held by program id ${foreignId}`);
+    assert.is(beside.level, 'warn');
+    const fell = await agent.waitForMsg('fell back to tc-ingress', { interface: jumbo.host });
     assert.match(String(fell.reason), 'native mode');
-    assert.is((await agent.waitForMsg('attached', { interface: jumbo.host })).mode, 'generic');
+    assert.is((await agent.waitForMsg('attached', { interface: jumbo.host })).hook, 'tc-ingress');
+    assert.is((await agent.waitForMsg('attached', { interface: foreign.host })).hook, 'tc-ingress');
     assert.is((await agent.waitForMsg('attached', { interface: normal.host })).mode, 'native');
-    assert.is(xdpOn(jumbo.host), 'xdpgeneric');
+    assert.is(xdpOn(jumbo.host), undefined, 'no generic XDP: the device keeps its GRO');
 
     const base = jumbo.rxStats(); // the namespace side is still down: nothing arrives
     up(jumbo);
@@ -181,25 +181,22 @@ Interfaces(
     assert.is(
       sum(counted.packets),
       end.rx.packets - base.packets,
-      'generic fallback counts every frame the kernel received',
+      'the TC fallback counts every frame the kernel received',
     );
-    assert.is(sum(counted.bytes), end.rx.bytes - base.bytes, 'and every byte');
+    assert.is(sum(counted.bytes), end.rx.bytes - base.bytes, 'and every byte (no XDP: rx_bytes are whole frames)');
 
     const last = lastPoints(collector.points());
     const value = (key: string) => last.get(key)?.int;
-    assert.is(value('carnx.agent.interfaces{carnx.xdp.mode=generic}'), 1n, 'one interface in generic mode');
-    assert.is(value('carnx.agent.interfaces{carnx.xdp.mode=native}'), 1n, 'one in native mode');
-    assert.is(value('carnx.agent.attach.failures{carnx.reason=foreign-program}'), 1n, 'the refusal is counted once');
-    assert.not.ok(
-      [...last.keys()].some((k) => k.includes(foreign.host)),
-      'nothing exported for the foreign interface',
-    );
+    const gauge = (hook: string, direction: string, mode?: string) =>
+      value(
+        `carnx.agent.interfaces{carnx.hook=${hook},${mode ? `carnx.xdp.mode=${mode},` : ''}network.io.direction=${direction}}`,
+      );
+    assert.is(gauge('tc-ingress', 'receive'), 2n, 'two interfaces count receive at TC ingress');
+    assert.is(gauge('xdp-native', 'receive', 'native'), 1n, 'one in native XDP');
+    assert.is(gauge('xdp-generic', 'receive', 'generic'), 0n, 'none in generic XDP');
+    assert.is(gauge('tc-egress', 'transmit'), 3n, 'all three count transmit at TC egress');
+    assert.is(value('carnx.agent.attach.failures{carnx.reason=foreign-program}'), undefined, 'nothing was refused');
     assert.is(libbpf().xdpQuery(foreign.ifindex(), foreign.host).progId, foreignId, 'the foreign program is untouched');
-    assert.is(
-      agent.lines.filter((l) => l.msg === 'not counting on interface').length,
-      1,
-      'reported once, not at every rescan',
-    );
     assert.is((await agent.stop()).code, 0);
     assert.is(
       libbpf().xdpQuery(foreign.ifindex(), foreign.host).progId,
