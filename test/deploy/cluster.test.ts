@@ -10,7 +10,7 @@ import YAML from 'yaml';
 import { sum } from '../../src/bpf/counter-layout.js';
 import { TestCollector, freePort, type Point } from '../fixtures/collector.js';
 import { classIndex } from '../fixtures/frames.js';
-import { type VethPair, quietPair, up } from '../fixtures/netns.js';
+import { HOST_V6, type VethPair, quietPair, up } from '../fixtures/netns.js';
 import { requireRoot } from '../fixtures/privileges.js';
 import { pinSet, pinTree, xdpOn, xdpOnRealInterfaces } from '../fixtures/kernel-objects.js';
 import { helmBinary, imageArchive, startCluster, stopCluster } from '../fixtures/built-tools.js';
@@ -38,10 +38,6 @@ let pair: VethPair;
 let collector: TestCollector;
 let healthPort = 0;
 let headerValue = '';
-/** The pod of the first install, and the counts it exported before the restart. */
-let firstPod: Doc | undefined;
-let beforeRestart: Settled | undefined;
-let attached: Settled | undefined;
 
 /** A command with the cluster's environment (KUBECONFIG and the rest of start.sh's env file). */
 const run = (cmd: string, args: string[]): string => command(cmd, args, env);
@@ -220,6 +216,18 @@ Cluster.after(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
+/**
+ * A stage of the scenario, run once per file by the first test that needs it: each test awaits the stages it builds
+ * on, so it also runs alone (`.only`), and the whole file still installs, counts and restarts only once.
+ */
+function stage<T>(run: () => Promise<T>): () => Promise<T> {
+  let result: Promise<T> | undefined;
+  return () => {
+    result ??= run();
+    return result;
+  };
+}
+
 Cluster('the node registers, with the label the chart selects nodes by', () => {
   setUp();
   const node = getJson('node', env.CARNX_CLUSTER_NODE!);
@@ -233,7 +241,6 @@ interface OutageWatch {
   podReady: number[];
   firstFailure: number | undefined;
 }
-let outage: OutageWatch | undefined;
 
 /**
  * Polls /readyz (every 100 ms) and the pod's Ready condition (every 250 ms) until `stop` resolves, noting each
@@ -266,9 +273,31 @@ async function watchOutage(stop: Promise<unknown>): Promise<OutageWatch> {
   return watch;
 }
 
-Cluster('helm install: the pod attaches to the test veth only; while exports fail it is not Ready', async () => {
-  setUp();
-  // The collector is down at first (its port closed), so the agent attaches but cannot export.
+/** The first install, made while the collector is down, and what the node, the agent and the kubelet showed. */
+interface Install {
+  /** The pod, once Ready. */
+  pod: Doc;
+  outage: OutageWatch;
+  /** While exports failed: the pins and XDP programs on the node, and the interfaces the agent logged it attached to. */
+  hostPins: string[];
+  realXdp: string[];
+  pinnedInterfaces: string[];
+  attachedTo: unknown[];
+  /** /readyz's first answer, before any export had completed. */
+  early: { status: number; body: string };
+  /** The pod's Ready condition once a second for four readiness periods while exports failed. */
+  readyWhileFailing: Array<string | undefined>;
+  /** The kubelet's Unhealthy events for the pod. */
+  unhealthy: string[];
+  /** After the collector came up. */
+  readyzAfter: { status: number; body: string };
+}
+
+/**
+ * helm install with the collector down (its port closed), so the agent attaches but cannot export; then the collector
+ * comes up, the next export succeeds, and the pod turns Ready.
+ */
+const installDuringOutage = stage(async (): Promise<Install> => {
   await collector.kill();
   helm('install', RELEASE, CHART, '-n', NAMESPACE, '-f', values());
   let endWatch!: () => void;
@@ -287,17 +316,12 @@ Cluster('helm install: the pod attaches to the test veth only; while exports fai
     ).catch((err: Error) => {
       throw new Error(`${err.message}${clusterState()}`);
     });
-    assert.equal(hostPins(), pinSet(pair.host), "counters, link, meta and prog pinned in the node's bpffs");
-    assert.equal(xdpOnRealInterfaces(), [], "no XDP program on the machine's own interfaces");
-    assert.equal(pinnedInterfaces(), [pair.host], 'pins for the test veth only');
+    const attachedPins = { hostPins: hostPins(), realXdp: xdpOnRealInterfaces(), pinnedInterfaces: pinnedInterfaces() };
     const attachedTo = podLog(pod)
       .filter((l) => /attached/.test(String(l.msg)))
       .map((l) => l.interface);
-    assert.equal([...new Set(attachedTo)], [pair.host], 'the agent attached to the test veth only');
-    // Attached, exports failing: the agent says so, and the kubelet keeps the pod out of Ready.
     // Before the first export: 503 "no export has completed yet"; after it failed: 503 "exports are failing".
     const early = await waitFor('/readyz to answer', () => readyz().catch(() => undefined), 20_000, 200);
-    assert.is(early.status, 503, `not ready before an export has succeeded: ${early.body}`);
     await waitFor(
       '/readyz to report the failing exports',
       async () => {
@@ -307,10 +331,10 @@ Cluster('helm install: the pod attaches to the test veth only; while exports fai
       20_000,
       200,
     );
+    const readyWhileFailing: Array<string | undefined> = [];
     for (let i = 0; i < 4; i++) {
       await sleep(1_000); // four readiness periods
-      const now = pods().find((p) => p.metadata.uid === pod.metadata.uid)!;
-      assert.is(readyCondition(now), 'False', `Ready while exports fail${clusterState()}`);
+      readyWhileFailing.push(readyCondition(pods().find((p) => p.metadata.uid === pod.metadata.uid)!));
     }
     const unhealthy = getJson(
       'events',
@@ -319,63 +343,96 @@ Cluster('helm install: the pod attaches to the test veth only; while exports fai
       '--field-selector',
       `involvedObject.name=${pod.metadata.name},reason=Unhealthy`,
     );
-    assert.ok(
-      (unhealthy.items as Doc[]).some((e) => /Readiness probe failed.*503/.test(String(e.message))),
-      'the kubelet saw /readyz answer 503',
-    );
     endWatch();
-    outage = await watching;
+    const outage = await watching;
 
-    // The collector comes up: the next export succeeds and the pod turns Ready.
     await collector.restart();
-    firstPod = await waitForPod(
+    const ready = await waitForPod(
       'the pod to turn Ready',
       (p) => p.metadata.uid === pod.metadata.uid && readyCondition(p) === 'True',
       30_000,
     );
-    assert.equal(await readyz(), { status: 200, body: 'counting on 1 interface(s), exporting' });
-    assert.is(firstPod.status.containerStatuses[0].restartCount, 0, 'the container never restarted');
+    return {
+      pod: ready,
+      outage,
+      ...attachedPins,
+      attachedTo,
+      early,
+      readyWhileFailing,
+      unhealthy: (unhealthy.items as Doc[]).map((e) => String(e.message)),
+      readyzAfter: await readyz(),
+    };
   } finally {
     endWatch();
     await watching;
   }
 });
 
+Cluster('helm install: the pod attaches to the test veth only; while exports fail it is not Ready', async () => {
+  setUp();
+  const install = await installDuringOutage();
+  assert.equal(install.hostPins, pinSet(pair.host), "counters, link, meta and prog pinned in the node's bpffs");
+  assert.equal(install.realXdp, [], "no XDP program on the machine's own interfaces");
+  assert.equal(install.pinnedInterfaces, [pair.host], 'pins for the test veth only');
+  assert.equal([...new Set(install.attachedTo)], [pair.host], 'the agent attached to the test veth only');
+  // Attached, exports failing: the agent says so, and the kubelet keeps the pod out of Ready.
+  assert.is(install.early.status, 503, `not ready before an export has succeeded: ${install.early.body}`);
+  assert.equal(
+    install.readyWhileFailing,
+    ['False', 'False', 'False', 'False'],
+    `Ready while exports fail${clusterState()}`,
+  );
+  assert.ok(
+    install.unhealthy.some((m) => /Readiness probe failed.*503/.test(m)),
+    'the kubelet saw /readyz answer 503',
+  );
+  // The collector came up: the next export succeeded and the pod turned Ready.
+  assert.equal(install.readyzAfter, { status: 200, body: 'counting on 1 interface(s), exporting' });
+  assert.is(install.pod.status.containerStatuses[0].restartCount, 0, 'the container never restarted');
+});
+
 Cluster(
   'the pod is not Ready before its first export has succeeded (values.yaml: "a rollout that breaks exporting stops")',
-  () => {
+  async () => {
     setUp();
-    assert.ok(outage?.firstFailure, 'the outage was watched up to the first failed export');
+    const { outage } = await installDuringOutage();
+    assert.ok(outage.firstFailure, 'the outage was watched up to the first failed export');
     // A DaemonSet rollout moves to the next node as soon as the new pod is Ready (minReadySeconds 0), and helm's --wait
     // counts Ready pods: a pod that is Ready before any export has been tried lets a broken endpoint roll everywhere.
-    const early = (moments: number[]) => moments.filter((t) => t < outage!.firstFailure!).length;
+    const early = (moments: number[]) => moments.filter((t) => t < outage.firstFailure!).length;
     assert.equal(
-      { readyzAnswered200: early(outage!.readyzOk), kubeletSawReady: early(outage!.podReady) },
+      { readyzAnswered200: early(outage.readyzOk), kubeletSawReady: early(outage.podReady) },
       { readyzAnswered200: 0, kubeletSawReady: 0 },
       'polls that found the agent ready before its first export (which failed)',
     );
   },
 );
 
+const SENT = { udp4: 50, udp6: 20, pings: 5, tcp4: 4 };
+
+/** Known traffic on the test veth once the pod is Ready: the quiet moments before (`attached`) and after it. */
+const counted = stage(async (): Promise<{ attached: Settled; beforeRestart: Settled }> => {
+  await installDuringOutage();
+  const attached = await settle(pair, collector, pair.host);
+  up(pair);
+  sendUdp(pair, pair.hostAddress, SENT.udp4, 200);
+  sendUdp(pair, `${HOST_V6}%${pair.peer}`, SENT.udp6, 60);
+  ping(pair, pair.hostAddress, SENT.pings);
+  await tcpConnections(pair, pair.hostAddress, SENT.tcp4, 300);
+  return { attached, beforeRestart: await settle(pair, collector, pair.host) };
+});
+
 Cluster("counts at the collector equal the kernel's rx statistics, with the node and cluster names", async () => {
   setUp();
-  assert.ok(firstPod, 'installed');
-  attached = await settle(pair, collector, pair.host);
+  const { pod } = await installDuringOutage();
+  const { attached, beforeRestart } = await counted();
   const start = exportedCounters(attached.points, pair.host, 'cumulative');
   assert.is(sum(start.packets), 0n, 'nothing counted while the namespace side was down');
-
-  up(pair);
-  const sent = { udp4: 50, udp6: 20, pings: 5, tcp4: 4 };
-  sendUdp(pair, pair.hostAddress, sent.udp4, 200);
-  sendUdp(pair, `fe80::1%${pair.peer}`, sent.udp6, 60);
-  ping(pair, pair.hostAddress, sent.pings);
-  await tcpConnections(pair, pair.hostAddress, sent.tcp4, 300);
-  beforeRestart = await settle(pair, collector, pair.host);
   const exported = exportedCounters(beforeRestart.points, pair.host, 'cumulative');
 
   const rxPackets = beforeRestart.rx.packets - attached.rx.packets;
   const rxBytes = beforeRestart.rx.bytes - attached.rx.bytes;
-  assert.ok(rxPackets > BigInt(sent.udp4 + sent.udp6), `the traffic arrived (${rxPackets} frames)`);
+  assert.ok(rxPackets > BigInt(SENT.udp4 + SENT.udp6), `the traffic arrived (${rxPackets} frames)`);
   assert.is(sum(exported.packets), rxPackets, 'carnx.packets over all classes = rx_packets delta');
   // veth's rx_bytes leave out the Ethernet header; generic XDP sees whole frames, native XDP on veth as well, but
   // veth then counts what is left after the header is pulled (test/e2e/traffic-totals.test.ts).
@@ -385,11 +442,11 @@ Cluster("counts at the collector equal the kernel's rx statistics, with the node
     rxBytes + (mode === 'xdpgeneric' ? 0n : ETH_HEADER * rxPackets),
     `carnx.bytes = rx_bytes delta (${mode})`,
   );
-  assert.is(exported.packets[classIndex('ipv4', 'udp')], BigInt(sent.udp4), 'IPv4 UDP datagrams sent');
-  assert.is(exported.bytes[classIndex('ipv4', 'udp')], BigInt(sent.udp4 * (14 + 20 + 8 + 200)), 'IPv4 UDP bytes');
-  assert.is(exported.packets[classIndex('ipv6', 'udp')], BigInt(sent.udp6), 'IPv6 UDP datagrams sent');
-  assert.is(exported.packets[classIndex('ipv4', 'icmp')], BigInt(sent.pings), 'echo requests');
-  assert.is(exported.tcpSyn[0], BigInt(sent.tcp4), 'one SYN per connection');
+  assert.is(exported.packets[classIndex('ipv4', 'udp')], BigInt(SENT.udp4), 'IPv4 UDP datagrams sent');
+  assert.is(exported.bytes[classIndex('ipv4', 'udp')], BigInt(SENT.udp4 * (14 + 20 + 8 + 200)), 'IPv4 UDP bytes');
+  assert.is(exported.packets[classIndex('ipv6', 'udp')], BigInt(SENT.udp6), 'IPv6 UDP datagrams sent');
+  assert.is(exported.packets[classIndex('ipv4', 'icmp')], BigInt(SENT.pings), 'echo requests');
+  assert.is(exported.tcpSyn[0], BigInt(SENT.tcp4), 'one SYN per connection');
 
   const resource = beforeRestart.points.find((p) => p.attributes['network.interface.name'] === pair.host)!.resource;
   assert.is(resource['k8s.node.name'], env.CARNX_CLUSTER_NODE, 'k8s.node.name from the downward API');
@@ -398,7 +455,7 @@ Cluster("counts at the collector equal the kernel's rx statistics, with the node
   assert.is(resource['host.name'], hostname(), "host.name: the pod shares the node's UTS namespace (hostNetwork)");
 
   // The header came from the Secret: the agent names it, and its value never reaches the log.
-  const log = podLog(firstPod!);
+  const log = podLog(pod);
   const exporting = log.find((l) => l.msg === 'exporting metrics over OTLP/gRPC');
   assert.equal(exporting?.headerNames, ['x-carnx-ci'], 'CARNX_OTLP_HEADERS from the Secret');
   assert.not.ok(JSON.stringify(log).includes(headerValue), 'the header value is not logged');
@@ -406,18 +463,19 @@ Cluster("counts at the collector equal the kernel's rx statistics, with the node
 
 Cluster('a deleted pod is replaced, adopts the pinned attachment, and the counts carry on with no reset', async () => {
   setUp();
-  assert.ok(firstPod && beforeRestart && attached, 'counted before');
+  const { pod: firstPod } = await installDuringOutage();
+  const { attached, beforeRestart } = await counted();
   const series = (points: Point[]) =>
     points.filter((p) => p.metric === 'carnx.packets' && p.attributes['network.interface.name'] === pair.host);
-  const startTimes = new Set(series(beforeRestart!.points).map((p) => p.start));
-  const instance = series(beforeRestart!.points)[0]!.resource['service.instance.id'];
+  const startTimes = new Set(series(beforeRestart.points).map((p) => p.start));
+  const instance = series(beforeRestart.points)[0]!.resource['service.instance.id'];
 
-  kubectl('delete', 'pod', '-n', NAMESPACE, firstPod!.metadata.name, '--wait=false');
+  kubectl('delete', 'pod', '-n', NAMESPACE, firstPod.metadata.name, '--wait=false');
   // Traffic while the old pod stops and the new one starts: the kernel counts it, whoever is running.
   sendUdp(pair, pair.hostAddress, 30, 100);
   const second = await waitForPod(
     'the replacement pod to turn Ready',
-    (p) => p.metadata.uid !== firstPod!.metadata.uid && readyCondition(p) === 'True',
+    (p) => p.metadata.uid !== firstPod.metadata.uid && readyCondition(p) === 'True',
     90_000,
   );
   sendUdp(pair, pair.hostAddress, 20, 100);
@@ -430,21 +488,29 @@ Cluster('a deleted pod is replaced, adopts the pinned attachment, and the counts
   );
   assert.is(
     sum(exported.packets),
-    after.rx.packets - attached!.rx.packets,
+    after.rx.packets - attached.rx.packets,
     'cumulative since the first attach = rx_packets delta',
   );
-  const before = exportedCounters(beforeRestart!.points, pair.host, 'cumulative');
+  const before = exportedCounters(beforeRestart.points, pair.host, 'cumulative');
   assert.is(
     exported.packets[classIndex('ipv4', 'udp')]! - before.packets[classIndex('ipv4', 'udp')]!,
     50n,
     'every datagram of the restart counted',
   );
   const newSeries = series(after.points).filter(
-    (p) => p.resource['service.instance.id'] === instance && p.time > beforeRestart!.points.at(-1)!.time,
+    (p) => p.resource['service.instance.id'] === instance && p.time > beforeRestart.points.at(-1)!.time,
   );
   assert.ok(newSeries.length > 0, 'the new pod exports under the same service.instance.id');
   assert.equal(new Set(newSeries.map((p) => p.start)), startTimes, 'the same start time: no reset for the backend');
 });
+
+/** Uninstalls the release if a test before left it installed, and waits for its pods to go. */
+async function notInstalled(): Promise<void> {
+  const releases = JSON.parse(helm('list', '-n', NAMESPACE, '-o', 'json')) as Doc[];
+  if (!releases.some((r) => r.name === RELEASE)) return;
+  helm('uninstall', RELEASE, '-n', NAMESPACE, '--wait', '--timeout', '120s');
+  await waitFor('the pods to go', () => pods().length === 0, 60_000, 200);
+}
 
 /** Waits until no pod of the release is left, keeping the last log read of `pod` (the kubelet deletes it with the pod). */
 async function podsGone(pod: Doc): Promise<Array<Record<string, unknown>>> {
@@ -466,6 +532,7 @@ Cluster(
   'uninstall, option 1 of the chart README: keepAttachedOnExit=false, roll, uninstall: no XDP program, no pins',
   async () => {
     setUp();
+    await installDuringOutage();
     assert.ok(hostPins().length > 0, 'attached before');
     helm(
       'upgrade',
@@ -506,6 +573,7 @@ Cluster(
   'uninstall, option 2 of the chart README: helm uninstall leaves the programs; kubectl debug + carnx detach removes them',
   async () => {
     setUp();
+    await notInstalled();
     helm('install', RELEASE, CHART, '-n', NAMESPACE, '-f', values());
     kubectl('rollout', 'status', `daemonset/${RELEASE}`, '-n', NAMESPACE, '--timeout', '120s');
     const pod = pods().find(running)!;
