@@ -1,4 +1,4 @@
-// The container image, built by buildah from the unmodified Dockerfile (test/image/build-image.sh), run by podman the way
+// The container image, built by buildah from the unmodified Dockerfile (test/tools/image/build-image.sh), run by podman the way
 // docker-compose.yml runs it (the chart's securityContext is the same set): it holds what it needs and nothing else, and it
 // counts exactly with a read-only root, three capabilities, no new privileges and the runtime's seccomp filter.
 import { suite } from 'uvu';
@@ -52,7 +52,7 @@ Image.before(() => {
   } catch (err) {
     // uvu does not print what a before hook throws: say here why every test of this suite fails (the script's own
     // output is above).
-    console.error(`test/image/build-image.sh failed: ${(err as Error).message}`);
+    console.error(`test/tools/image/build-image.sh failed: ${(err as Error).message}`);
     throw err;
   }
   console.log(`  build-image.sh: ${((Date.now() - started) / 1000).toFixed(1)} s, ${archive}`);

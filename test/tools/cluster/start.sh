@@ -6,15 +6,15 @@
 #
 # Everything lives under the run directory (lib.sh); the last stdout line is the path of its env file, which names
 # the kubeconfig, the binaries and containerd's socket:
-#   source "$(test/cluster/start.sh | tail -n1)"; kubectl get nodes
-# test/cluster/stop.sh undoes all of it, also after a start that failed halfway.
+#   source "$(test/tools/cluster/start.sh | tail -n1)"; kubectl get nodes
+# test/tools/cluster/stop.sh undoes all of it, also after a start that failed halfway.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib.sh
 source "$here/lib.sh"
 
 for tool in containerd containerd-shim-runc-v2 runc ctr openssl curl gcc findmnt; do
-	command -v "$tool" >/dev/null || { log "$tool not found (test/install-test-deps.sh installs it)"; exit 1; }
+	command -v "$tool" >/dev/null || { log "$tool not found (test/tools/install-test-deps.sh installs it)"; exit 1; }
 done
 if [[ -e "$RUN" ]]; then
 	log "$RUN exists: a cluster is running or was not stopped; run $here/stop.sh first"
@@ -32,7 +32,7 @@ fi
 for port in "$APISERVER_PORT" "$ETCD_PORT" "$ETCD_PEER_PORT" "$KUBELET_PORT" "$KUBELET_HEALTHZ_PORT" \
 	"$CONTROLLER_MANAGER_PORT" "$SCHEDULER_PORT"; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-		log "127.0.0.1:$port is taken; set the CARNX_CLUSTER_*_PORT variables (test/cluster/lib.sh)"
+		log "127.0.0.1:$port is taken; set the CARNX_CLUSTER_*_PORT variables (test/tools/cluster/lib.sh)"
 		exit 1
 	fi
 done
@@ -179,7 +179,7 @@ run kube-scheduler "$BIN/kube-scheduler" \
 	--leader-elect=false --profiling=false
 
 # --- Container runtime ---------------------------------------------------------------------------------------------
-# The sandbox ("pause") image: test/cluster/pause.c, static, in a one-layer OCI image assembled here by hand.
+# The sandbox ("pause") image: test/tools/cluster/pause.c, static, in a one-layer OCI image assembled here by hand.
 img="$RUN/image"
 mkdir -p "$img/rootfs" "$img/oci/blobs/sha256"
 gcc -static -O2 -o "$img/rootfs/pause" "$here/pause.c"
@@ -297,7 +297,7 @@ wait_for kubelet 120 kubectl get node "$NODE"
 wait_for kube-controller-manager 60 kubectl -n default get serviceaccount default
 
 cat >"$RUN/env" <<ENV
-# The test cluster (test/cluster/start.sh): source this file.
+# The test cluster (test/tools/cluster/start.sh): source this file.
 export KUBECONFIG=$KUBECONFIG_ADMIN
 export CARNX_CLUSTER_DIR=$RUN
 export CARNX_CLUSTER_BIN=$BIN

@@ -2,7 +2,7 @@
 # Builds the carnx container image from the repository's Dockerfile, unmodified, with buildah (a real OCI builder; no
 # Docker engine needed), tags it ghcr.io/carnx/carnx:ci in the local containers storage (podman sees it there), and
 # prints the path of a docker-archive of it as the LAST stdout line; everything else goes to stderr:
-#   ARCHIVE="$(test/image/build-image.sh | tail -n1)"     # e.g. for `ctr images import "$ARCHIVE"`
+#   ARCHIVE="$(test/tools/image/build-image.sh | tail -n1)"     # e.g. for `ctr images import "$ARCHIVE"`
 #
 # The Dockerfile's base images (debian:bookworm-slim, node:24-bookworm-slim) come from registries this machine cannot
 # reach, so this script assembles STAND-INS for them locally and tags them with the official names, so that
@@ -26,7 +26,7 @@ set -euo pipefail
 exec 3>&1 1>&2
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
+root="$(cd "$here/../../.." && pwd)"
 cache="${CARNX_TOOLS_CACHE:-/var/cache/carnx-tools}/images"
 TAG=ghcr.io/carnx/carnx:ci
 DEBIAN_REF=docker.io/library/debian:bookworm-slim

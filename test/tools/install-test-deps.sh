@@ -3,7 +3,7 @@
 # and the Go-built test tools (the OpenTelemetry Collector and helm, cached outside the clone).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-bash "$here/../xdp/install-build-deps.sh"
+bash "$here/../../xdp/install-build-deps.sh"
 
 need=()
 command -v ip >/dev/null || need+=(iproute2)
@@ -17,7 +17,7 @@ command -v setpriv >/dev/null || need+=(util-linux)
 command -v openssl >/dev/null || need+=(openssl)
 command -v jq >/dev/null || need+=(jq)   # applies config/seccomp/*.jq in the image test
 command -v clang-format >/dev/null || need+=(clang-format)   # npm run check: xdp/ in kernel style
-# The one-node Kubernetes cluster of test/deploy/cluster.test.ts (test/cluster/README.md).
+# The one-node Kubernetes cluster of test/deploy/cluster.test.ts (test/tools/cluster/README.md).
 command -v containerd >/dev/null || need+=(containerd)
 command -v runc >/dev/null || need+=(runc)
 command -v curl >/dev/null || need+=(curl)
@@ -28,12 +28,12 @@ if [ "${#need[@]}" -gt 0 ]; then
 	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# Built once per manifest and cached outside the clone (see test/collector/README.md).
+# Built once per manifest and cached outside the clone (see test/tools/collector/README.md).
 bash "$here/collector/build.sh" >/dev/null
-bash "$here/tools/install-helm.sh" >/dev/null
-bash "$here/tools/install-compose.sh" >/dev/null
+bash "$here/install-helm.sh" >/dev/null
+bash "$here/install-compose.sh" >/dev/null
 # Kubernetes 1.34 server binaries and etcd for the cluster test, from the Go module proxy (about 5 minutes cold).
 bash "$here/cluster/build.sh" >/dev/null
 # The container image from the unmodified Dockerfile (buildah, with local stand-ins for its base images; cached
-# outside the clone, see test/image/README.md).
+# outside the clone, see test/tools/image/README.md).
 bash "$here/image/build-image.sh" >/dev/null

@@ -4,7 +4,7 @@
 # ${CARNX_TOOLS_CACHE:-/var/cache/carnx-tools}/kubernetes-<version>/, outside the clone. The last stdout line is the
 # path of etcd, the one built last (the shared tool_cache_begin prints one binary); the others are beside it.
 # Everything else goes to stderr:
-#   BIN="$(dirname "$(test/cluster/build.sh | tail -n1)")"
+#   BIN="$(dirname "$(test/tools/cluster/build.sh | tail -n1)")"
 set -euo pipefail
 
 # 1.34: the newest minor whose kubelet still starts on a cgroup v1 host without opting in (1.35 sets failCgroupV1
@@ -14,8 +14,8 @@ set -euo pipefail
 K8S_VERSION="${CARNX_K8S_VERSION:-v1.34.4}"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=../tools/go-tool-cache.sh
-source "$here/../tools/go-tool-cache.sh"
+# shellcheck source=../go-tool-cache.sh
+source "$here/../go-tool-cache.sh"
 # etcd is built last, so its presence means the whole set is there.
 tool_cache_begin "kubernetes-$K8S_VERSION" etcd -trimpath
 

@@ -2,11 +2,14 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { stripVTControlCharacters } from 'node:util';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
+const root = fileURLToPath(new URL('../..', import.meta.url));
 const requested = process.argv.slice(2);
 const ORDER = ['unit', 'kernel', 'e2e', 'deploy'];
-// Every folder of test/ but fixtures is a layer; a layer whose compiled tests are missing fails.
+/** Folders of test/ that hold no layer: shared helpers, and the scripts that build and fetch the test tools. */
+const NOT_LAYERS = ['fixtures', 'tools'];
+// Every other folder of test/ with *.test.ts files is a layer; a layer whose compiled tests are missing fails.
 const layers =
   requested.length > 0
     ? requested
@@ -14,13 +17,12 @@ const layers =
         .filter(
           (d) =>
             d.isDirectory() &&
-            d.name !== 'fixtures' &&
+            !NOT_LAYERS.includes(d.name) &&
             readdirSync(`${root}/test/${d.name}`).some((f) => f.endsWith('.test.ts')),
         )
         .map((d) => d.name)
         .sort((a, b) => ORDER.indexOf(a) - ORDER.indexOf(b));
-const uvu = fileURLToPath(new URL('../node_modules/uvu/bin.js', import.meta.url));
-const ansi = /\x1b\[[0-9;]*m/g;
+const uvu = fileURLToPath(new URL('../../node_modules/uvu/bin.js', import.meta.url));
 
 let passed = 0;
 let failed = 0;
@@ -40,7 +42,7 @@ for (const layer of layers) {
     stdio: ['ignore', 'pipe', 'pipe'],
     maxBuffer: 64 * 1024 * 1024,
   });
-  const out = `${run.stdout}${run.stderr}`.replace(ansi, '');
+  const out = stripVTControlCharacters(`${run.stdout}${run.stderr}`);
   process.stdout.write(out);
   const count = (label) => Number(out.match(new RegExp(`^\\s*${label}:\\s+(\\d+)`, 'm'))?.[1] ?? NaN);
   const total = count('Total');

@@ -2,7 +2,7 @@
 # Build the carnx test collector (carnx-otelcol) from builder-config.yaml once,
 # cache it outside the repo clone, and print the binary's path as the last
 # stdout line. Everything else goes to stderr so callers can do:
-#   OTELCOL="$(test/collector/build.sh | tail -n1)"
+#   OTELCOL="$(test/tools/collector/build.sh | tail -n1)"
 set -euo pipefail
 
 # Must match the core version in builder-config.yaml (ocb checks this).
@@ -18,8 +18,8 @@ hash="$(sha256sum "$manifest" | cut -c1-12)"
 # otlpencodingextension, imported only by fileexporter's tests) is not served
 # by our module proxy (403). -e lets tidy finish; the binary doesn't need it,
 # and `go build` still fails loudly if anything it does need is missing.
-# shellcheck source=../tools/go-tool-cache.sh
-source "$here/../tools/go-tool-cache.sh"
+# shellcheck source=../go-tool-cache.sh
+source "$here/../go-tool-cache.sh"
 tool_cache_begin "otelcol-$hash" carnx-otelcol -e
 
 start=$SECONDS

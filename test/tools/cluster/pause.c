@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * The pod sandbox process of the test cluster: it holds the pod's namespaces open and does nothing else.
- * No image can be pulled here, so the cluster's sandbox image is built from this file (test/cluster/images.sh).
+ * No image can be pulled here, so the cluster's sandbox image is built from this file (test/tools/cluster/start.sh).
  *
  * As PID 1 of a pod's PID namespace it must reap orphans (zombies would pile up otherwise) and must exit on
  * SIGTERM/SIGINT by itself: the kernel ignores signals with the default action for a namespace's init.
