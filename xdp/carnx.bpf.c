@@ -50,7 +50,9 @@ int carnx_count(struct xdp_md *ctx)
 /*
  * At TC, data points at the Ethernet header on both ingress and egress, and skb->len is the
  * whole frame. A GSO skb (merged by GRO on ingress, or not yet split by TSO/GSO on egress)
- * is counted as the segments it stands for on the wire.
+ * is counted as the segments it stands for on the wire. skb->wire_len is the kernel's wire
+ * length at egress (headers repeated per segment, a tunnel's inner ones too); at ingress it is
+ * skb->len without the Ethernet header, and count_segments() leaves it aside.
  */
 SEC("tc")
 int carnx_count_tc(struct __sk_buff *skb)
@@ -62,7 +64,8 @@ int carnx_count_tc(struct __sk_buff *skb)
 
 	c = bpf_map_lookup_elem(&carnx_counters, &key);
 	if (c)
-		count_segments(c, data, data_end, skb->len, skb->gso_segs, skb->gso_size);
+		count_segments(c, data, data_end, skb->len, skb->gso_segs, skb->gso_size,
+			       skb->wire_len);
 	return TCX_NEXT;
 }
 

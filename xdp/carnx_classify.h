@@ -173,38 +173,48 @@ static __always_inline void count_frame(struct carnx_counters *c, void *data, vo
 
 /*
  * A GSO skb (TSO/GSO at egress, GRO at ingress) stands for segs wire frames, each carrying the
- * headers again: it is counted as those segments. headers is everything up to the end of the
- * transport header; each segment but the last carries gso_size bytes of payload. TCP flags
- * follow the kernel's segmentation: FIN and PSH on the last segment, CWR on the first, SYN
- * and RST never on a GSO skb; the other flags on every segment.
+ * headers again: it is counted as those segments. Each segment but the last carries gso_size bytes
+ * of payload. Which headers repeat: wire_len is the kernel's own wire length of the skb where it
+ * has one (skb->wire_len at TC egress: every segment's headers, a tunnel's inner ones included,
+ * as qdisc_pkt_len_init() works them out); elsewhere it is at most len, and the headers are those
+ * classify_frame() read, up to the end of the transport header. A skb from an untrusted source
+ * (SKB_GSO_DODGY: a VM's virtio-net header, a packet socket) has gso_segs 0 until it is split:
+ * its segments are worked out from the payload, as the kernel does. TCP flags follow the
+ * kernel's segmentation: FIN and PSH on the last segment, CWR on the first, SYN and RST never on a
+ * GSO skb; the other flags on every segment.
  */
 static __always_inline void count_segments(struct carnx_counters *c, void *data, void *data_end,
-					   __u64 len, __u32 segs, __u32 gso_size)
+					   __u64 len, __u32 segs, __u32 gso_size, __u64 wire_len)
 {
 	const int once = 1 << CARNX_TCP_FIN | 1 << CARNX_TCP_SYN | 1 << CARNX_TCP_RST |
 			 1 << CARNX_TCP_PSH | 1 << CARNX_TCP_CWR;
 	struct frame_verdict v;
-	__u64 headers, payload, last;
+	__u64 headers, last;
 	int i;
 
 	classify_frame(data, data_end, &v);
 	headers = v.l4_offset + v.l4_hdr_len;
-	payload = len - headers;
+	if (gso_size && !segs && v.l4_hdr_len && headers < len)
+		segs = (len - headers + gso_size - 1) / gso_size;
+	/* The headers every segment repeats: the kernel's figure where it has one (segs >= 2 there). */
+	if (segs >= 2 && wire_len > len)
+		headers = (wire_len - len) / (segs - 1);
 	/* Without a transport header to repeat, or with sizes that do not add up, the skb is
 	 * counted as the one frame it is. */
-	if (segs < 2 || !gso_size || !v.l4_hdr_len || headers > len ||
-	    payload <= (__u64)(segs - 1) * gso_size) {
+	if (segs < 2 || !gso_size || !v.l4_hdr_len || headers >= len ||
+	    len - headers <= (__u64)(segs - 1) * gso_size) {
 		count_verdict(c, &v, len);
 		return;
 	}
-	last = payload - (__u64)(segs - 1) * gso_size;
+	/* The last segment: the headers and what the others did not carry. */
+	last = len - (__u64)(segs - 1) * gso_size;
 
 	if (v.cls < 0 || v.cls >= CARNX_CLASS_COUNT)
 		v.cls = CARNX_CLASS_OTHER;
 	c->packets[v.cls] += segs;
 	c->bytes[v.cls] += len + (__u64)(segs - 1) * headers;
 	c->size_buckets[size_bucket(headers + gso_size)] += segs - 1;
-	c->size_buckets[size_bucket(headers + last)]++;
+	c->size_buckets[size_bucket(last)]++;
 	if (v.vlan_tags)
 		c->vlan_packets += segs;
 	if (v.tcp_flags > 0) {
