@@ -14,7 +14,7 @@ import type { Direction } from '../../src/attach/attach-hooks.js';
 import { MAIN, startAgent, testBpffs, type AgentProcess, type TestBpffs } from '../fixtures/agent-process.js';
 import { catalogue } from '../fixtures/catalogue.js';
 import { Cleanups } from '../fixtures/cleanups.js';
-import { command } from '../fixtures/command.js';
+import { command, commandResult } from '../fixtures/command.js';
 import { addExpected, diffCounters, expectedFor } from '../fixtures/expected-counts.js';
 import { classIndex, TCP, verdictAt, type Verdict } from '../fixtures/frames.js';
 import { xdpOn } from '../fixtures/kernel-objects.js';
@@ -190,6 +190,50 @@ function quietRead<T>(
   );
 }
 
+/** What carnx counted on transmit while `send` ran, and the frames the peer received meanwhile, matched at one moment. */
+interface Transmitted {
+  counted: InterfaceCounters;
+  /** The peer's capture, cut to the frames that match `counted`. */
+  file: string;
+  frames: PcapRecord[];
+  /** The peer's rx_packets over the same time (veth's tx_packets agrees: each is one skb handed to veth). */
+  peerPackets: bigint;
+}
+
+/**
+ * Captures on the peer while `send` runs, then waits for a settled moment: the capture, the peer's rx_packets and the
+ * host side's tx_packets agree on how many frames crossed, and carnx's counters and the capture hold still around it.
+ */
+async function transmitted(
+  pair: VethPair,
+  bpffs: TestBpffs,
+  name: string,
+  send: () => unknown | Promise<unknown>,
+): Promise<Transmitted> {
+  const capture = cleanups.add(await Capture.start(pair.peer, work, { netns: pair.ns }), (c) => c.kill());
+  const start = bpffs.read(pair.host, 'transmit').counters;
+  const peerStart = peerStat(pair, 'rx_packets');
+  const hostStart = hostStat(pair, 'tx_packets');
+  await send();
+  const end = await waitFor(
+    `${name}: carnx, the peer and the capture to settle`,
+    () => {
+      const n = captured(capture).length;
+      const counted = diffCounters(bpffs.read(pair.host, 'transmit').counters, start);
+      const peer = peerStat(pair, 'rx_packets') - peerStart;
+      const host = hostStat(pair, 'tx_packets') - hostStart;
+      const again = diffCounters(bpffs.read(pair.host, 'transmit').counters, start);
+      const still = captured(capture).length === n && sum(again.packets) === sum(counted.packets);
+      return still && BigInt(n) === peer && host === peer && { counted, n, peer };
+    },
+    15_000,
+    100,
+  );
+  await stopCapture(capture);
+  const file = firstFrames(capture.file, end.n, `${name}.pcap`);
+  return { counted: end.counted, file, frames: readPcap(readFileSync(file)), peerPackets: end.peer };
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // 1. Transmit exactness.
 
@@ -204,48 +248,35 @@ Tc(
     const { transmit } = await attachedBoth(agent, pair.host);
     assert.is(transmit.hook, 'tc-egress');
     assert.equal(tcxOn(pair, 'egress'), [transmit.progId], 'carnx alone on TC egress');
-    const capture = cleanups.add(await Capture.start(pair.peer, work, { netns: pair.ns }), (c) => c.kill());
-    const start = bpffs.read(pair.host, 'transmit').counters;
-    const peerStart = peerStat(pair, 'rx_packets');
-    ip('link', 'set', pair.host, 'up');
-    up(pair);
-
-    // Crafted frames of every class, flag, tag depth and extension-header case, sent out of the host side.
     const crafted = catalogue();
-    replayOnHost(
-      pair,
-      crafted.map((f) => f.bytes),
-    );
-    // The host's own sockets: UDP over IPv4 and IPv6, echo requests out and echo replies out, TCP both ways.
     const UDP4 = 40;
     const UDP6 = 25;
     const PINGS_OUT = 5;
     const PINGS_IN = 4;
     const CONNECT_OUT = 4;
     const CONNECT_IN = 6;
-    udpFromHost(pair.peerAddress, UDP4, 100);
-    udpFromHost(`${PEER_V6}%${pair.host}`, UDP6, 60);
-    command('ping', ['-c', String(PINGS_OUT), '-i', '0.05', '-W', '2', '-q', pair.peerAddress]);
-    ping(pair, pair.hostAddress, PINGS_IN);
-    tcpFromHost(pair.peerAddress, await tcpSinkInNamespace(pair), CONNECT_OUT, 500);
-    await tcpConnections(pair, pair.hostAddress, CONNECT_IN, 300);
-
-    // A moment when carnx, the peer's rx_packets and the capture agree on how many frames crossed, read twice.
-    const end = await waitFor(
-      'carnx, the peer and the capture to agree',
-      () => {
-        const n = captured(capture).length;
-        const counters = diffCounters(bpffs.read(pair.host, 'transmit').counters, start);
-        const peer = peerStat(pair, 'rx_packets') - peerStart;
-        const same = captured(capture).length === n;
-        return same && BigInt(n) === peer && sum(counters.packets) === peer && { counters, n };
-      },
-      15_000,
-      100,
-    );
-    await stopCapture(capture);
-    const witnessFile = firstFrames(capture.file, end.n, 'tx-witness.pcap');
-    const counted = end.counters;
+    const sink = await tcpSinkInNamespace(pair);
+    const {
+      counted,
+      file: witnessFile,
+      peerPackets,
+    } = await transmitted(pair, bpffs, 'tx-witness', async () => {
+      ip('link', 'set', pair.host, 'up');
+      up(pair);
+      // Crafted frames of every class, flag, tag depth and extension-header case, sent out of the host side.
+      replayOnHost(
+        pair,
+        crafted.map((f) => f.bytes),
+      );
+      // The host's own sockets: UDP over IPv4 and IPv6, echo requests out and echo replies out, TCP both ways.
+      udpFromHost(pair.peerAddress, UDP4, 100);
+      udpFromHost(`${PEER_V6}%${pair.host}`, UDP6, 60);
+      command('ping', ['-c', String(PINGS_OUT), '-i', '0.05', '-W', '2', '-q', pair.peerAddress]);
+      ping(pair, pair.hostAddress, PINGS_IN);
+      tcpFromHost(pair.peerAddress, sink, CONNECT_OUT, 500);
+      await tcpConnections(pair, pair.hostAddress, CONNECT_IN, 300);
+    });
+    assert.is(sum(counted.packets), peerPackets, "carnx packets = the peer's rx_packets");
 
     // The crafted frames reached the peer whole and in order; the rest is the host's own traffic, classified by tcpdump.
     const replayed = select(witnessFile, `ether src ${CRAFTED_SOURCE}`);
@@ -371,35 +402,16 @@ Tc('transmit with TSO and GSO: carnx counts the segments and bytes the stream pu
   let mss = 0;
   for (const s of settings) {
     command('ethtool', ['-K', pair.host, 'tso', s.tso, 'gso', s.gso]);
-    const capture = cleanups.add(await Capture.start(pair.peer, work, { netns: pair.ns }), (c) => c.kill());
-    const start = bpffs.read(pair.host, 'transmit').counters;
-    const peerStart = peerStat(pair, 'rx_packets');
-    const hostStart = hostStat(pair, 'tx_packets');
-    await execFileAsync('iperf3', ['-c', pair.peerAddress, '-p', String(iperf), '-n', '8M']);
-    const end = await waitFor(
-      `the ${s.name} stream to settle`,
-      () => {
-        const n = captured(capture).length;
-        const counters = diffCounters(bpffs.read(pair.host, 'transmit').counters, start);
-        const again = diffCounters(bpffs.read(pair.host, 'transmit').counters, start);
-        const peer = peerStat(pair, 'rx_packets') - peerStart;
-        const host = hostStat(pair, 'tx_packets') - hostStart;
-        const still = captured(capture).length === n && sum(again.packets) === sum(counters.packets);
-        return still && BigInt(n) === peer && host === peer && { counters, n, peer };
-      },
-      15_000,
-      100,
+    const { counted, file, frames, peerPackets } = await transmitted(pair, bpffs, `gso-${s.tso}-${s.gso}`, () =>
+      execFileAsync('iperf3', ['-c', pair.peerAddress, '-p', String(iperf), '-n', '8M']),
     );
-    await stopCapture(capture);
-    const frames = readPcap(readFileSync(firstFrames(capture.file, end.n, `gso-${s.tso}-${s.gso}.pcap`)));
     if (mss === 0) {
       mss = Math.max(...frames.map((f) => tcpLayout(f)?.payload ?? 0));
       assert.ok(mss > 1000 && mss <= 1460, `the stream's MSS (${mss})`);
     }
     const wire = wireCounts(frames, mss);
-    const counted = end.counters;
     console.log(
-      `  ${s.name}: peer received ${end.n} frames (${sum(frames.map((f) => BigInt(f.length)))} bytes),` +
+      `  ${s.name}: peer received ${frames.length} frames (${sum(frames.map((f) => BigInt(f.length)))} bytes),` +
         ` ${wire.superframes} of them unsplit GSO skbs; wire ${sum(wire.counts.packets)} segments, ${sum(wire.counts.bytes)} bytes;` +
         ` carnx ${sum(counted.packets)} packets, ${sum(counted.bytes)} bytes`,
     );
@@ -407,23 +419,129 @@ Tc('transmit with TSO and GSO: carnx counts the segments and bytes the stream pu
     if (s.tso === 'on') {
       // veth never splits a TSO skb: the peer (and veth's own tx_packets) see one frame per skb, carnx the segments.
       assert.ok(wire.superframes > 0, 'TSO handed veth whole GSO skbs');
-      assert.ok(sum(counted.packets) > end.peer, 'so carnx counts more packets than the peer received');
+      assert.ok(sum(counted.packets) > peerPackets, 'so carnx counts more packets than the peer received');
     } else {
       assert.is(wire.superframes, 0, `${s.name}: every frame on the pair is one segment`);
-      assert.is(sum(counted.packets), end.peer, `${s.name}: carnx packets = the peer's rx_packets`);
+      assert.is(sum(counted.packets), peerPackets, `${s.name}: carnx packets = the peer's rx_packets`);
       assert.is(
         sum(counted.bytes),
         sum(frames.map((f) => BigInt(f.length))),
         `${s.name}: carnx bytes = the frames as the peer saw them`,
       );
       // The witness's own classification agrees too.
-      const w = witnessCounts(join(work, `gso-${s.tso}-${s.gso}.pcap`));
+      const w = witnessCounts(file);
       assert.equal(counted.tcpFlags, w.tcpFlags, `${s.name}: TCP flags as tcpdump reads them`);
       assert.equal(counted.sizeBuckets, w.sizeBuckets, `${s.name}: sizes as tcpdump reads them`);
     }
   }
   assert.is((await agent.stop()).code, 0);
 });
+
+/** A VXLAN tunnel across the pair (port 4789), with its own /30 inside: traffic stays on the pair. */
+function vxlanOver(pair: VethPair): { hostInner: string; peerInner: string } {
+  const subnet = ((Number(pair.hostAddress.split('.')[2]) + 125) % 250) + 1;
+  const [hostInner, peerInner] = [`169.254.${subnet}.1`, `169.254.${subnet}.2`];
+  const [hostVx, peerVx] = [`${pair.host.slice(0, -1)}v`, `${pair.peer.slice(0, -1)}v`];
+  // A VNI is taken per namespace and port: one of this process's own, so no other tunnel in the root namespace clashes.
+  const vni = String(1 + ((process.pid * 251 + subnet) % 16_000_000));
+  const vxlan = (dev: string, local: string, remote: string, lower: string) =>
+    `link add ${dev} type vxlan id ${vni} dstport 4789 local ${local} remote ${remote} dev ${lower}`.split(' ');
+  cleanups.add(hostVx, (dev) => commandResult('ip', ['link', 'del', dev]));
+  ip(...vxlan(hostVx, pair.hostAddress, pair.peerAddress, pair.host));
+  ip('addr', 'add', `${hostInner}/30`, 'dev', hostVx);
+  ip('link', 'set', hostVx, 'up');
+  ip('-n', pair.ns, ...vxlan(peerVx, pair.peerAddress, pair.hostAddress, pair.peer));
+  ip('-n', pair.ns, 'addr', 'add', `${peerInner}/30`, 'dev', peerVx);
+  ip('-n', pair.ns, 'link', 'set', peerVx, 'up');
+  return { hostInner, peerInner };
+}
+
+/**
+ * GSO skbs as a VM's virtio-net header makes them (SKB_GSO_DODGY: gso_segs left 0 for the kernel to work out), sent
+ * through a packet socket with PACKET_VNET_HDR: `count` IPv4 TCP frames of `payload` bytes, gso_size `mss`, PSH-ACK.
+ */
+const DODGY_SENDER = `
+import socket, struct, sys
+ifname, src, dst, count, payload, mss = sys.argv[1], sys.argv[2], sys.argv[3], *map(int, sys.argv[4:7])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.setsockopt(263, 15, 1)  # SOL_PACKET, PACKET_VNET_HDR
+s.bind((ifname, 0))
+ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 40 + payload, 1, 0x4000, 64, 6, 0, socket.inet_aton(src), socket.inet_aton(dst))
+tcp = struct.pack('!HHIIBBHHH', 40000, 9, 1, 1, 5 << 4, 0x18, 65535, 0, 0)
+eth = bytes.fromhex('020000000002020000000001') + b'\\x08\\x00'
+vnet = struct.pack('<BBHHHH', 1, 1, 54, mss, 34, 16)  # NEEDS_CSUM, GSO_TCPV4, hdr_len, gso_size, csum_start/offset
+for _ in range(count):
+    s.send(vnet + eth + ip + tcp + b'a' * payload)
+`;
+
+/** `count` UDP_SEGMENT sends of `payload` bytes from the root namespace, split into datagrams of `mss` bytes. */
+const UDP_GSO_SENDER = `
+import socket, sys
+dst, count, payload, mss = sys.argv[1], *map(int, sys.argv[2:5])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(17, 103, mss)  # SOL_UDP, UDP_SEGMENT
+for _ in range(count):
+    s.sendto(b'u' * payload, (dst, 9))
+`;
+
+Tc(
+  'transmit: tunnel TSO, UDP GSO and virtio-style GSO skbs are counted as the segments the peer receives',
+  async () => {
+    const pair = vethPair(cleanups, 'v');
+    ipv4Only(pair);
+    // Every offload of these skbs off on the host side: the kernel splits them after TC egress, so the peer receives
+    // the segments a NIC would have put on the wire, and the capture is the wire.
+    const offloads = ['tso', 'tx-udp-segmentation', 'tx-udp_tnl-segmentation', 'tx-udp_tnl-csum-segmentation'];
+    command('ethtool', ['-K', pair.host, ...offloads.flatMap((o) => [o, 'off'])]);
+    const { hostInner, peerInner } = vxlanOver(pair);
+    const bpffs = testBpffs(cleanups, 'gsokinds');
+    const agent = startAgent(cleanups, bpffs, pair.host, ['--interfaces-directions', 'transmit']);
+    await agent.waitForMsg('attached', { interface: pair.host, direction: 'transmit', hook: 'tc-egress' });
+    const iperf = await iperfServer(peerInner, pair);
+    const cases: Array<{ name: string; send: () => unknown; segments: (frames: PcapRecord[]) => boolean }> = [
+      {
+        // TCP inside VXLAN: each segment repeats the outer headers and VXLAN + inner Ethernet, IPv4 and TCP headers.
+        name: 'vxlan-tso',
+        send: () => execFileAsync('iperf3', ['-c', peerInner, '-B', hostInner, '-p', String(iperf), '-n', '4M']),
+        segments: (frames) => frames.filter((f) => f.length > 1400).length > 1000,
+      },
+      {
+        name: 'udp-gso',
+        send: () => command('python3', ['-c', UDP_GSO_SENDER, pair.peerAddress, '20', '6000', '1200']),
+        // 20 sends of 6000 bytes: 5 datagrams of 1200 each, 14 + 20 + 8 + 1200 bytes on the wire.
+        segments: (frames) => frames.filter((f) => f.length === 1242).length === 100,
+      },
+      {
+        name: 'virtio-gso',
+        send: () =>
+          command('python3', ['-c', DODGY_SENDER, pair.host, pair.hostAddress, pair.peerAddress, '10', '5000', '1000']),
+        // 10 frames of 5000 bytes: 5 segments of 1000 each, 14 + 20 + 20 + 1000 bytes on the wire.
+        segments: (frames) => frames.filter((f) => f.length === 1054).length === 50,
+      },
+    ];
+    // Every case runs before any is judged, so a failure shows the numbers of all three.
+    const results = [];
+    for (const c of cases) {
+      const result = await transmitted(pair, bpffs, c.name, c.send);
+      const wire = witnessCounts(result.file);
+      const { counted, frames } = result;
+      console.log(
+        `  ${c.name}: peer received ${frames.length} frames, ${wire.total.bytes} bytes;` +
+          ` carnx ${sum(counted.packets)} packets, ${sum(counted.bytes)} bytes`,
+      );
+      results.push({ ...result, c, wire });
+    }
+    for (const { c, counted, frames, peerPackets, wire } of results) {
+      assert.ok(c.segments(frames), `${c.name}: the kernel split the skbs after TC egress`);
+      assert.is(sum(counted.packets), peerPackets, `${c.name}: carnx packets = the peer's rx_packets`);
+      assert.equal(counted.packets, wire.packets, `${c.name}: packets by class, segment by segment`);
+      assert.equal(counted.bytes, wire.bytes, `${c.name}: bytes by class, every segment's headers included`);
+      assert.equal(counted.tcpFlags, wire.tcpFlags, `${c.name}: TCP flags, segment by segment`);
+      assert.equal(counted.sizeBuckets, wire.sizeBuckets, `${c.name}: sizes, segment by segment`);
+    }
+    assert.is((await agent.stop()).code, 0);
+  },
+);
 
 // ---------------------------------------------------------------------------------------------------------------
 // 3. Receive fallback keeps GRO.
