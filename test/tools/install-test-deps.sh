@@ -12,6 +12,7 @@ command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v tcpreplay >/dev/null || need+=(tcpreplay)
 command -v iperf3 >/dev/null || need+=(iperf3)     # TCP streams for the TSO/GSO and GRO tests (tc-hooks)
 command -v ethtool >/dev/null || need+=(ethtool)   # turns TSO, GSO and GRO on and off on the test veths
+command -v python3 >/dev/null || need+=(python3)   # sends UDP_SEGMENT and virtio-header GSO skbs (tc-hooks)
 command -v bpftool >/dev/null || need+=(bpftool)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v openssl >/dev/null || need+=(openssl)
