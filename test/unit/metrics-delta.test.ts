@@ -194,7 +194,14 @@ test('an interface that vanishes and returns with a new countingSince starts ove
   const add = (name: string, since: bigint, tick: bigint) => {
     const counters = emptyCounters();
     grow(counters, tick);
-    state.set(name, { name, ifindex: 9, direction: 'receive', hook: 'xdp-generic', countingSinceUnixNs: since, counters });
+    state.set(name, {
+      name,
+      ifindex: 9,
+      direction: 'receive',
+      hook: 'xdp-generic',
+      countingSinceUnixNs: since,
+      counters,
+    });
   };
   const packetsOf = (name: string) =>
     points(exporter.delivered.at(-1)!).find(
@@ -235,8 +242,14 @@ test('collections are ordered: a late success of an older collection does not ro
   let clock = 10n * S;
   const counters = emptyCounters();
   const source = (): InterfaceSnapshot[] => [
-    { name: 'eth0', ifindex: 2, direction: 'receive',
-    hook: 'xdp-native', countingSinceUnixNs: S, counters: structuredClone(counters) },
+    {
+      name: 'eth0',
+      ifindex: 2,
+      direction: 'receive',
+      hook: 'xdp-native',
+      countingSinceUnixNs: S,
+      counters: structuredClone(counters),
+    },
   ];
   const producer = new CounterProducer({ source, logger, packageVersion: '1', temporality: 'delta', now: () => clock });
   const collect = async () => {
@@ -283,7 +296,8 @@ test('a restarted agent continues from the delta baseline the previous process k
       packageVersion: '1',
       temporality: 'delta',
       now: () => clock,
-      onDeltaExported: (name, _direction, c, untilUnixNs) => kept.set(name, { counters: structuredClone(c), untilUnixNs }),
+      onDeltaExported: (name, _direction, c, untilUnixNs) =>
+        kept.set(name, { counters: structuredClone(c), untilUnixNs }),
     });
   const tcpOf = async (producer: CounterProducer, succeed: boolean) => {
     const rm = (await producer.collect()).resourceMetrics;

@@ -59,8 +59,22 @@ function knownCounters(): InterfaceCounters {
 }
 
 const snapshots = (): InterfaceSnapshot[] => [
-  { name: 'eth0', ifindex: 2, direction: 'receive', hook: 'xdp-native', countingSinceUnixNs: SINCE, counters: knownCounters() },
-  { name: 'eth1', ifindex: 3, direction: 'receive', hook: 'xdp-generic', countingSinceUnixNs: SINCE + 5n, counters: emptyCounters() },
+  {
+    name: 'eth0',
+    ifindex: 2,
+    direction: 'receive',
+    hook: 'xdp-native',
+    countingSinceUnixNs: SINCE,
+    counters: knownCounters(),
+  },
+  {
+    name: 'eth1',
+    ifindex: 3,
+    direction: 'receive',
+    hook: 'xdp-generic',
+    countingSinceUnixNs: SINCE + 5n,
+    counters: emptyCounters(),
+  },
 ];
 
 function config(overrides: (c: CarnxConfig) => void = () => {}): CarnxConfig {
