@@ -42,7 +42,8 @@ Tc.before(() => {
   requireRoot('tcx hooks');
   work = mkdtempSync(join(tmpdir(), 'carnx-tc-'));
 });
-// Agents first (they hold links), then captures, servers, pins and namespaces; every step runs even if one fails.
+// Each test's steps run in reverse order of creation (captures, servers and agents before the pins and namespaces they
+// use), every one even if another fails.
 Tc.after.each(() => cleanups.run());
 Tc.after(() => rmSync(work, { recursive: true, force: true }));
 
