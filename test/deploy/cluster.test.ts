@@ -371,7 +371,11 @@ const installDuringOutage = stage(async (): Promise<Install> => {
 Cluster('helm install: the pod attaches to the test veth only; while exports fail it is not Ready', async () => {
   setUp();
   const install = await installDuringOutage();
-  assert.equal(install.hostPins, pinSet(pair.host), "counters, link, meta and prog pinned in the node's bpffs");
+  assert.equal(
+    install.hostPins,
+    pinSet(pair.host, ['receive']),
+    "counters, link, meta and prog pinned in the node's bpffs",
+  );
   assert.equal(install.realXdp, [], "no XDP program on the machine's own interfaces");
   assert.equal(install.pinnedInterfaces, [pair.host], 'pins for the test veth only');
   assert.equal([...new Set(install.attachedTo)], [pair.host], 'the agent attached to the test veth only');
@@ -583,7 +587,7 @@ Cluster(
       last.some((l) => l.msg === 'stopped' && l.keptAttached === true),
       `the pod kept its programs on exit:\n${JSON.stringify(last)}`,
     );
-    assert.equal(hostPins(), pinSet(pair.host), 'as documented, uninstall leaves the pins');
+    assert.equal(hostPins(), pinSet(pair.host, ['receive']), 'as documented, uninstall leaves the pins');
     assert.ok(xdpOn(pair.host), 'and the program attached');
 
     // The README's loop, for this one node, without -it (no terminal here) and with the image under test.
