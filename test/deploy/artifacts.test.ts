@@ -15,6 +15,7 @@ import { xdpOn } from '../fixtures/kernel-objects.js';
 import { vethPair } from '../fixtures/netns.js';
 import { requireRoot } from '../fixtures/privileges.js';
 import { ROOT, readDoc, repoPath, type Doc } from '../fixtures/repo.js';
+import { reported } from '../fixtures/hooks.js';
 
 /** A Compose v2 implementation: the docker CLI plugin, a docker-compose binary, or the one built by the test tools. */
 function composeCommand(): string[] | undefined {
@@ -61,9 +62,11 @@ const Artifacts = suite('compose, image and systemd unit');
 const cleanups = new Cleanups();
 let work = '';
 
-Artifacts.before(() => {
-  work = mkdtempSync(join(tmpdir(), 'carnx-artifacts-'));
-});
+Artifacts.before(
+  reported(() => {
+    work = mkdtempSync(join(tmpdir(), 'carnx-artifacts-'));
+  }),
+);
 Artifacts.after.each(() => cleanups.run());
 Artifacts.after(() => {
   if (work) rmSync(work, { recursive: true, force: true });

@@ -17,6 +17,7 @@ import { xdpOn } from '../fixtures/kernel-objects.js';
 import { type VethPair, vethPair } from '../fixtures/netns.js';
 import { requireRoot } from '../fixtures/privileges.js';
 import { capSet } from '../fixtures/proc-status.js';
+import { reported } from '../fixtures/hooks.js';
 
 /** In the order of proven-capabilities.json. */
 const ALL: string[] = Object.keys(PROVEN_CAPS);
@@ -59,15 +60,17 @@ function start(caps: string[], extra: string[] = []): AgentProcess {
   ]);
 }
 
-Caps.before(async () => {
-  requireRoot('the least-privilege proof');
-  // A private pin root (bpffs.path) of our own: the agent removes pins of interfaces it does not select under its
-  // bpffs.path, so sharing /sys/fs/bpf/carnx with another agent or test would let them disturb each other.
-  bpffs = testBpffs(shared, 'caps'); // unpinning removes whatever is still pinned
-  pair = vethPair(shared, 'p'); // deleting the veth also removes any XDP attachment on it
-  otlpPort = await freePort();
-  healthPort = await freePort();
-});
+Caps.before(
+  reported(async () => {
+    requireRoot('the least-privilege proof');
+    // A private pin root (bpffs.path) of our own: the agent removes pins of interfaces it does not select under its
+    // bpffs.path, so sharing /sys/fs/bpf/carnx with another agent or test would let them disturb each other.
+    bpffs = testBpffs(shared, 'caps'); // unpinning removes whatever is still pinned
+    pair = vethPair(shared, 'p'); // deleting the veth also removes any XDP attachment on it
+    otlpPort = await freePort();
+    healthPort = await freePort();
+  }),
+);
 
 Caps.after.each(() => cleanups.run());
 Caps.after(() => shared.run());

@@ -20,6 +20,7 @@ import { Cleanups } from '../fixtures/cleanups.js';
 import { exportedCounters, settle, type Settled } from '../fixtures/exported-counters.js';
 import { ping, sendUdp, tcpConnections } from '../fixtures/traffic.js';
 import { waitFor } from '../fixtures/wait.js';
+import { reported } from '../fixtures/hooks.js';
 
 const CHART = repoPath('helm/carnx');
 const IMAGE = { repository: 'ghcr.io/carnx/carnx', tag: 'ci' };
@@ -152,13 +153,15 @@ function setUp(): void {
   if (setupFailure) throw new Error(`the cluster could not be set up: ${setupFailure.stack ?? setupFailure.message}`);
 }
 
-Cluster.before(async () => {
-  try {
-    await setUpCluster();
-  } catch (err) {
-    setupFailure = err as Error;
-  }
-});
+Cluster.before(
+  reported(async () => {
+    try {
+      await setUpCluster();
+    } catch (err) {
+      setupFailure = err as Error;
+    }
+  }),
+);
 
 async function setUpCluster(): Promise<void> {
   requireRoot('the cluster test');

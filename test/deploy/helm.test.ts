@@ -12,6 +12,7 @@ import { helmBinary } from '../fixtures/built-tools.js';
 import { PROVEN as PROVEN_CAPS } from '../fixtures/capabilities.js';
 import { commandResult, type CommandResult } from '../fixtures/command.js';
 import { PACKAGE_VERSION, readDoc, repoPath, type Doc } from '../fixtures/repo.js';
+import { reported } from '../fixtures/hooks.js';
 
 const CHART = repoPath('helm/carnx');
 const CI_VALUES = readdirSync(join(CHART, 'ci'))
@@ -87,10 +88,12 @@ function carnxCheck(docs: Doc[], name: string): { status: number | null; output:
 
 const Chart = suite('helm chart');
 
-Chart.before(() => {
-  helmBinary();
-  work = mkdtempSync(join(tmpdir(), 'carnx-helm-'));
-});
+Chart.before(
+  reported(() => {
+    helmBinary();
+    work = mkdtempSync(join(tmpdir(), 'carnx-helm-'));
+  }),
+);
 
 Chart.after(() => {
   if (work) rmSync(work, { recursive: true, force: true });

@@ -25,6 +25,7 @@ import { capSet, procStatus } from '../fixtures/proc-status.js';
 import { command } from '../fixtures/command.js';
 import { exportedCounters, settle } from '../fixtures/exported-counters.js';
 import { ping, sendUdp, tcpConnections } from '../fixtures/traffic.js';
+import { reported } from '../fixtures/hooks.js';
 import { waitFor } from '../fixtures/wait.js';
 
 const IMAGE = 'ghcr.io/carnx/carnx:ci';
@@ -42,21 +43,23 @@ const cleanups = new Cleanups();
 let archive = '';
 let work = '';
 
-Image.before(() => {
-  requireRoot('building and running the image');
-  work = mkdtempSync(join(tmpdir(), 'carnx-image-'));
-  const started = Date.now();
-  // About a minute cold (debootstrap, the apt and npm steps), well under a second when nothing changed.
-  try {
-    archive = imageArchive();
-  } catch (err) {
-    // uvu does not print what a before hook throws: say here why every test of this suite fails (the script's own
-    // output is above).
-    console.error(`test/tools/image/build-image.sh failed: ${(err as Error).message}`);
-    throw err;
-  }
-  console.log(`  build-image.sh: ${((Date.now() - started) / 1000).toFixed(1)} s, ${archive}`);
-});
+Image.before(
+  reported(() => {
+    requireRoot('building and running the image');
+    work = mkdtempSync(join(tmpdir(), 'carnx-image-'));
+    const started = Date.now();
+    // About a minute cold (debootstrap, the apt and npm steps), well under a second when nothing changed.
+    try {
+      archive = imageArchive();
+    } catch (err) {
+      // uvu does not print what a before hook throws: say here why every test of this suite fails (the script's own
+      // output is above).
+      console.error(`test/tools/image/build-image.sh failed: ${(err as Error).message}`);
+      throw err;
+    }
+    console.log(`  build-image.sh: ${((Date.now() - started) / 1000).toFixed(1)} s, ${archive}`);
+  }),
+);
 Image.after.each(() => cleanups.run());
 Image.after(() => {
   if (work) rmSync(work, { recursive: true, force: true });

@@ -25,6 +25,7 @@ import { freePort } from '../fixtures/collector.js';
 import { command, commandResult } from '../fixtures/command.js';
 import { readDoc, repoPath, type Doc } from '../fixtures/repo.js';
 import { waitFor } from '../fixtures/wait.js';
+import { reported } from '../fixtures/hooks.js';
 
 const RECIPES = repoPath('config/collector');
 interface ExportedMetric {
@@ -61,10 +62,12 @@ function validate(file: string): { status: number | null; output: string } {
 
 const Recipes = suite('collector recipes and dashboard');
 
-Recipes.before(() => {
-  otelcol = collectorBinary();
-  work = mkdtempSync(join(tmpdir(), 'carnx-recipes-'));
-});
+Recipes.before(
+  reported(() => {
+    otelcol = collectorBinary();
+    work = mkdtempSync(join(tmpdir(), 'carnx-recipes-'));
+  }),
+);
 
 Recipes.after(async () => {
   await cleanups.run();

@@ -14,13 +14,14 @@ import { decreasingSeries, exportedCounters, settle } from '../fixtures/exported
 import { quietPair, up, type VethPair } from '../fixtures/netns.js';
 import { steadyTraffic } from '../fixtures/traffic.js';
 import { waitFor } from '../fixtures/wait.js';
+import { reported } from '../fixtures/hooks.js';
 
 const KILLS = 50;
 
 const Restarts = suite('e2e: agent killed and restarted');
 const cleanups = new Cleanups();
 
-Restarts.before(() => requireRoot('the e2e tests'));
+Restarts.before(reported(() => requireRoot('the e2e tests')));
 Restarts.after.each(() => cleanups.run());
 
 /** mulberry32: a small deterministic PRNG, so a failing sequence of kill delays can be replayed from its seed. */

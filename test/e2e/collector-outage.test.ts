@@ -13,6 +13,7 @@ import { quietPair, up } from '../fixtures/netns.js';
 import { steadyTraffic } from '../fixtures/traffic.js';
 import { vmRssKb } from '../fixtures/proc-status.js';
 import { waitFor } from '../fixtures/wait.js';
+import { reported } from '../fixtures/hooks.js';
 
 const OUTAGE_MS = 30_000;
 /** Growth of the agent's resident set over the whole outage that still counts as bounded. */
@@ -23,7 +24,7 @@ const RECOVERED = 'export recovered';
 const Outage = suite('e2e: collector outages');
 const cleanups = new Cleanups();
 
-Outage.before(() => requireRoot('the e2e tests'));
+Outage.before(reported(() => requireRoot('the e2e tests')));
 Outage.after.each(() => cleanups.run());
 
 Outage(

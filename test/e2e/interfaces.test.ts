@@ -13,11 +13,12 @@ import { pinTree, xdpLinksOn, xdpOn } from '../fixtures/kernel-objects.js';
 import { Cleanups } from '../fixtures/cleanups.js';
 import { decreasingSeries, exportedCounters, settle } from '../fixtures/exported-counters.js';
 import { ping, sendUdp } from '../fixtures/traffic.js';
+import { reported } from '../fixtures/hooks.js';
 
 const Interfaces = suite('e2e: interfaces that change under the agent');
 const cleanups = new Cleanups();
 
-Interfaces.before(() => requireRoot('the e2e tests'));
+Interfaces.before(reported(() => requireRoot('the e2e tests')));
 Interfaces.after.each(() => cleanups.run());
 
 Interfaces(

@@ -11,6 +11,7 @@ import { requireRoot } from '../fixtures/privileges.js';
 import { PACKAGE_VERSION } from '../fixtures/repo.js';
 import { ping, sendUdp, tcpConnections } from '../fixtures/traffic.js';
 import { waitFor } from '../fixtures/wait.js';
+import { reported } from '../fixtures/hooks.js';
 
 const ETH_HEADER = 14n;
 /** Name, unit, and where each direction's value is in sysfs (dropped: the drop column of /proc/net/dev). */
@@ -113,7 +114,7 @@ async function sendBothWays(pair: VethPair): Promise<{ receive: number; transmit
 const Kernel = suite('e2e: the kernel statistics of counted interfaces as system.network.*');
 const cleanups = new Cleanups();
 
-Kernel.before(() => requireRoot('the e2e tests'));
+Kernel.before(reported(() => requireRoot('the e2e tests')));
 Kernel.after.each(() => cleanups.run());
 
 Kernel(

@@ -8,13 +8,14 @@ import { requireRoot } from '../fixtures/privileges.js';
 import { Cleanups } from '../fixtures/cleanups.js';
 import { quietPair } from '../fixtures/netns.js';
 import { waitFor } from '../fixtures/wait.js';
+import { reported } from '../fixtures/hooks.js';
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 const Secrets = suite('e2e: secrets in the OTLP headers');
 const cleanups = new Cleanups();
 
-Secrets.before(() => requireRoot('the e2e tests'));
+Secrets.before(reported(() => requireRoot('the e2e tests')));
 Secrets.after.each(() => cleanups.run());
 
 /** /readyz of the agent's health server: its reason says whether exports are failing, at any log level. */

@@ -12,6 +12,7 @@ import { requireRoot } from '../fixtures/privileges.js';
 import { Cleanups } from '../fixtures/cleanups.js';
 import { quietPair } from '../fixtures/netns.js';
 import { waitFor } from '../fixtures/wait.js';
+import { reported } from '../fixtures/hooks.js';
 
 const TLS_HANDSHAKE = 0x16; // the first byte of every TLS record that opens a connection
 const HTTP2_PREFACE = 'PRI * HTTP/2.0';
@@ -121,11 +122,13 @@ async function recordingRelay(
   };
 }
 
-Tls.before(() => {
-  requireRoot('the e2e tests');
-  work = mkdtempSync(join(tmpdir(), 'carnx-e2e-tls-'));
-  pki = makePki();
-});
+Tls.before(
+  reported(() => {
+    requireRoot('the e2e tests');
+    work = mkdtempSync(join(tmpdir(), 'carnx-e2e-tls-'));
+    pki = makePki();
+  }),
+);
 Tls.after.each(() => cleanups.run());
 Tls.after(() => rmSync(work, { recursive: true, force: true }));
 

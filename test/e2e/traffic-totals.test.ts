@@ -17,6 +17,7 @@ import { PACKAGE_VERSION } from '../fixtures/repo.js';
 import { decreasingSeries, exportedCounters, settle, type ExportedCounters } from '../fixtures/exported-counters.js';
 import { ping, replay, sendUdp, taggedFrames, tcpConnections } from '../fixtures/traffic.js';
 import { waitFor } from '../fixtures/wait.js';
+import { reported } from '../fixtures/hooks.js';
 
 const ETH_HEADER = 14n;
 const IFACE_ATTRS = ['network.interface.name', 'network.io.direction'];
@@ -54,10 +55,12 @@ const Totals = suite('e2e: traffic totals through a real collector');
 const cleanups = new Cleanups();
 let work = '';
 
-Totals.before(() => {
-  requireRoot('the e2e tests');
-  work = mkdtempSync(join(tmpdir(), 'carnx-e2e-totals-'));
-});
+Totals.before(
+  reported(() => {
+    requireRoot('the e2e tests');
+    work = mkdtempSync(join(tmpdir(), 'carnx-e2e-totals-'));
+  }),
+);
 Totals.after.each(() => cleanups.run());
 Totals.after(() => rmSync(work, { recursive: true, force: true }));
 

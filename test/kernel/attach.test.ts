@@ -13,6 +13,7 @@ import { HOST_V6, up, vethPair, type VethPair } from '../fixtures/netns.js';
 import { requireRoot } from '../fixtures/privileges.js';
 import { ping, sendUdp, tcpConnections } from '../fixtures/traffic.js';
 import { waitFor } from '../fixtures/wait.js';
+import { reported } from '../fixtures/hooks.js';
 
 const ETH_HEADER = 14n;
 
@@ -49,7 +50,7 @@ function linkTo(pair: VethPair, program: LoadedProgram, mode: keyof typeof XDP_F
   return fd;
 }
 
-Attach.before(() => requireRoot('attaching XDP'));
+Attach.before(reported(() => requireRoot('attaching XDP')));
 Attach.after.each(() => cleanups.run());
 
 for (const mode of ['generic', 'native'] as const) {

@@ -19,6 +19,7 @@ import { catalogue } from '../fixtures/catalogue.js';
 import { expectedFor } from '../fixtures/expected-counts.js';
 import { LoadedProgram, XDP_PASS } from '../fixtures/loaded-program.js';
 import { requireRoot } from '../fixtures/privileges.js';
+import { reported } from '../fixtures/hooks.js';
 
 function describe(v: Verdict): string {
   const c = TRAFFIC_CLASSES[v.classIndex]!;
@@ -28,10 +29,12 @@ function describe(v: Verdict): string {
 const Classify = suite('classify');
 let program: LoadedProgram;
 
-Classify.before(() => {
-  requireRoot('BPF_PROG_TEST_RUN');
-  program = new LoadedProgram();
-});
+Classify.before(
+  reported(() => {
+    requireRoot('BPF_PROG_TEST_RUN');
+    program = new LoadedProgram();
+  }),
+);
 Classify.after(() => program?.close());
 
 Classify('the catalogue covers every traffic class', () => {

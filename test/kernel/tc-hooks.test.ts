@@ -22,6 +22,7 @@ import { ip, PEER_V6, up, vethPair, type VethPair } from '../fixtures/netns.js';
 import { requireRoot } from '../fixtures/privileges.js';
 import { ping, sendUdp, tcpConnections, TRAFFIC } from '../fixtures/traffic.js';
 import { waitFor } from '../fixtures/wait.js';
+import { reported } from '../fixtures/hooks.js';
 import { Capture, readPcap, select, witnessCounts, writePcap, type PcapRecord } from '../fixtures/witness.js';
 
 const execFileAsync = promisify(execFile);
@@ -38,10 +39,12 @@ let work = '';
 /** A port per test process, so parallel runs by other engineers do not collide. */
 let port = 20_000 + (process.pid % 20_000);
 
-Tc.before(() => {
-  requireRoot('tcx hooks');
-  work = mkdtempSync(join(tmpdir(), 'carnx-tc-'));
-});
+Tc.before(
+  reported(() => {
+    requireRoot('tcx hooks');
+    work = mkdtempSync(join(tmpdir(), 'carnx-tc-'));
+  }),
+);
 // Each test's steps run in reverse order of creation (captures, servers and agents before the pins and namespaces they
 // use), every one even if another fails.
 Tc.after.each(() => cleanups.run());

@@ -24,6 +24,7 @@ import type { InterfaceSnapshot } from '../../src/reader/interface-snapshot.js';
 import { CounterProducer } from '../../src/metrics/counter-producer.js';
 import { MetricsPipeline } from '../../src/metrics/metrics-pipeline.js';
 import { buildResource, uuidV5 } from '../../src/metrics/resource.js';
+import { reported } from '../fixtures/hooks.js';
 
 const SINCE = 1_700_000_000_123_456_789n; // ns, not a whole millisecond: the start time must keep every digit
 const lines: string[] = [];
@@ -34,9 +35,11 @@ const logger = createLogger('info', {
 });
 const pipelines: MetricsPipeline[] = [];
 let dir = '';
-test.before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'carnx-metrics-'));
-});
+test.before(
+  reported(() => {
+    dir = mkdtempSync(join(tmpdir(), 'carnx-metrics-'));
+  }),
+);
 test.after(async () => {
   await Promise.all(pipelines.map((p) => p.stop(1000)));
   rmSync(dir, { recursive: true, force: true });

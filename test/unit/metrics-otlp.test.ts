@@ -19,6 +19,7 @@ import { MetricsPipeline } from '../../src/metrics/metrics-pipeline.js';
 import type { InterfaceSnapshot } from '../../src/reader/interface-snapshot.js';
 import { Cleanups } from '../fixtures/cleanups.js';
 import { waitFor } from '../fixtures/wait.js';
+import { reported } from '../fixtures/hooks.js';
 
 const CANARY = 'canary-7f3e9b21-secret';
 const SINCE = 1_700_000_000_987_654_321n;
@@ -147,9 +148,11 @@ const logger = createLogger('info', {
     lines.push(line);
   },
 });
-test.before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'carnx-otlp-'));
-});
+test.before(
+  reported(() => {
+    dir = mkdtempSync(join(tmpdir(), 'carnx-otlp-'));
+  }),
+);
 test.after(async () => {
   await cleanups.run();
   rmSync(dir, { recursive: true, force: true });
