@@ -2,7 +2,7 @@
 import type { Libbpf, TcxDirection } from '../bpf/libbpf.js';
 import type { NetInterface } from '../interfaces/interface-list.js';
 
-/** XDP attach modes: what xdp.mode names and carnx.xdp.mode reports. */
+/** XDP attach modes that carnx.xdp.mode reports; offload is refused by xdp.mode and kept only to recognise a hook. */
 export type XdpMode = 'native' | 'generic' | 'offload';
 /** Every hook carnx can run on: XDP in one of its modes, or a tcx link on TC ingress or egress. */
 export type Hook = 'xdp-native' | 'xdp-generic' | 'xdp-offload' | 'tc-ingress' | 'tc-egress';

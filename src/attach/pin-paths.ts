@@ -1,4 +1,4 @@
-// Where carnx pins its objects in bpffs: <bpffs>/carnx/v<layout>/<interface>/{link,prog,counters,meta}.
+// Where carnx pins its objects in bpffs: <bpffs>/carnx/v<layout>/<encoded interface>/{link,prog,counters,meta}.
 import { join } from 'node:path';
 import { LAYOUT_VERSION } from '../bpf/counter-layout.js';
 
@@ -9,6 +9,19 @@ export function carnxPinRoot(bpffs: string): string {
 
 export function layoutPinDir(bpffs: string): string {
   return join(carnxPinRoot(bpffs), `v${LAYOUT_VERSION}`);
+}
+
+/**
+ * The directory name of an interface: bpffs refuses names with a dot (EPERM), which Linux allows in interface names
+ * (eth0.100). '%' and '.' are percent-encoded, nothing else, so a name without them keeps the path of carnx 0.1.
+ */
+export function pinDirName(ifname: string): string {
+  return ifname.replace(/[%.]/g, (c) => (c === '%' ? '%25' : '%2E'));
+}
+
+/** The interface name of a pin directory: pinDirName() undone. */
+export function ifnameOfPinDir(dirName: string): string {
+  return dirName.replace(/%(25|2E)/g, (_, hex: string) => (hex === '25' ? '%' : '.'));
 }
 
 /** One direction's objects of one interface. The receive side keeps the names of carnx 0.1 (adopted on upgrade). */
@@ -30,7 +43,7 @@ export function interfacePins(
   ifname: string,
   direction: 'receive' | 'transmit' = 'receive',
 ): InterfacePins {
-  const dir = join(layoutPinDir(bpffs), ifname);
+  const dir = join(layoutPinDir(bpffs), pinDirName(ifname));
   const name = (base: string) => join(dir, direction === 'transmit' ? `tx_${base}` : base);
   return {
     dir,

@@ -2,7 +2,7 @@
 import { existsSync, readdirSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
-import { carnxPinRoot, interfacePins, layoutPinDir, type InterfacePins } from './pin-paths.js';
+import { carnxPinRoot, ifnameOfPinDir, interfacePins, layoutPinDir, type InterfacePins } from './pin-paths.js';
 
 /** The interfaces with a directory under this layout's pin root (complete or not). */
 export function pinnedInterfaceNames(bpffs: string): string[] {
@@ -10,7 +10,7 @@ export function pinnedInterfaceNames(bpffs: string): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { withFileTypes: true })
     .filter((entry) => entry.isDirectory())
-    .map((entry) => entry.name);
+    .map((entry) => ifnameOfPinDir(entry.name));
 }
 
 /** Unpins one direction's objects (link last-pinned, first-removed), and the directory once it is empty. */

@@ -33,6 +33,15 @@ interface Setting {
 
 type Problems = string[];
 
+/** Values a key once accepted that can never work, each with why: one clear line instead of "must be one of". */
+const RETIRED_VALUES: ReadonlyArray<{ key: string; value: string; why: string }> = [
+  {
+    key: 'xdp.mode',
+    value: 'offload',
+    why: 'offload is not supported: carnx does not bind its program to a NIC (use native or auto)',
+  },
+];
+
 export function loadConfig(options: LoadConfigOptions): CarnxConfig {
   const keys = configKeys();
   const problems: Problems = [];
@@ -56,6 +65,11 @@ export function loadConfig(options: LoadConfigOptions): CarnxConfig {
     origins.set(s.key, s.origin);
   }
   const invalid = new Set<string>();
+  for (const r of RETIRED_VALUES.filter((r) => config.get(r.key as never) === r.value)) {
+    problems.push(`${r.key}: ${r.why} (${origins.get(r.key) ?? 'the default'})`);
+    invalid.add(r.key);
+    config.reset(r.key as never); // reported once, here, not again as "must be one of"
+  }
   try {
     config.validate({ allowed: 'strict' });
   } catch (err) {

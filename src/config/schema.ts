@@ -2,7 +2,7 @@
 import type convict from 'convict';
 import { durationMs, oneOf, setOf } from './formats.js';
 
-export type XdpMode = 'auto' | 'native' | 'generic' | 'offload' | 'tc';
+export type XdpMode = 'auto' | 'native' | 'generic' | 'tc';
 export type CountedDirection = 'receive' | 'transmit';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -115,8 +115,8 @@ export const configSchema: convict.Schema<CarnxConfig> = {
         'Where the receive side counts. auto: native (driver) XDP, else a TC ingress program (tcx), with the reason ' +
         'logged; the host keeps its GRO either way. generic: generic XDP, only when asked for: the kernel turns GRO ' +
         'off on a device with a generic XDP program, which can halve TCP receive throughput. tc: TC ingress only. ' +
-        'offload runs on the NIC and only some NICs support it. (Before carnx 0.2, auto fell back to generic.)',
-      format: oneOf('auto', 'native', 'generic', 'offload', 'tc'),
+        '(Before carnx 0.2, auto fell back to generic; offload was accepted but never worked.)',
+      format: oneOf('auto', 'native', 'generic', 'tc'),
       default: 'auto',
       env: 'CARNX_XDP_MODE',
       arg: 'xdp-mode',

@@ -76,7 +76,7 @@ function corpus(): BadCase[] {
       name: 'enum flag',
       args: ['--xdp-mode', 'sideways'],
       code: c,
-      line: /^carnx: config: xdp\.mode: must be one of auto, native, generic, offload, tc, got "sideways" \(from flag --xdp-mode\)$/,
+      line: /^carnx: config: xdp\.mode: must be one of auto, native, generic, tc, got "sideways" \(from flag --xdp-mode\)$/,
     },
     {
       name: 'non-numeric duration',

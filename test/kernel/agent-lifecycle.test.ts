@@ -14,7 +14,8 @@ import { xdpLinksOn, xdpOn } from '../fixtures/kernel-objects.js';
 import { attachForeignProgram } from '../fixtures/loaded-program.js';
 import { vethPair } from '../fixtures/netns.js';
 import { requireRoot } from '../fixtures/privileges.js';
-import { sendUdp } from '../fixtures/traffic.js';
+import { classIndex } from '../fixtures/frames.js';
+import { ping, sendUdp } from '../fixtures/traffic.js';
 
 const XDP_SOURCE = fileURLToPath(new URL('../../../xdp/carnx.bpf.c', import.meta.url));
 
@@ -63,6 +64,40 @@ Lifecycle('SIGKILL, traffic while down, restart: adopted, nothing lost, start ti
   assert.is(xdpLinksOn(pair.ifindex()).length, 1, 'exactly one XDP link on the interface');
   assert.is((await second.stop()).code, 0);
 });
+
+Lifecycle(
+  "a name with a dot (a VLAN sub-interface's) is counted both ways, and its pins adopted after a restart",
+  async () => {
+    const pair = vethPair(cleanups, 'd', { host: `cx${process.pid % 10000}d.100` });
+    const bpffs = testBpffs(cleanups, 'dotted');
+    const icmp = classIndex('ipv4', 'icmp');
+    const first = startAgent(cleanups, bpffs, pair.host);
+    for (const direction of ['receive', 'transmit'])
+      await first.waitForMsg('attached', { interface: pair.host, direction });
+    // Echo requests arrive on the host side (receive), the replies leave it (transmit): the same number each way.
+    ping(pair, pair.hostAddress, 5);
+    const before = { rx: bpffs.read(pair.host, 'receive'), tx: bpffs.read(pair.host, 'transmit') };
+    assert.is(before.rx.counters.packets[icmp], 5n, 'echo requests counted');
+    assert.is(before.tx.counters.packets[icmp], 5n, 'echo replies counted');
+    const links = { rx: bpffs.linkId(pair.host, 'receive'), tx: bpffs.linkId(pair.host, 'transmit') };
+    await first.stop('SIGKILL');
+    ping(pair, pair.hostAddress, 3); // nobody running: the pinned links keep counting
+    const second = startAgent(cleanups, bpffs, pair.host);
+    for (const direction of ['receive', 'transmit'])
+      await second.waitForMsg('adopted pinned attachment', { interface: pair.host, direction });
+    assert.equal(bpffs.linkId(pair.host, 'receive'), links.rx, 'the same receive link and program');
+    assert.equal(bpffs.linkId(pair.host, 'transmit'), links.tx, 'the same transmit link and program');
+    const after = { rx: bpffs.read(pair.host, 'receive'), tx: bpffs.read(pair.host, 'transmit') };
+    assert.is(after.rx.counters.packets[icmp], 8n, 'receive counters carried over, and counted while down');
+    assert.is(after.tx.counters.packets[icmp], 8n, 'transmit counters carried over, and counted while down');
+    assert.is(after.rx.meta.countingSinceUnixNs, before.rx.meta.countingSinceUnixNs, 'start time unchanged');
+    assert.is(second.lines.filter((l) => l.msg === 'not counting on interface').length, 0, 'no refusal');
+    assert.is((await second.stop()).code, 0);
+    assert.is(xdpLinksOn(pair.ifindex()).length, 0, 'no XDP link left');
+    assert.is(xdpOn(pair.host), undefined, 'no XDP program left');
+    assert.not.ok(existsSync(`${bpffs.path}/carnx`), 'no pins or pin directories left');
+  },
+);
 
 Lifecycle('a changed program is swapped in atomically: same link, same counters, new program', async () => {
   const pair = vethPair(cleanups, 'u');

@@ -275,7 +275,7 @@ test('a file with an unknown key, a wrong type, a bad glob, an out-of-range numb
   const problems = assertProblems({ configFile: path }, [
     'interfaces.include: entry 2 "[" is not a valid glob',
     'interfaces.exclde: unknown key',
-    'xdp.mode: must be one of auto, native, generic, offload, tc, got "fast"',
+    'xdp.mode: must be one of auto, native, generic, tc, got "fast"',
     'xdp.replaceForeign: must be true or false',
     'export.intervalMs: must be an integer between 100 and 3600000, got 50',
     'otlp.compression: must be one of gzip, none, got "brotli"',
@@ -294,11 +294,23 @@ test('env and flag values are validated, each problem naming the key and where t
       'otlp.timeoutMs: must be an integer between 100 and 600000, got "abc" (from env CARNX_OTLP_TIMEOUT_MS)',
       'xdp.replaceForeign: must be true or false (from env and flags also 1 or 0), got "yes" (from env CARNX_XDP_REPLACE_FOREIGN)',
       'interfaces.include: entry 2 must be a non-empty string',
-      'xdp.mode: must be one of auto, native, generic, offload, tc, got "turbo" (from flag --xdp-mode)',
+      'xdp.mode: must be one of auto, native, generic, tc, got "turbo" (from flag --xdp-mode)',
       'health.listen: must be host:port',
       'otlp.endpoint: must be http://host:port',
     ],
   );
+});
+
+test('xdp.mode offload is refused with one line naming the key and where it came from, from every layer', () => {
+  const why = 'offload is not supported: carnx does not bind its program to a NIC (use native or auto)';
+  const [line] = assertProblems({ argv: ['--xdp-mode', 'offload'] }, [`xdp.mode: ${why}`]);
+  assert.is(line, `xdp.mode: ${why} (from flag --xdp-mode)`);
+  assertProblems({ env: { CARNX_XDP_MODE: 'offload' } }, [`xdp.mode: ${why} (from env CARNX_XDP_MODE)`]);
+  const path = join(dir, 'offload.yaml');
+  writeFileSync(path, 'xdp:\n  mode: offload\n');
+  assertProblems({ configFile: path }, [`xdp.mode: ${why} (in ${path})`]);
+  // A later layer that chooses a mode that works wins, as for any key.
+  assert.is(load({ configFile: path, argv: ['--xdp-mode', 'native'] }).xdp.mode, 'native');
 });
 
 test('"0" means false and "1" true for strict booleans (convict alone would read "0" as true)', () => {
