@@ -18,12 +18,15 @@ import {
   type LoadConfigOptions,
 } from '../../src/config/load-config.js';
 import { configKeys, type CarnxConfig } from '../../src/config/schema.js';
+import { reported } from '../fixtures/hooks.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 let dir = '';
-test.before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'carnx-config-'));
-});
+test.before(
+  reported(() => {
+    dir = mkdtempSync(join(tmpdir(), 'carnx-config-'));
+  }),
+);
 test.after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
