@@ -93,6 +93,9 @@ export class Agent {
 
   async start(): Promise<void> {
     if (this.#state !== 'new') return;
+    // Health first: a taken port must end start-up before anything is loaded or attached (else systemd's restarts
+    // would attach and detach every few seconds).
+    await this.#startHealth();
     this.#loadObjectOnce();
     sweepOtherLayouts(this.#config.bpffs.path, this.#log);
     if (this.#selectedInterfaces().length === 0) throw new NoInterfaceSelected(listInterfaces().map((i) => i.name));
@@ -102,17 +105,21 @@ export class Agent {
     this.#metrics.start();
     this.#reconciler.rescanEvery(this.#config.interfaces.rescanIntervalMs);
     this.#state = 'running';
-    const listen = parseHostPort(this.#config.health.listen);
-    if (listen) {
-      this.#health = new HealthServer(listen, {
-        live: () => this.#state === 'running',
-        ready: () =>
-          readiness(this.#state, this.#reconciler.attachedNames().length, this.#metrics?.exportState() ?? 'pending'),
-      });
-      const port = await this.#health.start();
-      this.#log.info({ listen: this.#config.health.listen, port }, 'serving /livez and /readyz');
-    }
     this.#log.info({ interfaces: this.#reconciler.attachedNames(), refused: this.#reconciler.refusals() }, 'started');
+  }
+
+  /** Serves /livez and /readyz when health.listen is set (not live, not ready until running). */
+  async #startHealth(): Promise<void> {
+    const listen = parseHostPort(this.#config.health.listen);
+    if (!listen) return;
+    const server = new HealthServer(listen, {
+      live: () => this.#state === 'running',
+      ready: () =>
+        readiness(this.#state, this.#reconciler.attachedNames().length, this.#metrics?.exportState() ?? 'pending'),
+    });
+    const port = await server.start();
+    this.#health = server;
+    this.#log.info({ listen: this.#config.health.listen, port }, 'serving /livez and /readyz');
   }
 
   #selectedInterfaces(): NetInterface[] {
@@ -175,7 +182,10 @@ export class Agent {
     this.#log.info({ interfaces: this.#reconciler.attachedNames(), exportChanged }, 'configuration reloaded');
   }
 
-  /** Last export, then detach and unpin (or keep pins with xdp.keepAttachedOnExit). A second call is a no-op. */
+  /**
+   * Last export, then detach and unpin (or keep pins with xdp.keepAttachedOnExit). A second call is a no-op. Rejects
+   * when an attachment could not be released (after trying every one).
+   */
   async stop(): Promise<void> {
     if (this.#state === 'stopping' || this.#state === 'stopped') return;
     this.#state = 'stopping';
@@ -187,9 +197,12 @@ export class Agent {
       this.#log.warn({ err: (err as Error).message }, 'last export failed');
     }
     const keep = this.#config.xdp.keepAttachedOnExit;
-    this.#reconciler.releaseAll(keep);
-    if (!keep) removeEmptyPinDirs(this.#config.bpffs.path);
-    this.#state = 'stopped';
+    try {
+      this.#reconciler.releaseAll(keep);
+    } finally {
+      if (!keep) removeEmptyPinDirs(this.#config.bpffs.path);
+      this.#state = 'stopped';
+    }
     this.#log.info({ keptAttached: keep }, 'stopped');
   }
 }

@@ -8,6 +8,7 @@ import { renderConfigReference } from './config/config-reference.js';
 import { parseCommandLine, USAGE } from './cli/command-line.js';
 import { ExitCode, failureOf } from './cli/exit-codes.js';
 import { checkCommand, detachCommand, startAgent, type RunningAgent } from './cli/commands.js';
+import { stopAgent } from './cli/stop-agent.js';
 import type { CarnxConfig } from './config/schema.js';
 
 function packageVersion(): string {
@@ -36,7 +37,8 @@ async function main(argv: string[]): Promise<number> {
 }
 
 /**
- * Starts the agent and runs until SIGTERM/SIGINT: last export, detach, exit 0; a second signal exits at once (130).
+ * Starts the agent and runs until SIGTERM/SIGINT: last export, detach, exit 0 (1 when something could not be
+ * released); a second signal exits at once (130).
  * SIGHUP reloads the config; a bad one is logged and the running config kept. The handlers are installed before
  * start-up, so a signal during start-up stops the agent as soon as it is up instead of killing it half-attached.
  */
@@ -49,9 +51,9 @@ async function runUntilSignalled(flags: string[], config: CarnxConfig): Promise<
   const finished = new Promise<number>((resolve) => {
     finish = resolve;
   });
-  const stopNow = ({ agent, logger }: RunningAgent, signal: NodeJS.Signals) => {
-    logger.info({ signal }, 'stopping');
-    void agent.stop().finally(() => finish(ExitCode.ok));
+  const stopNow = (agent: RunningAgent, signal: NodeJS.Signals) => {
+    agent.logger.info({ signal }, 'stopping');
+    void stopAgent(agent).then(finish);
   };
   const onStop = (signal: NodeJS.Signals) => {
     if (requested) {

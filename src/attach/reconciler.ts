@@ -31,6 +31,8 @@ export class Reconciler {
   readonly #refused = new Map<string, string>();
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  /** The last rescan's failure, so a failure that persists is logged once, not at every rescan. */
+  #rescanFailure: string | undefined;
 
   constructor(attachers: Attacher[], options: ReconcilerOptions) {
     this.#attachers = attachers;
@@ -45,11 +47,24 @@ export class Reconciler {
     this.#attachers = attachers;
   }
 
-  /** Reconciles every intervalMs; the timer never keeps the process alive. */
+  /** Reconciles every intervalMs; the timer never keeps the process alive, and a failed rescan never ends it. */
   rescanEvery(intervalMs: number): void {
     clearInterval(this.#timer);
-    this.#timer = setInterval(() => this.reconcile(), intervalMs);
+    this.#timer = setInterval(() => this.#rescan(), intervalMs);
     this.#timer.unref();
+  }
+
+  /** One timed reconcile: what it throws (a bpffs error in the pin sweep) is logged once per message; next try. */
+  #rescan(): void {
+    try {
+      this.reconcile();
+      if (this.#rescanFailure !== undefined) this.#o.logger.info({}, 'rescan recovered');
+      this.#rescanFailure = undefined;
+    } catch (err) {
+      const message = (err as Error).message;
+      if (this.#rescanFailure !== message) this.#o.logger.warn({ err: message }, 'rescan failed; trying again');
+      this.#rescanFailure = message;
+    }
   }
 
   /** Attach to selected interfaces that lack carnx; release those gone, re-created or no longer selected. */
@@ -115,15 +130,18 @@ export class Reconciler {
     }
   }
 
-  #release(a: OwnedAttachment, keepPinned: boolean): void {
+  /** False when releasing failed (logged); the attachment is forgotten either way. */
+  #release(a: OwnedAttachment, keepPinned: boolean): boolean {
     const attacher = this.#attachers.find((x) => x.direction === a.direction) ?? this.#attachers[0];
+    this.#attached.delete(keyOf(a.ifname, a.direction));
     try {
       // Releasing is the same for every attacher (close fds, unpin): any will do for a dropped direction.
       attacher?.release(a, keepPinned);
+      return true;
     } catch (err) {
       this.#o.logger.warn({ interface: a.ifname, err: (err as Error).message }, 'could not release attachment');
+      return false;
     }
-    this.#attached.delete(keyOf(a.ifname, a.direction));
   }
 
   /** No more rescans or attaches (shutdown begins); what is attached stays until releaseAll. Idempotent. */
@@ -132,10 +150,15 @@ export class Reconciler {
     clearInterval(this.#timer);
   }
 
-  /** Lets go of every interface: detached, or left pinned with keepPinned. */
+  /** Lets go of every interface: detached, or left pinned with keepPinned. Tries all, then throws naming failures. */
   releaseAll(keepPinned: boolean): void {
     this.halt();
-    for (const a of [...this.#attached.values()]) this.#release(a, keepPinned);
+    const failed = [...this.#attached.values()]
+      .filter((a) => !this.#release(a, keepPinned))
+      .map((a) => keyOf(a.ifname, a.direction));
+    if (failed.length > 0) {
+      throw new Error(`could not release ${failed.join(', ')} (logged above); carnx detach removes what is left`);
+    }
   }
 
   attachments(): Iterable<OwnedAttachment> {

@@ -54,7 +54,8 @@ export async function startAgent(config: CarnxConfig, packageVersion: string): P
   try {
     await agent.start();
   } catch (err) {
-    await agent.stop();
+    // The start-up error is the one to report; a failed release is logged (and named) by the agent.
+    await agent.stop().catch((stopErr: unknown) => logger.error({ err: (stopErr as Error).message }, 'stop failed'));
     throw err;
   }
   return { agent, logger };

@@ -1,5 +1,6 @@
 // The documented exit codes, and the one place that maps the errors of every layer onto them.
 import { ConfigError } from '../config/config-error.js';
+import { HealthListenError } from '../health/health-listen-error.js';
 import { BpfObjectUnusable, HostNotReady } from '../host/host-errors.js';
 import { NoInterfaceSelected } from '../interfaces/interface-selector.js';
 import { ExportSettingsError } from '../metrics/export-settings-error.js';
@@ -31,6 +32,7 @@ export interface Failure {
 export function failureOf(err: unknown): Failure {
   if (err instanceof ConfigError) return { exitCode: ExitCode.config, lines: err.problems.map((p) => `config: ${p}`) };
   if (err instanceof ExportSettingsError) return { exitCode: ExitCode.config, lines: [`config: ${err.message}`] };
+  if (err instanceof HealthListenError) return { exitCode: ExitCode.config, lines: [`config: ${err.message}`] };
   if (err instanceof HostNotReady) return { exitCode: ExitCode.host, lines: [err.message] };
   if (err instanceof BpfObjectUnusable) {
     return { exitCode: ExitCode.bpfObject, lines: [err.message, ...err.details.map((line) => `  ${line}`)] };

@@ -1,5 +1,6 @@
 // Serves /livez and /readyz on health.listen so kubelet and systemd can see the agent's real state.
 import http from 'node:http';
+import { HealthListenError } from './health-listen-error.js';
 import type { Readiness } from './readiness.js';
 
 export interface HealthProbe {
@@ -36,10 +37,13 @@ export class HealthServer {
     });
   }
 
+  /** Listens; a refused address (port taken, host not local) rejects with a HealthListenError naming it. */
   async start(): Promise<number> {
     const { host, port } = this.#address;
     await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
+      this.#server.once('error', (err: NodeJS.ErrnoException) =>
+        reject(new HealthListenError(host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`, err)),
+      );
       this.#server.listen(port, host, () => resolve());
     });
     this.#server.unref();

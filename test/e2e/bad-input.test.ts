@@ -2,6 +2,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnAgent, testBpffs } from '../fixtures/agent-process.js';
@@ -64,7 +65,15 @@ async function carnx(
   return { code: exit.code ?? String(exit.signal), stdout: agent.stdout, stderr: agent.stderr };
 }
 
-function corpus(): BadCase[] {
+/** A port this test listens on, so the agent finds it taken. */
+async function heldPort(): Promise<{ port: number; server: net.Server }> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as net.AddressInfo).port, server };
+}
+
+/** `takenPort` is held by the test for the whole corpus. */
+function corpus(takenPort: number): BadCase[] {
   const dir = join(work, 'a-directory.yaml');
   mkdirSync(dir, { recursive: true });
   const notPem = file('not-a-ca.pem', 'this is not PEM\n');
@@ -181,6 +190,15 @@ function corpus(): BadCase[] {
       args: ['--health-listen', 'everywhere'],
       code: c,
       line: /^carnx: config: health\.listen: must be host:port/,
+    },
+    {
+      // Before anything is loaded or attached: else systemd's restarts would attach and detach every few seconds.
+      name: 'health port taken',
+      args: ['--health-listen', `127.0.0.1:${takenPort}`],
+      code: c,
+      line: new RegExp(
+        `^carnx: config: health\\.listen 127\\.0\\.0\\.1:${takenPort}: address in use \\(EADDRINUSE\\)$`,
+      ),
     },
     {
       name: 'client cert without key',
@@ -408,7 +426,8 @@ BadInput(
     const pair = quietPair(cleanups, 'b');
     const bpffs = testBpffs(cleanups, 'e2e-bad');
     const closed = `http://127.0.0.1:${await freePort()}`;
-    const cases = corpus();
+    const taken = cleanups.add(await heldPort(), (held) => held.server.close());
+    const cases = corpus(taken.port);
     assert.ok(cases.filter((c) => c.code === EXIT.config).length >= 30, 'at least 30 bad configurations');
     const failures: string[] = [];
     // A few at a time: each is a Node.js start-up.

@@ -3,7 +3,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ExitCode, failureOf } from '../../src/cli/exit-codes.js';
 import { parseCommandLine } from '../../src/cli/command-line.js';
+import { stopAgent } from '../../src/cli/stop-agent.js';
 import { ConfigError } from '../../src/config/config-error.js';
+import { HealthListenError } from '../../src/health/health-listen-error.js';
 import { readiness } from '../../src/health/readiness.js';
 import { BpfObjectUnusable, HostNotReady } from '../../src/host/host-errors.js';
 import { NoInterfaceSelected } from '../../src/interfaces/interface-selector.js';
@@ -18,6 +20,12 @@ test('each error type maps to its exit code, with one line per problem', () => {
     exitCode: ExitCode.config,
     lines: ['config: otlp.tls.ca: x is not PEM'],
   });
+  assert.equal(
+    failureOf(
+      new HealthListenError('127.0.0.1:9400', Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' })),
+    ),
+    { exitCode: ExitCode.config, lines: ['config: health.listen 127.0.0.1:9400: address in use (EADDRINUSE)'] },
+  );
   assert.equal(failureOf(new HostNotReady('missing capabilities CAP_BPF')).exitCode, ExitCode.host);
   assert.equal(failureOf(new BpfObjectUnusable('rejected', ['R1 invalid mem access'])), {
     exitCode: ExitCode.bpfObject,
@@ -34,6 +42,16 @@ test('anything else is an internal error that says so', () => {
   assert.is(exitCode, ExitCode.internal);
   assert.match(lines[0] ?? '', /^internal error \(please report\): TypeError: x is undefined/);
   assert.equal(failureOf('thrown string').lines, ['internal error (please report): thrown string']);
+});
+
+test('a signalled stop exits 0 when it released everything, and 1 (logged) when stop() rejects', async () => {
+  const logged: string[] = [];
+  const logger = { error: (fields: object, msg: string) => logged.push(`${msg}: ${(fields as { err: string }).err}`) };
+  assert.is(await stopAgent({ agent: { stop: async () => undefined }, logger }), ExitCode.ok);
+  assert.equal(logged, []);
+  const failing = { stop: () => Promise.reject(new Error('could not release eth0/receive')) };
+  assert.is(await stopAgent({ agent: failing, logger }), ExitCode.internal);
+  assert.equal(logged, ['stop failed: could not release eth0/receive']);
 });
 
 test('readiness: running, attached somewhere, and exports not failing', () => {

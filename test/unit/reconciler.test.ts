@@ -1,16 +1,17 @@
 // The reconcile loop against a fake attacher: attach the selected, release the gone and re-created, log refusals once.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AttachRefused } from '../../src/attach/attach-refused.js';
-import { interfacePins } from '../../src/attach/pin-paths.js';
+import { interfacePins, layoutPinDir } from '../../src/attach/pin-paths.js';
 import type { OwnedAttachment } from '../../src/attach/pinned-attacher.js';
 import { Reconciler, type Attacher } from '../../src/attach/reconciler.js';
 import { emptyCounters } from '../../src/bpf/counter-layout.js';
 import type { NetInterface } from '../../src/interfaces/interface-list.js';
 import type { Logger } from '../../src/log/logger.js';
+import { waitFor } from '../fixtures/wait.js';
 
 interface Logged {
   level: 'info' | 'warn';
@@ -56,8 +57,12 @@ class FakeAttacher implements Attacher {
     };
   }
 
+  /** Names whose release throws. */
+  stuck = new Set<string>();
+
   release(a: OwnedAttachment, keepPinned: boolean): void {
     this.calls.push(`release ${a.ifname}#${a.ifindex}${keepPinned ? ' keep' : ''}`);
+    if (this.stuck.has(a.ifname)) throw new Error(`EBUSY unpinning ${a.ifname}`);
   }
 
   saveDeltaExported(a: OwnedAttachment): void {
@@ -71,10 +76,14 @@ function setup() {
   const lines: Logged[] = [];
   const failures: string[] = [];
   let present: NetInterface[] = [];
+  let selections = 0;
   const reconciler = new Reconciler([attacher], {
     bpffs,
     logger: recordingLogger(lines),
-    selected: () => present,
+    selected: () => {
+      selections += 1;
+      return present;
+    },
     onAttachFailure: (reason) => failures.push(reason),
   });
   return {
@@ -83,6 +92,8 @@ function setup() {
     lines,
     failures,
     reconciler,
+    /** How many reconciles have run. */
+    selections: () => selections,
     set: (...ifaces: NetInterface[]) => {
       present = ifaces;
     },
@@ -168,6 +179,44 @@ test('pins of interfaces neither present nor attached are swept; releaseAll keep
     assert.equal(t.attacher.calls, ['release a#2 keep']);
     t.reconciler.reconcile();
     assert.equal(t.attacher.calls, ['release a#2 keep'], 'nothing is attached after releaseAll');
+  } finally {
+    t.done();
+  }
+});
+
+test('a rescan that throws (bpffs sweep) is logged once per message and the next rescan runs', async () => {
+  const t = setup();
+  try {
+    t.set({ name: 'a', ifindex: 2 });
+    // The layout directory is a file: listing pinned interfaces fails with ENOTDIR at every rescan.
+    mkdirSync(dirname(layoutPinDir(t.bpffs)), { recursive: true });
+    writeFileSync(layoutPinDir(t.bpffs), '');
+    t.reconciler.rescanEvery(5);
+    const failed = () => t.lines.filter((l) => l.msg === 'rescan failed; trying again');
+    await waitFor('several failed rescans', () => t.selections() >= 4);
+    assert.equal(t.attacher.calls, [], 'the failure comes before attaching');
+    assert.is(failed().length, 1, 'one line for a failure that persists');
+    assert.match(String(failed()[0]?.fields.err), /ENOTDIR/);
+    rmSync(layoutPinDir(t.bpffs));
+    await waitFor('the rescan to recover', () => t.lines.some((l) => l.msg === 'rescan recovered'));
+    assert.equal(t.reconciler.attachedNames(), ['a']);
+  } finally {
+    t.reconciler.halt();
+    t.done();
+  }
+});
+
+test('releaseAll tries every attachment, then throws naming those it could not release', () => {
+  const t = setup();
+  try {
+    t.set({ name: 'a', ifindex: 2 }, { name: 'b', ifindex: 3 });
+    t.reconciler.reconcile();
+    t.attacher.stuck.add('a');
+    t.attacher.calls.length = 0;
+    assert.throws(() => t.reconciler.releaseAll(false), /could not release a\/receive \(logged above\)/);
+    assert.equal(t.attacher.calls, ['release a#2', 'release b#3']);
+    assert.ok(t.lines.some((l) => l.msg === 'could not release attachment' && l.fields.interface === 'a'));
+    assert.equal(t.reconciler.attachedNames(), []);
   } finally {
     t.done();
   }
