@@ -13,6 +13,7 @@ import { pinTree, xdpOn } from '../fixtures/kernel-objects.js';
 import { Cleanups } from '../fixtures/cleanups.js';
 import { quietPair } from '../fixtures/netns.js';
 import { waitFor } from '../fixtures/wait.js';
+import { reported } from '../fixtures/hooks.js';
 
 const EXIT = { config: 2, host: 3, bpfObject: 4, noInterface: 5 } as const;
 
@@ -37,10 +38,12 @@ const BadInput = suite('e2e: bad input');
 const cleanups = new Cleanups();
 let work = '';
 
-BadInput.before(() => {
-  requireRoot('the e2e tests');
-  work = mkdtempSync(join(tmpdir(), 'carnx-e2e-bad-'));
-});
+BadInput.before(
+  reported(() => {
+    requireRoot('the e2e tests');
+    work = mkdtempSync(join(tmpdir(), 'carnx-e2e-bad-'));
+  }),
+);
 BadInput.after.each(() => cleanups.run());
 BadInput.after(() => rmSync(work, { recursive: true, force: true }));
 

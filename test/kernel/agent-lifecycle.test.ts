@@ -16,6 +16,7 @@ import { vethPair } from '../fixtures/netns.js';
 import { requireRoot } from '../fixtures/privileges.js';
 import { classIndex } from '../fixtures/frames.js';
 import { ping, sendUdp } from '../fixtures/traffic.js';
+import { reported } from '../fixtures/hooks.js';
 
 const XDP_SOURCE = fileURLToPath(new URL('../../../xdp/carnx.bpf.c', import.meta.url));
 
@@ -23,10 +24,12 @@ const Lifecycle = suite('agent lifecycle');
 const cleanups = new Cleanups();
 let work = '';
 
-Lifecycle.before(() => {
-  requireRoot('the agent');
-  work = mkdtempSync(join(tmpdir(), 'carnx-lifecycle-'));
-});
+Lifecycle.before(
+  reported(() => {
+    requireRoot('the agent');
+    work = mkdtempSync(join(tmpdir(), 'carnx-lifecycle-'));
+  }),
+);
 // Agents first (they hold links), then pins and namespaces; every step runs even if one fails.
 Lifecycle.after.each(() => cleanups.run());
 Lifecycle.after(() => rmSync(work, { recursive: true, force: true }));
