@@ -50,7 +50,8 @@ async function killAndRestart(
   await waitFor('traffic while no agent runs', () => traffic.sent() >= sentBeforeDown + 60, 15_000);
   const second = startAgent(cleanups, at.bpffs, at.pair.host, at.flags);
   await second.waitForMsg('adopted pinned attachment', { interface: at.pair.host });
-  await sleep(1000);
+  const sentAtAdoption = traffic.sent();
+  await waitFor('traffic counted by the restarted agent', () => traffic.sent() >= sentAtAdoption + 40, 15_000);
   const sent = await traffic.stop();
   const end = await settle(at.pair, at.collector, at.pair.host);
   return { second, sent, end };
