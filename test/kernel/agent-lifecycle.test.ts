@@ -2,6 +2,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ import { requireRoot } from '../fixtures/privileges.js';
 import { classIndex } from '../fixtures/frames.js';
 import { ping, sendUdp } from '../fixtures/traffic.js';
 import { reported } from '../fixtures/hooks.js';
+import { waitFor } from '../fixtures/wait.js';
 
 const XDP_SOURCE = fileURLToPath(new URL('../../../xdp/carnx.bpf.c', import.meta.url));
 
@@ -230,11 +232,21 @@ Lifecycle('SIGHUP reloads the interface selection without losing counts', async 
   assert.is((await agent.stop()).code, 0);
 });
 
-Lifecycle('a second SIGINT during shutdown exits at once with 130', async () => {
+Lifecycle('a second SIGINT during shutdown exits at once with 130, while the last export still waits', async () => {
   const pair = vethPair(cleanups, 's');
   const bpffs = testBpffs(cleanups, 'sigint');
-  // A blackhole collector address makes the last export wait for its timeout: time for a second signal.
+  // A collector that accepts connections and never answers: the last export waits for its 20 s deadline.
+  const sockets = new Set<Socket>();
+  const silent = createServer((socket) => sockets.add(socket));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  cleanups.defer(() => {
+    for (const socket of sockets) socket.destroy();
+    silent.close();
+  });
+  const { port } = silent.address() as AddressInfo;
   const agent = startAgent(cleanups, bpffs, pair.host, [
+    '--otlp-endpoint',
+    `http://127.0.0.1:${port}`,
     '--export-shutdown-timeout-ms',
     '20000',
     '--otlp-timeout-ms',
@@ -243,9 +255,13 @@ Lifecycle('a second SIGINT during shutdown exits at once with 130', async () => 
   await agent.waitForMsg('started');
   agent.child.kill('SIGINT');
   await agent.waitForMsg('stopping');
+  await waitFor('the last export to connect to the silent collector', () => sockets.size > 0, 5_000);
+  const second = Date.now();
   agent.child.kill('SIGINT');
   const exit = await agent.exited;
-  assert.ok(exit.code === 130 || exit.code === 0, `exit ${exit.code}`);
+  const tookMs = Date.now() - second;
+  assert.is(exit.code, 130, 'the second signal cut the shutdown short');
+  assert.ok(tookMs < 3_000, `exited ${tookMs} ms after the second signal, not at the export deadline`);
 });
 
 Lifecycle('start-up failures: one clear line, a documented exit code, nothing attached', async () => {
