@@ -6,7 +6,9 @@
 // docker-compose.yml and config/systemd/carnx.service add this same set, read from proven-capabilities.json.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { interfacePins } from '../../src/attach/pin-paths.js';
 import { type AgentProcess, type TestBpffs, spawnAgent, testBpffs } from '../fixtures/agent-process.js';
 import { PROVEN_CAPS, capMask, setpriv } from '../fixtures/capabilities.js';
@@ -122,6 +124,55 @@ for (const missing of ALL) {
     assert.not.ok(xdpAttached(pair.host), 'XDP was attached');
   });
 }
+
+/** The kernel operations of test/fixtures/kernel-ops-probe.ts, run with exactly `caps`: the steps it got through. */
+function probe(caps: string[]): Array<{ step: string; ok: boolean; code?: string }> {
+  const probeJs = fileURLToPath(new URL('../fixtures/kernel-ops-probe.js', import.meta.url));
+  const object = fileURLToPath(new URL('../../../xdp/carnx.bpf.o', import.meta.url));
+  const run = spawnSync(
+    setpriv(caps, { noNewPrivs: true })[0]!,
+    [
+      ...setpriv(caps, { noNewPrivs: true }).slice(1),
+      process.execPath,
+      probeJs,
+      object,
+      String(pair.ifindex()),
+      bpffs.path,
+    ],
+    { encoding: 'utf8' },
+  );
+  return run.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { step: string; ok: boolean; code?: string });
+}
+
+/** Where the kernel refuses each operation without each capability (carnx's own preflight is not involved). */
+const KERNEL_REFUSES: Record<string, { step: string; code: string }> = {
+  CAP_BPF: { step: 'load carnx_count (XDP)', code: 'EPERM' },
+  // The verifier refuses the parser's packet-pointer arithmetic without CAP_PERFMON.
+  CAP_PERFMON: { step: 'load carnx_count (XDP)', code: 'EACCES' },
+  // XDP and TC are networking program types: loading them at all needs CAP_NET_ADMIN.
+  CAP_NET_ADMIN: { step: 'load carnx_count (XDP)', code: 'EPERM' },
+};
+
+Caps(`the kernel itself needs each of ${ALL.join(', ')}: without one, it refuses an operation carnx needs`, () => {
+  const all = probe(ALL);
+  assert.ok(
+    all.length === 5 && all.every((s) => s.ok),
+    `with every proven capability each step works: ${JSON.stringify(all)}`,
+  );
+  assert.equal(Object.keys(KERNEL_REFUSES).sort(), [...ALL].sort(), 'every proven capability has its kernel refusal');
+  for (const missing of ALL) {
+    const steps = probe(ALL.filter((c) => c !== missing));
+    const failed = steps.find((s) => !s.ok);
+    assert.equal(
+      failed && { step: failed.step, code: failed.code },
+      KERNEL_REFUSES[missing],
+      `without ${missing}: ${JSON.stringify(steps)}`,
+    );
+  }
+});
 
 // The chart keeps programs attached across pod restarts (xdp.keepAttachedOnExit): the next pod must adopt them
 // with the same capabilities, and `carnx detach` (the uninstall clean-up) must work with them too.
