@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { ConfigError } from './config-error.js';
 import { fileExpects, fromConvictMap, registerFormats, toConvictMap } from './formats.js';
+import { readHeadersFile } from './headers-file.js';
 import {
   CONFIG_FILE_ENV,
   CONFIG_FILE_FLAG,
@@ -78,8 +79,25 @@ export function loadConfig(options: LoadConfigOptions): CarnxConfig {
   const values = config.getProperties();
   for (const { key } of keys.filter((k) => k.format === 'key-value-map')) updateLeaf(values, key, fromConvictMap);
   problems.push(...crossFieldProblems(values, invalid, origins));
+  if (values.otlp.headersFile !== '' && !invalid.has('otlp.headersFile')) {
+    problems.push(...mergeHeadersFile(values, origins.get('otlp.headersFile') ?? 'the default'));
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return values;
+}
+
+/** Adds the headers of otlp.headersFile to otlp.headers; a name in both is a problem (gRPC names ignore case). */
+function mergeHeadersFile(config: CarnxConfig, origin: string): Problems {
+  const read = readHeadersFile(resolve(config.otlp.headersFile));
+  if ('problem' in read) return [`${read.problem} (${origin})`];
+  const given = new Set(Object.keys(config.otlp.headers).map((n) => n.toLowerCase()));
+  const twice = Object.keys(read.headers).filter((n) => given.has(n.toLowerCase()));
+  if (twice.length > 0) {
+    const names = twice.map((n) => JSON.stringify(n)).join(', ');
+    return [`otlp.headersFile, otlp.headers: ${names} set in both; keep each header in one place (${origin})`];
+  }
+  config.otlp.headers = { ...config.otlp.headers, ...read.headers };
+  return [];
 }
 
 /** The config for logging: secret values (otlp.headers) replaced by "[redacted]", their names kept. */

@@ -15,6 +15,7 @@ export interface CarnxConfig {
   otlp: {
     endpoint: string;
     headers: Record<string, string>;
+    headersFile: string;
     tls: { ca: string; cert: string; key: string; insecure: boolean };
     compression: 'gzip' | 'none';
     timeoutMs: number;
@@ -179,16 +180,31 @@ export const configSchema: convict.Schema<CarnxConfig> = {
       arg: 'otlp-endpoint',
     },
     headers: {
-      doc: 'gRPC metadata sent with every export, e.g. an API key. Secret: values are redacted in logs and errors.',
+      doc:
+        'gRPC metadata sent with every export, e.g. an API key. Secret: values are redacted in logs and errors, as are ' +
+        'those of OTEL_EXPORTER_OTLP_[METRICS_]HEADERS (the exporter sends them even when a config file sets these).',
       format: 'key-value-map',
       default: {},
       sensitive: true,
       env: 'CARNX_OTLP_HEADERS',
       arg: 'otlp-headers',
     },
+    headersFile: {
+      doc:
+        'File of more headers, one name=value per line (# comments; values literal, not percent-encoded), so API keys ' +
+        'stay out of the command line and the config file. Read at start and on reload; refused when group or others ' +
+        'may read it (chmod 600). A name may not also be in otlp.headers. Empty: no file.',
+      format: 'file-path-or-empty',
+      default: '',
+      env: 'CARNX_OTLP_HEADERS_FILE',
+      arg: 'otlp-headers-file',
+    },
     tls: {
       ca: {
-        doc: 'PEM file of the CA(s) that signed the collector certificate. Empty: the system roots.',
+        doc:
+          'PEM file of the CA(s) that signed the collector certificate. Empty: the system store, the file SSL_CERT_FILE ' +
+          'names, else the first of /etc/ssl/certs/ca-certificates.crt, /etc/pki/tls/certs/ca-bundle.crt, ' +
+          "/etc/ssl/cert.pem (plus NODE_EXTRA_CA_CERTS); without one, Node's bundled Mozilla roots.",
         format: 'file-path-or-empty',
         default: '',
         env: 'CARNX_OTLP_TLS_CA',

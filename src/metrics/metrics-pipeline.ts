@@ -14,7 +14,7 @@ import type { SnapshotSource } from '../reader/interface-snapshot.js';
 import { readKernelStats } from '../reader/kernel-stats.js';
 import { CounterProducer, type CounterProducerOptions } from './counter-producer.js';
 import { HealthInstruments, type AttachedByHook } from './health-instruments.js';
-import { ReportingExporter, createOtlpExporter, type ExportState } from './otlp-exporter.js';
+import { ReportingExporter, createOtlpExporter, headerSecrets, type ExportState } from './otlp-exporter.js';
 import { buildResource } from './resource.js';
 import { SystemNetworkInstruments } from './system-network-instruments.js';
 
@@ -40,7 +40,10 @@ export interface MetricsPipelineOptions {
   onDeltaExported?: CounterProducerOptions['onDeltaExported'];
   /** The replaced pipeline's export state, reported until this one's first export has an outcome (reload). */
   inheritedExportState?: ExportState;
-  /** Where K8S_NODE_NAME is read (default process.env); OTEL_RESOURCE_ATTRIBUTES always comes from process.env. */
+  /**
+   * Where K8S_NODE_NAME, SSL_CERT_FILE and the OTEL header variables (for the log and redaction) are read (default
+   * process.env); OTEL_RESOURCE_ATTRIBUTES always comes from process.env.
+   */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -75,12 +78,13 @@ export class MetricsPipeline {
       });
     this.health = new HealthInstruments(options.attachedByHook, logger);
     this.exporter = new ReportingExporter(
-      options.exporter ?? createOtlpExporter(config, logger),
+      options.exporter ?? createOtlpExporter(config, logger, options.env ?? process.env),
       {
         logger,
         producer: this.producer,
         onFailure: () => this.health.recordExportFailure(),
-        secrets: Object.values(config.otlp.headers),
+        // process.env too: the gRPC exporter reads its header variables there, whatever options.env says.
+        secrets: headerSecrets(config, process.env, ...(options.env ? [options.env] : [])),
         target: options.exporter === undefined ? config.otlp.endpoint : undefined,
       },
       options.inheritedExportState,

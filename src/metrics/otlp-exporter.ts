@@ -1,7 +1,5 @@
 // The OTLP/gRPC exporter built from carnx's config, and a wrapper that reports each export's outcome and logs failures.
-import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { Metadata, credentials, type ChannelCredentials } from '@grpc/grpc-js';
+import { Metadata, credentials } from '@grpc/grpc-js';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import {
@@ -18,6 +16,7 @@ import type { ExportOutcome } from '../health/readiness.js';
 import type { Logger } from '../log/logger.js';
 import type { CounterProducer } from './counter-producer.js';
 import { ExportSettingsError } from './export-settings-error.js';
+import { tlsCredentials } from './tls-credentials.js';
 
 type GrpcExporterOptions = NonNullable<ConstructorParameters<typeof OTLPMetricExporter>[0]>;
 
@@ -26,14 +25,19 @@ type GrpcExporterOptions = NonNullable<ConstructorParameters<typeof OTLPMetricEx
  * (carnx's config already folds those variables in, below its own layers). One exception the exporter does not let us
  * turn off: OTEL_EXPORTER_OTLP_[METRICS_]HEADERS keys absent from otlp.headers are still added to the metadata.
  * Throws an ExportSettingsError naming the config key for unusable TLS files or headers; never with a header value.
+ * `env`: where the exporter reads OTEL_EXPORTER_OTLP_*_HEADERS and where SSL_CERT_FILE is read (tests pass their own).
  */
-export function createOtlpExporter(config: CarnxConfig, logger: Logger): OTLPMetricExporter {
-  const tls = otlpUsesTls(config);
+export function createOtlpExporter(
+  config: CarnxConfig,
+  logger: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): OTLPMetricExporter {
+  const tls = otlpUsesTls(config) ? tlsCredentials(config, env) : undefined;
   const options: GrpcExporterOptions = {
     url: config.otlp.endpoint,
     // `metadata`, not `headers`: the gRPC exporter ignores `headers`.
     metadata: metadataOf(config.otlp.headers),
-    credentials: tls ? tlsCredentials(config) : credentials.createInsecure(),
+    credentials: tls?.creds ?? credentials.createInsecure(),
     compression: config.otlp.compression as GrpcExporterOptions['compression'],
     timeoutMillis: config.otlp.timeoutMs,
     // A number: the exporter compares against its enum (DELTA 0, CUMULATIVE 1); a string would silently mean cumulative.
@@ -41,17 +45,59 @@ export function createOtlpExporter(config: CarnxConfig, logger: Logger): OTLPMet
     temporalityPreference:
       config.otlp.temporality === 'delta' ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE,
   };
+  const fromEnv = OTEL_HEADER_VARS.flatMap((name) => headerEntries(env[name]).map((e) => e.name)).filter(
+    (n) => n !== '',
+  );
   logger.info(
     {
       endpoint: config.otlp.endpoint,
-      tls,
+      tls: tls !== undefined,
+      ...(tls && { trustedRoots: tls.roots }),
       compression: config.otlp.compression,
       temporality: config.otlp.temporality,
-      headerNames: Object.keys(config.otlp.headers),
+      // The exporter adds the OTEL variables' headers that otlp.headers lacks: name them too.
+      headerNames: [...new Set([...Object.keys(config.otlp.headers), ...fromEnv])],
     },
     'exporting metrics over OTLP/gRPC',
   );
   return new OTLPMetricExporter(options);
+}
+
+/** The variables the gRPC exporter reads headers from by itself, whatever carnx passes. */
+const OTEL_HEADER_VARS = ['OTEL_EXPORTER_OTLP_METRICS_HEADERS', 'OTEL_EXPORTER_OTLP_HEADERS'] as const;
+
+/** Entries of a k1=v1,k2=v2 variable, leniently: an entry without `=` is all value (a token pasted without a name). */
+function headerEntries(raw: string | undefined): Array<{ name: string; value: string }> {
+  return (raw ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '')
+    .map((entry) => {
+      const eq = entry.indexOf('=');
+      return eq < 0
+        ? { name: '', value: entry }
+        : { name: entry.slice(0, eq).trim(), value: entry.slice(eq + 1).trim() };
+    })
+    .filter((e) => e.value !== '');
+}
+
+/**
+ * Every header value an export may carry, for redaction: otlp.headers, and both OTEL variables as written and
+ * percent-decoded (the exporter sends their headers that otlp.headers lacks, even when the config file replaced them).
+ */
+export function headerSecrets(config: CarnxConfig, ...envs: NodeJS.ProcessEnv[]): string[] {
+  const fromEnv = envs.flatMap((env) =>
+    OTEL_HEADER_VARS.flatMap((name) =>
+      headerEntries(env[name]).flatMap(({ value }) => {
+        try {
+          return [value, decodeURIComponent(value)];
+        } catch {
+          return [value];
+        }
+      }),
+    ),
+  );
+  return [...new Set([...Object.values(config.otlp.headers), ...fromEnv])].filter((s) => s !== '');
 }
 
 function metadataOf(headers: Record<string, string>): Metadata {
@@ -69,54 +115,6 @@ function metadataOf(headers: Record<string, string>): Metadata {
     }
   }
   return metadata;
-}
-
-function tlsCredentials(config: CarnxConfig): ChannelCredentials {
-  const { ca, cert, key } = config.otlp.tls;
-  const [caPem, certPem, keyPem] = [
-    readPem('otlp.tls.ca', ca),
-    readPem('otlp.tls.cert', cert),
-    readPem('otlp.tls.key', key),
-  ];
-  if (caPem !== null) checkCaCertificates(ca, caPem);
-  try {
-    return credentials.createSsl(caPem, keyPem, certPem);
-  } catch (err) {
-    // OpenSSL's messages name the failing decoder, not the key material.
-    throw new ExportSettingsError(
-      `otlp.tls: the CA, certificate or key is not valid PEM or they do not match: ${(err as Error).message}`,
-    );
-  }
-}
-
-/**
- * gRPC takes any bytes as CA certificates and fails only at the first handshake, so a CA file that is not PEM would
- * leave carnx running without ever exporting: refuse it here, at start-up or reload.
- */
-function checkCaCertificates(path: string, pem: Buffer): void {
-  const blocks = pem.toString('utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
-  const parses = (block: string) => {
-    try {
-      return new X509Certificate(block) !== undefined;
-    } catch {
-      return false;
-    }
-  };
-  if (blocks.length === 0 || !blocks.every(parses)) {
-    throw new ExportSettingsError(`otlp.tls.ca: ${path} is not a PEM file of certificates`);
-  }
-}
-
-function readPem(key: string, path: string): Buffer | null {
-  if (path === '') return null;
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT' ? 'not found' : code === 'EACCES' ? 'permission denied' : (code ?? (err as Error).message);
-    throw new ExportSettingsError(`${key}: cannot read ${path}: ${why}`);
-  }
 }
 
 export interface ExportReporting {

@@ -242,4 +242,23 @@ Artifacts(
   },
 );
 
+Artifacts(
+  'systemd install (config/README.md): the config and headers files it installs under /etc/carnx are 0600',
+  () => {
+    const readme = readFileSync(repoPath('config/README.md'), 'utf8');
+    const section = readme.slice(
+      readme.indexOf('## systemd'),
+      readme.indexOf('\n## ', readme.indexOf('## systemd') + 1),
+    );
+    const installs = section.split('\n').filter((l) => /^install .*\/etc\/carnx\//.test(l));
+    const targets = installs.map((l) => /(\/etc\/carnx\/\S+)/.exec(l)![1]);
+    assert.equal(targets, ['/etc/carnx/carnx.yaml', '/etc/carnx/otlp-headers']);
+    for (const line of installs) assert.match(line, /^install -D -m 0600 /, `readable by root only: ${line}`);
+    assert.match(section, 'otlp.headersFile: /etc/carnx/otlp-headers', 'the config points at the headers file');
+    // The unit reads the config the install put there, and anything it creates stays private.
+    assert.match(unitSettings().get('ExecStart')![0]!, / --config \/etc\/carnx\/carnx\.yaml$/);
+    assert.equal(unitSettings().get('UMask'), ['0077']);
+  },
+);
+
 Artifacts.run();

@@ -1,7 +1,11 @@
-// A canary in the OTLP headers never reaches stdout or stderr: at every log level, on export errors, at shutdown.
+// A canary in the OTLP headers (flag, env, OTEL variables, headers file) never reaches stdout or stderr: at every log
+// level, on export errors, at shutdown.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startAgent, testBpffs } from '../fixtures/agent-process.js';
 import { TestCollector, freePort } from '../fixtures/collector.js';
 import { requireRoot } from '../fixtures/privileges.js';
@@ -33,7 +37,15 @@ Secrets('the canary is in no output: every log level, export errors (refused, TL
   const plaintext = cleanups.add(await TestCollector.start(), (c) => c.destroy());
   paused.pause(); // accepts connections, answers nothing: every export times out
   const refused = `http://127.0.0.1:${await freePort()}`;
-  const runs: Array<{ name: string; level: string; endpoint: string; how: 'flag' | 'env' | 'otel-env' }> = [
+  const work = mkdtempSync(join(tmpdir(), 'carnx-e2e-secrets-'));
+  cleanups.add(work, (dir) => rmSync(dir, { recursive: true, force: true }));
+  // A config file with its own otlp.headers replaces the OTEL layer: the exporter still sends the OTEL variables' ones.
+  const configFile = join(work, 'carnx.yaml');
+  writeFileSync(configFile, 'otlp:\n  headers:\n    x-dataset: carnx\n');
+  const headersFile = join(work, 'otlp-headers');
+  writeFileSync(headersFile, `# keys\nx-api-key=${canary}\n`, { mode: 0o600 });
+  type How = 'flag' | 'env' | 'otel-env' | 'otel-both' | 'file';
+  const runs: Array<{ name: string; level: string; endpoint: string; how: How }> = [
     ...LEVELS.map((level) => ({
       name: `${level}, connection refused`,
       level,
@@ -47,7 +59,31 @@ Secrets('the canary is in no output: every log level, export errors (refused, TL
       how: 'env',
     },
     { name: 'trace, deadline exceeded', level: 'trace', endpoint: paused.endpoint, how: 'otel-env' },
+    {
+      name: 'trace, OTEL_EXPORTER_OTLP_[METRICS_]HEADERS beside a config file, deadline exceeded',
+      level: 'trace',
+      endpoint: paused.endpoint,
+      how: 'otel-both',
+    },
+    { name: 'trace, otlp.headersFile, connection refused', level: 'trace', endpoint: refused, how: 'file' },
   ];
+  const envOf: Record<How, NodeJS.ProcessEnv> = {
+    flag: {},
+    env: { CARNX_OTLP_HEADERS: `x-api-key=${canary}` },
+    'otel-env': { OTEL_EXPORTER_OTLP_HEADERS: `x-api-key=${canary}` },
+    'otel-both': {
+      OTEL_EXPORTER_OTLP_METRICS_HEADERS: `x-api-key=${canary}`,
+      OTEL_EXPORTER_OTLP_HEADERS: `x-team=team%20${canary}`,
+    },
+    file: {},
+  };
+  const argsOf: Record<How, string[]> = {
+    flag: ['--otlp-headers', `x-api-key=${canary}`],
+    env: [],
+    'otel-env': [],
+    'otel-both': ['--config', configFile],
+    file: ['--otlp-headers-file', headersFile],
+  };
   const outputs: Array<{ name: string; output: string; failing: string }> = [];
   for (let i = 0; i < runs.length; i += 3) {
     await Promise.all(
@@ -55,7 +91,6 @@ Secrets('the canary is in no output: every log level, export errors (refused, TL
         const health = await freePort();
         const pair = quietPair(cleanups, 's'); // one interface per agent: two agents cannot both attach to one
         const bpffs = testBpffs(cleanups, `e2e-secret-${i + j}`);
-        const header = `x-api-key=${canary}`;
         const agent = startAgent(
           cleanups,
           bpffs,
@@ -73,13 +108,9 @@ Secrets('the canary is in no output: every log level, export errors (refused, TL
             `127.0.0.1:${health}`,
             '--export-shutdown-timeout-ms',
             '1000',
-            ...(run.how === 'flag' ? ['--otlp-headers', header] : []),
+            ...argsOf[run.how],
           ],
-          run.how === 'env'
-            ? { CARNX_OTLP_HEADERS: header }
-            : run.how === 'otel-env'
-              ? { OTEL_EXPORTER_OTLP_HEADERS: header }
-              : {},
+          envOf[run.how],
         );
         const failing = await waitFor(
           `${run.name}: exports failing`,
@@ -102,6 +133,14 @@ Secrets('the canary is in no output: every log level, export errors (refused, TL
   assert.match(traced, 'metrics export failed', 'export errors were logged');
   assert.match(traced, '"headerNames":["x-api-key"]', 'the header name is logged, its value is not');
   assert.is(outputs.find((o) => o.name.startsWith('silent'))!.output, '', 'silent is silent');
+  const named = (prefix: string) =>
+    /"headerNames":(\[[^\]]*\])/.exec(outputs.find((o) => o.name.includes(prefix))!.output)?.[1];
+  assert.is(
+    named('OTEL_EXPORTER'),
+    '["x-dataset","x-api-key","x-team"]',
+    'both OTEL variables are sent (and redacted)',
+  );
+  assert.is(named('headersFile'), '["x-api-key"]', 'the headers file is read');
   paused.resume();
 
   // The detector works: the same canary where it is not a secret (a resource attribute) does show up in the log.

@@ -196,4 +196,35 @@ Tls(
   },
 );
 
+Tls(
+  'no otlp.tls.ca: the system store (SSL_CERT_FILE, a temporary file here) is trusted, with its source logged',
+  async () => {
+    const pair = quietPair(cleanups, 't');
+    const collector = cleanups.add(await TestCollector.start({ tls: { cert: pki.cert, key: pki.key } }), (c) =>
+      c.destroy(),
+    );
+    const agent = startAgent(
+      cleanups,
+      testBpffs(cleanups, 'e2e-tls-system'),
+      pair.host,
+      [
+        '--otlp-endpoint',
+        `https://127.0.0.1:${collector.otlpPort}`,
+        '--export-interval-ms',
+        '300',
+        '--resource-attributes',
+        'carnx.test.run=system-store',
+      ],
+      { SSL_CERT_FILE: pki.ca },
+    );
+    await waitFor(
+      'exports trusted through the system store',
+      () => collector.points().some((p) => p.resource['carnx.test.run'] === 'system-store'),
+      15_000,
+    );
+    assert.is((await agent.stop()).code, 0);
+    assert.is(agent.lines.find((l) => l.msg === 'exporting metrics over OTLP/gRPC')?.trustedRoots, pki.ca);
+  },
+);
+
 Tls.run();

@@ -126,6 +126,11 @@ export const KEY_OVERRIDES: Readonly<Record<string, KeyOverride>> = {
       },
     ],
   },
+  'otlp.headersFile': {
+    value: null,
+    config: null,
+    how: 'not set: headers come from a Secret as `CARNX_OTLP_HEADERS` (`otlp.headers` or `otlp.existingSecret`)',
+  },
   'otlp.tls.ca': {
     doc:
       "Key in otlp.tls.existingSecret of the CA bundle for the collector's certificate, e.g. ca.crt. Empty: the " +

@@ -1,7 +1,7 @@
 // Config loading: defaults, precedence of every layer, strict errors listed all at once, secret redaction, the generated reference.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -113,6 +113,7 @@ const DEFAULTS: CarnxConfig = {
   otlp: {
     endpoint: 'http://localhost:4317',
     headers: {},
+    headersFile: '',
     tls: { ca: '', cert: '', key: '', insecure: false },
     compression: 'gzip',
     timeoutMs: 10000,
@@ -129,7 +130,7 @@ test('every key has its documented default', () => {
 
 test('every key has a doc, a format, and an env variable and flag named after it', () => {
   const keys = configKeys();
-  assert.is(keys.length, 23);
+  assert.is(keys.length, 24);
   for (const k of keys) {
     const words = k.key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_');
     assert.is(k.env, `CARNX_${words.toUpperCase()}`, k.key);
@@ -219,6 +220,7 @@ test('standard OTEL variables are translated; empty ones and OTEL_LOG_LEVEL are 
   assert.equal(c.otlp, {
     endpoint: 'https://collector:4317',
     headers: { 'x-team': 'abc def', 'x-dataset': 'carnx' },
+    headersFile: '',
     tls: { ca: '/ca.pem', cert: '/cert.pem', key: '/key.pem', insecure: false },
     compression: 'none',
     timeoutMs: 7000,
@@ -433,6 +435,38 @@ test('header values never reach the error text, and describeConfig redacts them'
   assert.equal(described.otlp.headers, { authorization: '[redacted]' });
   assert.not.match(JSON.stringify(described), secrets[0]!);
   assert.is(config.otlp.headers.authorization, `Bearer ${secrets[0]}`, 'the config itself is not modified');
+});
+
+test('otlp.headersFile: name=value lines merged into otlp.headers, redacted; refused when group or others may read it', () => {
+  const secret = 's3cr3t-headers-file';
+  const path = file('otlp-headers', `# API keys\n\nx-api-key = ${secret}=x%20y \r\nx-dataset=carnx\n`);
+  chmodSync(path, 0o600);
+  const config = load({
+    env: { CARNX_OTLP_HEADERS_FILE: path, OTEL_EXPORTER_OTLP_HEADERS: 'x-team=t' },
+    argv: ['--otlp-endpoint', 'https://c:4317'],
+  });
+  assert.equal(config.otlp.headers, { 'x-team': 't', 'x-api-key': `${secret}=x%20y`, 'x-dataset': 'carnx' });
+  assert.is(load({ argv: ['--otlp-headers-file', path] }).otlp.headers['x-dataset'], 'carnx', 'also from a flag');
+  assert.not.match(JSON.stringify(describeConfig(config)), secret);
+
+  const shown = (mode: number, text: string, options: Partial<LoadConfigOptions> = {}) => {
+    const bad = file(`headers-${mode.toString(8)}`, text);
+    chmodSync(bad, mode);
+    const problems = assertProblems({ ...options, argv: ['--otlp-headers-file', bad] }, ['otlp.headersFile']);
+    assert.not.match(problems.join('\n'), secret);
+    return problems[0]!.replace(bad, '<file>');
+  };
+  assert.is(
+    shown(0o640, `x-api-key=${secret}\n`),
+    'otlp.headersFile: <file> is readable by group or others (mode 0640); chmod 600 it (from flag --otlp-headers-file)',
+  );
+  assert.match(shown(0o604, `x-api-key=${secret}\n`), '(mode 0604)');
+  assert.match(shown(0o400, `x-api-key=${secret}\n${secret}\n`), 'line 2 is not name=value');
+  assert.match(shown(0o600, `a=1\n=${secret}\n`), 'line 2 is not name=value');
+  assert.match(shown(0o600, `a=1\nA=${secret}\n`, { env: { CARNX_OTLP_HEADERS: 'a=2' } }), '"A" set in both');
+  assert.match(shown(0o600, `a=1\na=${secret}\n`), 'header "a" is given twice (line 2)');
+  assertProblems({ argv: ['--otlp-headers-file', join(dir, 'none')] }, ['otlp.headersFile: ']);
+  assert.match(failure({ argv: ['--otlp-headers-file', dir] }).problems[0]!, 'is not a regular file');
 });
 
 test('key=value lists and host:port parse as documented', () => {

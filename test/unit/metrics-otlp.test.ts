@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import type { CarnxConfig } from '../../src/config/schema.js';
 import { createLogger } from '../../src/log/logger.js';
 import { createOtlpExporter, type ExportState } from '../../src/metrics/otlp-exporter.js';
 import { MetricsPipeline } from '../../src/metrics/metrics-pipeline.js';
+import { systemRoots } from '../../src/metrics/tls-credentials.js';
 import type { InterfaceSnapshot } from '../../src/reader/interface-snapshot.js';
 import { Cleanups } from '../fixtures/cleanups.js';
 import { waitFor } from '../fixtures/wait.js';
@@ -93,6 +94,8 @@ interface Received {
 class Receiver {
   readonly received: Received[] = [];
   failing = false;
+  /** What a failing collector echoes back in its error message. */
+  echo = CANARY;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   constructor(readonly server: http2.Http2Server | http2.Http2SecureServer) {
     server.on('session', (s: http2.ServerHttp2Session) => {
@@ -128,7 +131,7 @@ class Receiver {
           ':status': 200,
           'content-type': 'application/grpc',
           'grpc-status': '14',
-          'grpc-message': `collector overloaded: key ${CANARY}`,
+          'grpc-message': `collector overloaded: key ${this.echo}`,
         },
         { endStream: true },
       );
@@ -181,6 +184,7 @@ async function pipelineTo(
   receiver: Receiver,
   tune: (c: CarnxConfig) => void = () => {},
   inheritedExportState?: ExportState,
+  env: NodeJS.ProcessEnv = {},
 ): Promise<MetricsPipeline> {
   const port = await receiver.listen();
   cleanups.add(receiver, (r) => r.close());
@@ -193,7 +197,7 @@ async function pipelineTo(
     source,
     packageVersion: '0.0.1-test',
     attachedByHook: () => ({ 'xdp-native': 1 }),
-    env: { K8S_NODE_NAME: 'node-b' },
+    env: { K8S_NODE_NAME: 'node-b', ...env },
     inheritedExportState,
   });
   cleanups.add(pipeline, (p) => p.stop(2000));
@@ -344,33 +348,35 @@ test('compression none sends uncompressed frames', async () => {
   assert.ok(metric(receiver.received[0]!, 'carnx', 'carnx.packets'), 'the request decoded');
 });
 
+/** A self-signed EC certificate and its key in the test directory. */
+function pem(name: string, cn: string, san: string): { key: string; cert: string } {
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${cn}`,
+      '-addext',
+      `subjectAltName=${san}`,
+      '-keyout',
+      join(dir, `${name}.key`),
+      '-out',
+      join(dir, `${name}.crt`),
+    ],
+    { stdio: 'ignore' },
+  );
+  return { key: join(dir, `${name}.key`), cert: join(dir, `${name}.crt`) };
+}
+
 test('mutual TLS with CA, client certificate and key files', async () => {
-  const pem = (name: string, cn: string, san: string) => {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        `/CN=${cn}`,
-        '-addext',
-        `subjectAltName=${san}`,
-        '-keyout',
-        join(dir, `${name}.key`),
-        '-out',
-        join(dir, `${name}.crt`),
-      ],
-      { stdio: 'ignore' },
-    );
-    return { key: join(dir, `${name}.key`), cert: join(dir, `${name}.crt`) };
-  };
   const server = pem('server', 'carnx-test-collector', 'IP:127.0.0.1');
   const client = pem('client', 'carnx-test-agent', 'DNS:agent.invalid');
   const receiver = new Receiver(
@@ -390,6 +396,77 @@ test('mutual TLS with CA, client certificate and key files', async () => {
   await waitFor('one export', () => receiver.received.length === 1);
   assert.is(receiver.received[0]!.clientCn, 'carnx-test-agent');
   assert.is(receiver.received[0]!.headers['x-api-key'], CANARY);
+});
+
+test('https without a CA file trusts the system store (SSL_CERT_FILE here), not only bundled roots', async () => {
+  const server = pem('system-store-server', 'carnx-test-internal-ca', 'IP:127.0.0.1');
+  const store = join(dir, 'system-store.pem');
+  writeFileSync(store, `${readFileSync(server.cert, 'utf8')}`);
+  const receiver = new Receiver(
+    http2.createSecureServer({ key: readFileSync(server.key), cert: readFileSync(server.cert) }),
+  );
+  const before = lines.length;
+  const pipeline = await pipelineTo(
+    receiver,
+    (c) => {
+      c.otlp.endpoint = c.otlp.endpoint.replace('http://', 'https://');
+    },
+    undefined,
+    { SSL_CERT_FILE: store },
+  );
+  await pipeline.forceCollectAndExport();
+  assert.is(pipeline.exportState(), 'exporting', 'the handshake trusted the CA from the system store');
+  assert.is(receiver.received[0]?.headers['x-api-key'], CANARY);
+  const started = lines.slice(before).map((l) => JSON.parse(l) as { msg: string; trustedRoots?: string });
+  assert.is(started.find((l) => l.msg === 'exporting metrics over OTLP/gRPC')?.trustedRoots, store);
+
+  // The store itself: SSL_CERT_FILE, else the first distribution bundle found, plus NODE_EXTRA_CA_CERTS; else none.
+  const other = pem('extra-ca', 'carnx-test-extra-ca', 'DNS:extra.invalid');
+  assert.is(systemRoots({ SSL_CERT_FILE: store }, [])?.source, store);
+  const both = systemRoots({ NODE_EXTRA_CA_CERTS: other.cert }, [join(dir, 'absent.pem'), store]);
+  assert.is(both?.source, store);
+  assert.match(both?.pem.toString() ?? '', readFileSync(other.cert, 'utf8').trim());
+  assert.is(systemRoots({}, [join(dir, 'absent.pem')]), null, "none found: gRPC uses Node's bundled roots");
+  assert.throws(
+    () => systemRoots({ SSL_CERT_FILE: join(dir, 'absent.pem') }, []),
+    (err: Error) =>
+      err.message === `SSL_CERT_FILE (otlp.tls.ca is empty): cannot read ${join(dir, 'absent.pem')}: not found`,
+  );
+});
+
+test('header values from OTEL_EXPORTER_OTLP_[METRICS_]HEADERS are secrets too, even when otlp.headers replaced them', async () => {
+  const receiver = new Receiver(http2.createServer());
+  const generic = 'cnry-generic-5a1d';
+  const metricsOnly = 'cnry metrics 77e0';
+  const before = lines.length;
+  const pipeline = await pipelineTo(
+    receiver,
+    (c) => {
+      c.otlp.headers = { 'x-from-file': 'not-the-canary' }; // a config file's headers replace the OTEL layer
+    },
+    undefined,
+    {
+      OTEL_EXPORTER_OTLP_HEADERS: `x-team=${generic}`,
+      OTEL_EXPORTER_OTLP_METRICS_HEADERS: `x-metrics-key=${encodeURIComponent(metricsOnly)}`,
+    },
+  );
+  receiver.failing = true;
+  for (const echo of [generic, metricsOnly]) {
+    receiver.echo = echo;
+    await pipeline.forceCollectAndExport();
+    receiver.failing = false;
+    await pipeline.forceCollectAndExport(); // recover, so the next failure is logged
+    receiver.failing = true;
+  }
+  const logged = lines
+    .slice(before)
+    .map((l) => JSON.parse(l) as { msg: string; error?: string; headerNames?: string[] });
+  assert.equal(
+    logged.filter((l) => l.msg.startsWith('metrics export failed')).map((l) => l.error),
+    ['14 UNAVAILABLE: collector overloaded: key [redacted]', '14 UNAVAILABLE: collector overloaded: key [redacted]'],
+  );
+  assert.equal(logged.find((l) => l.headerNames)?.headerNames, ['x-from-file', 'x-metrics-key', 'x-team']);
+  for (const line of lines) for (const secret of [generic, metricsOnly]) assert.not.match(line, secret);
 });
 
 test('unreadable TLS files and unusable headers: errors name the key, never a header value', () => {
