@@ -14,10 +14,12 @@ import { BpfObjectUnusable } from './host/host-errors.js';
 import { seccompMode } from './host/preflight.js';
 import { listInterfaces, type NetInterface } from './interfaces/interface-list.js';
 import { interfaceFilter, NoInterfaceSelected } from './interfaces/interface-selector.js';
+import { EthernetOnly } from './interfaces/link-type.js';
 import type { Logger } from './log/logger.js';
 import { ExportSettingsError } from './metrics/export-settings-error.js';
 import type { CountingSide, MetricsController } from './metrics/metrics-controller.js';
 import { readSnapshots } from './reader/counter-reader.js';
+import type { InterfaceSnapshot } from './reader/interface-snapshot.js';
 
 export interface AgentDeps {
   lib: Libbpf;
@@ -35,6 +37,9 @@ export class Agent {
   readonly #log: Logger;
   readonly #reconciler: Reconciler;
   readonly #tcx: boolean;
+  readonly #ethernetOnly: EthernetOnly;
+  /** Last reads of attachments released at a rescan, handed to the next collection once. */
+  #finals: InterfaceSnapshot[] = [];
   #attachers: PinnedAttacher[];
   #metrics: MetricsController | undefined;
   #health: HealthServer | undefined;
@@ -45,12 +50,15 @@ export class Agent {
     this.#deps = deps;
     this.#log = deps.logger.child({ module: 'agent' });
     this.#tcx = tcxSupported(deps.lib);
+    this.#ethernetOnly = new EthernetOnly(this.#log);
     this.#attachers = this.#newAttachers(config);
     this.#reconciler = new Reconciler(this.#attachers, {
       bpffs: config.bpffs.path,
       logger: this.#log,
       selected: () => this.#selectedInterfaces(),
       onAttachFailure: (reason) => this.#metrics?.recordAttachFailure(reason),
+      finalRead: (a) =>
+        this.#finals.push(...readSnapshots(deps.lib, [a], this.#log).map((s) => ({ ...s, final: true as const }))),
     });
   }
 
@@ -83,7 +91,11 @@ export class Agent {
   /** The narrow view metrics reads through. */
   #counting(): CountingSide {
     return {
-      snapshots: () => readSnapshots(this.#deps.lib, this.#reconciler.attachments(), this.#log),
+      // The producer keeps each final until an export carrying it succeeds.
+      snapshots: () => [
+        ...readSnapshots(this.#deps.lib, this.#reconciler.attachments(), this.#log),
+        ...this.#finals.splice(0),
+      ],
       attachedByHook: () => this.#reconciler.attachedByHook(),
       countedInterfaces: () => this.#reconciler.attachedNames(),
       saveDeltaExported: (name, direction, counters, untilUnixNs) =>
@@ -124,7 +136,7 @@ export class Agent {
 
   #selectedInterfaces(): NetInterface[] {
     const wanted = interfaceFilter(this.#config.interfaces.include, this.#config.interfaces.exclude);
-    return listInterfaces().filter((i) => wanted(i.name));
+    return this.#ethernetOnly.filter(listInterfaces().filter((i) => wanted(i.name)));
   }
 
   /** A verifier rejection or a corrupt object must stop start-up before anything is attached. */

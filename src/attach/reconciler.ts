@@ -17,6 +17,12 @@ export interface ReconcilerOptions {
   selected: () => NetInterface[];
   /** Told once per refusal state change (the health metric counts them). */
   onAttachFailure: (reason: string) => void;
+  /**
+   * Called with an attachment about to be released at a rescan (gone, re-created, deselected), while its counters
+   * can still be read: what it counted since the last export is read here, not lost. Never at releaseAll (the last
+   * export comes before it). What it throws is logged; the release goes on.
+   */
+  finalRead?: (attachment: OwnedAttachment) => void;
 }
 
 const keyOf = (ifname: string, direction: Direction) => `${ifname}/${direction}`;
@@ -82,6 +88,7 @@ export class Reconciler {
     for (const a of [...this.#attached.values()]) {
       const now = byName.get(a.ifname);
       if (now?.ifindex === a.ifindex && directions.has(a.direction)) continue;
+      this.#finalRead(a);
       this.#release(a, false);
       const why = !now
         ? 'interface gone or deselected: detached'
@@ -127,6 +134,18 @@ export class Reconciler {
         'not counting on interface',
       );
       this.#o.onAttachFailure(refusal?.reason ?? 'attach-error');
+    }
+  }
+
+  /** What the attachment counted since the last export is read before its fds close; a failed read is logged. */
+  #finalRead(a: OwnedAttachment): void {
+    try {
+      this.#o.finalRead?.(a);
+    } catch (err) {
+      this.#o.logger.warn(
+        { interface: a.ifname, direction: a.direction, err: (err as Error).message },
+        'could not read final counts',
+      );
     }
   }
 

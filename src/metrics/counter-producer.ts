@@ -50,11 +50,18 @@ interface Reading {
 interface Baseline extends Reading {
   endNs: bigint;
 }
-/** Delta: what one collection read, kept until the exporter reports whether it arrived. */
+/** The last read of a released attachment, exported in every collection until one of them arrives. */
+interface Final extends Reading {
+  /** The end of the first collection that carried it; dropped after forgetAfterMs if no export ever succeeds. */
+  firstSentNs?: bigint;
+}
+/** What one collection read, kept until the exporter reports whether it arrived (delta baselines, finals). */
 interface Pending {
   endNs: bigint;
   /** By seriesKey. */
   readings: Map<string, Reading>;
+  /** The finals it carried. */
+  finals: Final[];
 }
 /** One interface's points in one direction for one collection: the interval's start and the values. */
 interface Series {
@@ -83,6 +90,8 @@ export class CounterProducer implements MetricProducer {
   private readonly collectionIds = new WeakMap<ScopeMetrics, number>();
   private readonly pending = new Map<number, Pending>();
   private readonly baselines = new Map<string, Baseline>();
+  /** Released attachments' last reads not yet delivered, oldest first. */
+  private finals: Final[] = [];
   private lastId = 0;
   private committedId = 0;
   private failedCollections = 0;
@@ -113,9 +122,9 @@ export class CounterProducer implements MetricProducer {
     }
     const id = ++this.lastId;
     const endNs = this.now();
-    const readings = new Map(snapshots.map((s) => [seriesKey(s), readingOf(s)]));
+    const { readings, finals } = this.readingsOf(snapshots, endNs);
     if (readings.size === 0) return { resourceMetrics: resourceMetrics([]), errors: [] };
-    if (this.temporality === 'delta') this.remember(id, { endNs, readings });
+    if (this.temporality === 'delta' || finals.length > 0) this.remember(id, { endNs, readings, finals });
     const series: Series[] = [...readings].map(([key, reading]) => ({
       name: reading.name,
       direction: reading.direction,
@@ -141,14 +150,56 @@ export class CounterProducer implements MetricProducer {
     return undefined;
   }
 
-  /** The collection arrived: delta points start from it from now on. Older pending collections are dropped. */
+  /**
+   * This collection's readings by series: the oldest final of each series, then the live series without one (a live
+   * series whose interface was re-created under the same name waits for the next collection: its counts are
+   * cumulative, nothing is lost, and one collection never holds two points of one series).
+   */
+  private readingsOf(
+    snapshots: readonly InterfaceSnapshot[],
+    endNs: bigint,
+  ): { readings: Map<string, Reading>; finals: Final[] } {
+    for (const s of snapshots) if (s.final) this.finals.push(readingOf(s));
+    const forgetNs = this.forgetNs();
+    const expired = this.finals.filter((f) => f.firstSentNs !== undefined && endNs - f.firstSentNs > forgetNs);
+    for (const f of expired) {
+      this.opts.logger.warn(
+        { interface: f.name, direction: f.direction },
+        'the final counts of a released interface were never exported; dropped',
+      );
+    }
+    this.finals = this.finals.filter((f) => !expired.includes(f));
+    const readings = new Map<string, Reading>();
+    const finals: Final[] = [];
+    for (const f of this.finals) {
+      if (readings.has(seriesKey(f))) continue;
+      f.firstSentNs ??= endNs;
+      readings.set(seriesKey(f), f);
+      finals.push(f);
+    }
+    for (const s of snapshots) if (!s.final && !readings.has(seriesKey(s))) readings.set(seriesKey(s), readingOf(s));
+    return { readings, finals };
+  }
+
+  private forgetNs(): bigint {
+    return BigInt(this.opts.forgetAfterMs ?? 600_000) * 1_000_000n;
+  }
+
+  /**
+   * The collection arrived: delta points start from it from now on, and the finals it carried are done. Older pending
+   * collections are dropped.
+   */
   exportSucceeded(id: number): void {
     const done = this.pending.get(id);
     for (const key of this.pending.keys()) if (key <= id) this.pending.delete(key);
-    if (done === undefined || id <= this.committedId) return;
+    if (done === undefined) return;
+    this.finals = this.finals.filter((f) => !done.finals.includes(f));
+    if (this.temporality !== 'delta' || id <= this.committedId) return;
     this.committedId = id;
     for (const [key, reading] of done.readings) {
       this.baselines.set(key, { ...reading, persisted: undefined, endNs: done.endNs });
+      // A final's counters belong to a released attachment: not to whatever now counts under that name.
+      if (done.finals.includes(reading)) continue;
       try {
         this.opts.onDeltaExported?.(reading.name, reading.direction, reading.counters, done.endNs);
       } catch (err) {
@@ -160,7 +211,7 @@ export class CounterProducer implements MetricProducer {
     }
     // An interface missing from a successful export is not exported; its baseline is kept a while so a transient read
     // failure does not make it resend its totals, then dropped (a re-created interface has a new countingSince anyway).
-    const forgetNs = BigInt(this.opts.forgetAfterMs ?? 600_000) * 1_000_000n;
+    const forgetNs = this.forgetNs();
     for (const [key, baseline] of this.baselines) {
       if (!done.readings.has(key) && done.endNs - baseline.endNs > forgetNs) this.baselines.delete(key);
     }

@@ -16,6 +16,11 @@ export interface InterfaceSnapshot {
   counters: InterfaceCounters;
   /** Delta temporality: what an earlier agent process exported last (from the pins), if anything. */
   deltaExported?: { untilUnixNs: bigint; counters: InterfaceCounters };
+  /**
+   * The last read of an attachment about to be released (interface gone, re-created or deselected): exported until
+   * an export carrying it succeeds, then the series ends.
+   */
+  final?: true;
 }
 
 /** Reads every attached interface once. A failed read leaves that interface out: it is never reported as zeros. */

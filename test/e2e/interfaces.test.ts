@@ -14,6 +14,7 @@ import { Cleanups } from '../fixtures/cleanups.js';
 import { decreasingSeries, exportedCounters, settle } from '../fixtures/exported-counters.js';
 import { ping, sendUdp } from '../fixtures/traffic.js';
 import { reported } from '../fixtures/hooks.js';
+import { waitFor } from '../fixtures/wait.js';
 
 const Interfaces = suite('e2e: interfaces that change under the agent');
 const cleanups = new Cleanups();
@@ -90,6 +91,38 @@ Interfaces(
     assert.equal(pinTree(bpffs.path), []);
   },
 );
+
+Interfaces('an interface deleted before the next export: its final counts are exported, all of them', async () => {
+  const pair = quietPair(cleanups, 'z');
+  up(pair);
+  const bpffs = testBpffs(cleanups, 'e2e-final');
+  const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
+  // The next export is a minute away: only the one at shutdown can carry what the interface counted.
+  const agent = startAgent(cleanups, bpffs, pair.host, [
+    '--otlp-endpoint',
+    collector.endpoint,
+    '--xdp-mode',
+    'generic',
+  ]);
+  await agent.waitForMsg('attached', { interface: pair.host });
+  sendUdp(pair, pair.hostAddress, 41, 60);
+  const mark = agent.lines.length;
+  ip('link', 'del', pair.host);
+  await agent.waitForMsg('interface gone or deselected: detached', { interface: pair.host }, 5_000, mark);
+  assert.is((await agent.stop()).code, 0);
+  const points = await waitFor(
+    `points of ${pair.host}`,
+    () => {
+      const now = collector.points().filter((p) => p.attributes['network.interface.name'] === pair.host);
+      return now.length > 0 && now;
+    },
+    10_000,
+  );
+  const counted = exportedCounters(points, pair.host, 'cumulative');
+  assert.is(counted.packets[classIndex('ipv4', 'udp')], 41n, 'every datagram counted before the device went');
+  assert.is(counted.bytes[classIndex('ipv4', 'udp')], 41n * (60n + 42n), 'and every byte');
+  assert.equal(pinTree(bpffs.path), []);
+});
 
 Interfaces('a namespace deleted: its interface is released and unpinned, counting goes on elsewhere', async () => {
   const doomed = quietPair(cleanups, 'n');

@@ -6,6 +6,7 @@ import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import {
   AggregationTemporality,
   DataPointType,
+  type DataPoint,
   type MetricData,
   type PushMetricExporter,
   type ResourceMetrics,
@@ -323,6 +324,66 @@ test('a restarted agent continues from the delta baseline the previous process k
     [keptAt, [6]],
     'starts where the previous process stopped, with only the new counts',
   );
+});
+
+test('the final read of a released interface is exported until an export carrying it succeeds; a re-created one starts over', async () => {
+  for (const temporality of ['delta', 'cumulative'] as const) {
+    let clock = 3_000n * S;
+    const snapshot = (since: bigint, tick: bigint, final?: true): InterfaceSnapshot => {
+      const counters = emptyCounters();
+      grow(counters, tick);
+      return {
+        name: 'eth0',
+        ifindex: since === S ? 2 : 3,
+        direction: 'receive',
+        hook: 'xdp-native',
+        countingSinceUnixNs: since,
+        counters,
+        ...(final ? { final } : {}),
+      };
+    };
+    let live: InterfaceSnapshot[] = [snapshot(S, 1n)];
+    const finals: InterfaceSnapshot[] = [];
+    const saved: bigint[] = [];
+    const producer = new CounterProducer({
+      source: () => [...live, ...finals.splice(0)], // the agent hands each final read over once
+      logger,
+      packageVersion: '1',
+      temporality,
+      now: () => clock,
+      onDeltaExported: (_name, _direction, c) => saved.push(c.packets[0]!),
+    });
+    /** The tcp packet points of one collection, [start, value], and the collection's fate. */
+    const collect = async (succeed: boolean) => {
+      clock += 10n * S;
+      const rm = (await producer.collect()).resourceMetrics;
+      const id = producer.collectionIdOf(rm);
+      if (id !== undefined && succeed) producer.exportSucceeded(id);
+      if (id !== undefined && !succeed) producer.exportFailed(id);
+      const tcp = rm.scopeMetrics
+        .flatMap((sm) => sm.metrics)
+        .filter((m) => m.descriptor.name === 'carnx.packets')
+        .flatMap((m) => m.dataPoints as DataPoint<number>[])
+        .filter((p) => p.attributes['network.type'] === 'ipv4' && p.attributes['network.transport'] === 'tcp');
+      return tcp.map((p) => [ns(p.startTime), p.value]);
+    };
+    const d = temporality === 'delta';
+    const first = await collect(true); // tcp: 3
+    assert.equal(first, [[S, 3]], temporality);
+    const firstEnd = clock;
+    // Between collections: grew to 9, then released (its final read), and re-created with a new countingSince.
+    finals.push(snapshot(S, 3n, true));
+    live = [snapshot(2_000n * S, 5n)]; // tcp 15: above the final's 9, so only countingSince tells them apart
+    const failed = await collect(false);
+    assert.equal(failed, [d ? [firstEnd, 6] : [S, 9]], `${temporality}: the final point; the new series waits`);
+    const carried = await collect(true);
+    assert.equal(carried, failed, `${temporality}: a failed export does not lose the final point`);
+    const fresh = await collect(true);
+    assert.equal(fresh, [[2_000n * S, 15]], `${temporality}: the re-created interface starts a new series`);
+    assert.equal(await collect(true), [d ? [clock - 10n * S, 0] : [2_000n * S, 15]], 'and the final is not sent again');
+    // The final's counters belong to the old device: never kept in the new one's pins.
+    assert.equal(saved, d ? [3n, 15n, 15n] : [], temporality);
+  }
 });
 
 test.run();

@@ -85,6 +85,7 @@ function setup() {
       return present;
     },
     onAttachFailure: (reason) => failures.push(reason),
+    finalRead: (a) => attacher.calls.push(`final read ${a.ifname}#${a.ifindex}`),
   });
   return {
     bpffs,
@@ -112,8 +113,42 @@ test('attaches each selected interface once, releases the gone and re-attaches t
     t.attacher.calls.length = 0;
     t.set({ name: 'a', ifindex: 9 }); // b gone, a re-created with a new ifindex
     t.reconciler.reconcile();
-    assert.equal(t.attacher.calls, ['release a#2', 'release b#3', 'ensure a#9']);
+    assert.equal(t.attacher.calls, ['final read a#2', 'release a#2', 'final read b#3', 'release b#3', 'ensure a#9']);
     assert.equal(t.reconciler.attachedByHook(), { 'xdp-native': 1 });
+  } finally {
+    t.done();
+  }
+});
+
+test('the final read comes before every release at a rescan, not at releaseAll; if it throws, the release goes on', () => {
+  const t = setup();
+  try {
+    const reads: string[] = [];
+    let present: NetInterface[] = [{ name: 'a', ifindex: 2 }];
+    const reconciler = new Reconciler([t.attacher], {
+      bpffs: t.bpffs,
+      logger: recordingLogger(t.lines),
+      selected: () => present,
+      onAttachFailure: () => undefined,
+      finalRead: (a) => {
+        reads.push(a.ifname);
+        throw new Error('EBADF reading counters');
+      },
+    });
+    reconciler.reconcile();
+    reconciler.reconcile();
+    assert.equal(reads, [], 'nothing released, nothing read');
+    t.attacher.calls.length = 0;
+    present = [];
+    reconciler.reconcile();
+    assert.equal(reads, ['a']);
+    assert.equal(t.attacher.calls, ['release a#2'], 'released although the final read threw');
+    assert.ok(t.lines.some((l) => l.msg === 'could not read final counts' && l.fields.interface === 'a'));
+    t.set({ name: 'b', ifindex: 3 });
+    t.reconciler.reconcile();
+    t.attacher.calls.length = 0;
+    t.reconciler.releaseAll(false);
+    assert.equal(t.attacher.calls, ['release b#3'], 'no final read at shutdown: the last export came before it');
   } finally {
     t.done();
   }
