@@ -50,7 +50,13 @@ export class HealthServer {
     return (this.#server.address() as { port: number }).port;
   }
 
+  /**
+   * Stops listening and drops open connections: close() alone waits for every keep-alive client to hang up, so a
+   * slow or idle prober could hold the agent's shutdown.
+   */
   stop(): Promise<void> {
-    return new Promise((resolve) => this.#server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#server.closeAllConnections();
+    return closed;
   }
 }
