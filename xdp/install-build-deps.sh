@@ -26,7 +26,7 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 
 # Pins live in bpffs; systemd mounts it on most hosts, minimal VMs and containers may not.
-mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+mountpoint -q /sys/fs/bpf || mount -t bpf -o mode=0700 bpf /sys/fs/bpf
 
 # Reinstall node modules only when the lock file changed since the last install.
 cd "$root"

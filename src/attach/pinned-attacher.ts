@@ -1,7 +1,8 @@
 // Puts carnx's program on one interface as a pinned bpf_link, adopts or upgrades a pinned one, and takes it off again.
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
-import type { Libbpf } from '../bpf/libbpf.js';
+import { MAP_TYPES, type Libbpf } from '../bpf/libbpf.js';
 import {
+  COUNTERS_SIZE,
   LAYOUT_VERSION,
   META_SIZE,
   decodeMeta,
@@ -14,7 +15,8 @@ import type { Logger } from '../log/logger.js';
 import type { NetInterface } from '../interfaces/interface-list.js';
 import { AttachRefused } from './attach-refused.js';
 import { type AttachHook, type Direction, type ForeignProgram, type Hook, xdpModeOf } from './attach-hooks.js';
-import { interfacePins, type InterfacePins } from './pin-paths.js';
+import { carnxPinRoot, interfacePins, layoutPinDir, type InterfacePins } from './pin-paths.js';
+import { checkPinDir } from './pin-tree.js';
 import { removePins } from './pin-sweeper.js';
 
 export const COUNTERS_MAP = 'carnx_counters';
@@ -90,6 +92,7 @@ export class PinnedAttacher {
   /** Attaches to iface, or adopts carnx's pinned attachment there (upgrading its program atomically). */
   ensure(iface: NetInterface): OwnedAttachment {
     const pins = interfacePins(this.#o.bpffs, iface.name, this.#o.direction);
+    for (const dir of [carnxPinRoot(this.#o.bpffs), layoutPinDir(this.#o.bpffs), pins.dir]) checkPinDir(dir);
     if (existsSync(pins.link)) {
       const adopted = this.#adopt(iface, pins);
       if (adopted) return adopted;
@@ -101,6 +104,11 @@ export class PinnedAttacher {
   #adopt(iface: NetInterface, pins: InterfacePins): OwnedAttachment | undefined {
     const { lib, logger } = this.#o;
     const linkFd = lib.getPinned(pins.link);
+    if (lib.objectKind(linkFd) !== 'bpf-link') {
+      logger.warn({ interface: iface.name, pin: pins.link, kind: lib.objectKind(linkFd) }, 'dropping pins: not a link');
+      lib.closeFd(linkFd);
+      return undefined;
+    }
     const info = lib.linkInfo(linkFd, pins.link);
     if (info.ifindex !== iface.ifindex) {
       // Defunct (0) or another device that took the name: that counting ended with its device.
@@ -114,6 +122,15 @@ export class PinnedAttacher {
     const countersFd = lib.getPinned(pins.counters);
     const metaFd = lib.getPinned(pins.meta);
     try {
+      const misfit =
+        this.#misfit(countersFd, pins.counters, MAP_TYPES.percpuArray, COUNTERS_SIZE) ??
+        this.#misfit(metaFd, pins.meta, MAP_TYPES.array, META_SIZE);
+      if (misfit !== undefined) {
+        // Not the maps carnx creates (planted, or left by a build with another layout): never read or reuse them.
+        logger.warn({ interface: iface.name, reason: misfit }, 'dropping pinned maps of the wrong shape');
+        for (const fd of [linkFd, countersFd, metaFd]) lib.closeFd(fd);
+        return undefined;
+      }
       const meta = decodeMeta(lib.lookup(metaFd, 0, META_SIZE, pins.meta));
       // A link whose device lives runs on one of the known hooks.
       const hook = this.#o.known.find((h) => h.runs(iface, info.progId));
@@ -144,6 +161,20 @@ export class PinnedAttacher {
     }
   }
 
+  /** Why a pinned map is not one carnx creates (type, key and value size, one entry), or undefined when it is. */
+  #misfit(fd: number, path: string, type: number, valueSize: number): string | undefined {
+    let info: ReturnType<Libbpf['mapInfo']>;
+    try {
+      info = this.#o.lib.mapInfo(fd, path);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    const want = { type, keySize: 4, valueSize, maxEntries: 1 };
+    const wrong = (Object.keys(want) as Array<keyof typeof want>).filter((k) => info[k] !== want[k]);
+    if (wrong.length === 0) return undefined;
+    return `${path}: ${wrong.map((k) => `${k} ${info[k]}, expected ${want[k]}`).join(', ')}`;
+  }
+
   /**
    * Same program: keep it. A new one (an upgrade): load it on the pinned maps and swap it in with one link update.
    * The program is opened through its pin, not bpf_prog_get_fd_by_id, which needs CAP_SYS_ADMIN.
@@ -162,7 +193,8 @@ export class PinnedAttacher {
     try {
       // A pin that does not name the link's program (an upgrade cut short between update and re-pin) cannot vouch
       // for it: the link is ours, so swap in our program without the expected-old check.
-      const pinnedIsCurrent = currentFd >= 0 && lib.progInfo(currentFd, pins.prog).id === progId;
+      const pinnedIsCurrent =
+        currentFd >= 0 && lib.objectKind(currentFd) === 'bpf-prog' && lib.progInfo(currentFd, pins.prog).id === progId;
       if (pinnedIsCurrent && lib.progInfo(currentFd, pins.prog).tag === this.#ourTag(hook.program)) return progId;
       const object = lib.openObject(this.#o.objectPath);
       try {

@@ -1,4 +1,6 @@
 // The one module that talks to libbpf.so.1 through koffi: libbpf's conventions become typed calls and BpfErrors.
+import { readlinkSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import koffi from 'koffi';
 import { BpfError } from './bpf-error.js';
 
@@ -28,6 +30,18 @@ export interface ProgInfo {
   tag: string;
   name: string;
 }
+
+/** What a map fd is: enough to tell whether a pinned map has the shape carnx would create. */
+export interface MapInfo {
+  /** enum bpf_map_type: 2 array, 6 per-CPU array. */
+  type: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+}
+
+/** enum bpf_map_type values carnx creates. */
+export const MAP_TYPES = { array: 2, percpuArray: 6 } as const;
 
 export interface LinkInfo {
   id: number;
@@ -134,6 +148,7 @@ function declare(lib: KoffiLib) {
     setPrint: lib.func('void *libbpf_set_print(libbpf_print_fn *fn)'),
     vsnprintf: libc.func('int vsnprintf(_Out_ uint8_t *buf, size_t size, const char *fmt, void *ap)'),
     closeFd: libc.func('int close(int fd)'),
+    flock: libc.func('int flock(int fd, int operation)'),
   };
 }
 type Calls = ReturnType<typeof declare>;
@@ -405,6 +420,26 @@ export class Libbpf {
     };
   }
 
+  /** The kind of kernel object behind fd ('bpf-map', 'bpf-prog', 'bpf-link'), from its anon inode name. */
+  objectKind(fd: number): string {
+    // Some kernels spell it 'bpf_link': one spelling above this module.
+    return readlinkSync(`/proc/self/fd/${fd}`)
+      .replace(/^anon_inode:/, '')
+      .replace('bpf_link', 'bpf-link');
+  }
+
+  mapInfo(fd: number, context: string): MapInfo {
+    if (this.objectKind(fd) !== 'bpf-map') throw new Error(`${context} is not a BPF map`);
+    // struct bpf_map_info: type @0, id @4, key_size @8, value_size @12, max_entries @16.
+    const info = this.#info(fd, 40, context);
+    return {
+      type: info.readUInt32LE(0),
+      keySize: info.readUInt32LE(8),
+      valueSize: info.readUInt32LE(12),
+      maxEntries: info.readUInt32LE(16),
+    };
+  }
+
   linkInfo(fd: number, context: string): LinkInfo {
     // struct bpf_link_info: id @4, prog_id @8, xdp.ifindex @16.
     const info = this.#info(fd, 48, context);
@@ -477,6 +512,16 @@ export class Libbpf {
 
   closeFd(fd: number): void {
     if (fd >= 0) this.calls.closeFd(fd);
+  }
+
+  /** flock(2) LOCK_EX|LOCK_NB on an open fd: false when another open file holds it, a BpfError-style Error otherwise. */
+  tryLockExclusive(fd: number, context: string): boolean {
+    const LOCK_EX = 2;
+    const LOCK_NB = 4;
+    if (this.calls.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+    const errno = koffi.errno();
+    if (errno === osConstants.errno.EWOULDBLOCK) return false;
+    throw new BpfError('flock', errno, context);
   }
 }
 

@@ -6,6 +6,8 @@ import { Agent } from '../agent.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { checkBpffs, checkObjectFile, checkPrivileges, openLibbpf } from '../host/preflight.js';
 import { carnxPinRoot } from '../attach/pin-paths.js';
+import { checkPinTree } from '../attach/pin-tree.js';
+import { lockBpffs } from '../host/bpffs-lock.js';
 import { createMetricsController } from '../metrics/metrics-controller.js';
 import { ExitCode } from './exit-codes.js';
 
@@ -16,10 +18,12 @@ export function checkCommand(config: CarnxConfig): number {
   return ExitCode.ok;
 }
 
-/** Removes every carnx pin under bpffs.path; unpinning the links detaches carnx's programs. */
+/** Removes every carnx pin under bpffs.path; unpinning the links detaches carnx's programs. Refused while an agent runs. */
 export function detachCommand(config: CarnxConfig): number {
   checkPrivileges();
   checkBpffs(config.bpffs.path);
+  lockBpffs(openLibbpf(), config.bpffs.path); // released when this process exits
+  checkPinTree(config.bpffs.path);
   const root = carnxPinRoot(config.bpffs.path);
   const had = existsSync(root);
   rmSync(root, { recursive: true, force: true });
@@ -41,6 +45,9 @@ export async function startAgent(config: CarnxConfig, packageVersion: string): P
   checkBpffs(config.bpffs.path);
   checkObjectFile(resolveXdpObject(config));
   const lib = openLibbpf();
+  // Held for the life of the process: a second agent on this bpffs path exits here, having touched nothing.
+  lockBpffs(lib, config.bpffs.path);
+  checkPinTree(config.bpffs.path);
   const libbpfLog = logger.child({ module: 'libbpf' });
   // libbpf's own lines (a verifier log runs to hundreds) stay at debug: failures surface as BpfErrors with their tail.
   lib.setLogSink((level, message) => libbpfLog.debug({ libbpfLevel: level }, message));

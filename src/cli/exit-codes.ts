@@ -2,6 +2,7 @@
 import { ConfigError } from '../config/config-error.js';
 import { HealthListenError } from '../health/health-listen-error.js';
 import { BpfObjectUnusable, HostNotReady } from '../host/host-errors.js';
+import { BpffsInUse } from '../host/bpffs-lock.js';
 import { NoInterfaceSelected } from '../interfaces/interface-selector.js';
 import { ExportSettingsError } from '../metrics/export-settings-error.js';
 
@@ -11,7 +12,7 @@ export const ExitCode = {
   internal: 1,
   /** Bad configuration: file, env value or flag. Nothing was attached. */
   config: 2,
-  /** The host is not ready: not root / missing capabilities, bpffs not mounted, libbpf missing. */
+  /** The host is not ready: missing capabilities, bpffs not mounted, libbpf missing, another carnx on bpffs.path. */
   host: 3,
   /** The BPF object is missing or corrupt, or the verifier rejected it (log tail printed). */
   bpfObject: 4,
@@ -33,7 +34,9 @@ export function failureOf(err: unknown): Failure {
   if (err instanceof ConfigError) return { exitCode: ExitCode.config, lines: err.problems.map((p) => `config: ${p}`) };
   if (err instanceof ExportSettingsError) return { exitCode: ExitCode.config, lines: [`config: ${err.message}`] };
   if (err instanceof HealthListenError) return { exitCode: ExitCode.config, lines: [`config: ${err.message}`] };
-  if (err instanceof HostNotReady) return { exitCode: ExitCode.host, lines: [err.message] };
+  if (err instanceof HostNotReady || err instanceof BpffsInUse) {
+    return { exitCode: ExitCode.host, lines: [err.message] };
+  }
   if (err instanceof BpfObjectUnusable) {
     return { exitCode: ExitCode.bpfObject, lines: [err.message, ...err.details.map((line) => `  ${line}`)] };
   }

@@ -52,7 +52,9 @@ export function checkBpffs(path: string): void {
     );
   }
   if (type !== BPF_FS_MAGIC) {
-    throw new HostNotReady(`bpffs.path ${path} is not a bpf filesystem: mount it with 'mount -t bpf bpf ${path}'`);
+    throw new HostNotReady(
+      `bpffs.path ${path} is not a bpf filesystem: mount it with 'mount -t bpf -o mode=0700 bpf ${path}'`,
+    );
   }
 }
 

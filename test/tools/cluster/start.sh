@@ -22,7 +22,7 @@ if [[ -e "$RUN" ]]; then
 fi
 if [[ "$(findmnt -n -o FSTYPE /sys/fs/bpf)" != bpf ]]; then
 	# The chart mounts the node's bpffs (hostPath, type Directory); a node without one is the node's problem.
-	log "/sys/fs/bpf is not a bpf filesystem: mount -t bpf bpf /sys/fs/bpf (xdp/install-build-deps.sh does)"
+	log "/sys/fs/bpf is not a bpf filesystem: mount -t bpf -o mode=0700 bpf /sys/fs/bpf (xdp/install-build-deps.sh does)"
 	exit 1
 fi
 if [[ -n "$(kubepods_cgroups)" ]]; then
