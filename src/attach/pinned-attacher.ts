@@ -1,5 +1,5 @@
 // Puts carnx's program on one interface as a pinned bpf_link, adopts or upgrades a pinned one, and takes it off again.
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, unlinkSync } from 'node:fs';
 import { MAP_TYPES, type Libbpf } from '../bpf/libbpf.js';
 import {
   COUNTERS_SIZE,
@@ -101,12 +101,30 @@ export class PinnedAttacher {
     return this.#attachFresh(iface, pins);
   }
 
+  /** Every fd opened here is closed on every path that does not hand it over in the returned attachment. */
   #adopt(iface: NetInterface, pins: InterfacePins): OwnedAttachment | undefined {
+    const { lib } = this.#o;
+    const opened: number[] = [];
+    const open = (path: string) => {
+      const fd = lib.getPinned(path);
+      opened.push(fd);
+      return fd;
+    };
+    try {
+      const adopted = this.#adoptOpened(iface, pins, open);
+      if (adopted === undefined) for (const fd of opened) lib.closeFd(fd);
+      return adopted;
+    } catch (err) {
+      for (const fd of opened) lib.closeFd(fd);
+      throw err;
+    }
+  }
+
+  #adoptOpened(iface: NetInterface, pins: InterfacePins, open: (path: string) => number): OwnedAttachment | undefined {
     const { lib, logger } = this.#o;
-    const linkFd = lib.getPinned(pins.link);
+    const linkFd = open(pins.link);
     if (lib.objectKind(linkFd) !== 'bpf-link') {
       logger.warn({ interface: iface.name, pin: pins.link, kind: lib.objectKind(linkFd) }, 'dropping pins: not a link');
-      lib.closeFd(linkFd);
       return undefined;
     }
     const info = lib.linkInfo(linkFd, pins.link);
@@ -116,49 +134,45 @@ export class PinnedAttacher {
         { interface: iface.name, pinnedIfindex: info.ifindex, ifindex: iface.ifindex },
         'dropping stale pins',
       );
-      lib.closeFd(linkFd);
       return undefined;
     }
-    const countersFd = lib.getPinned(pins.counters);
-    const metaFd = lib.getPinned(pins.meta);
-    try {
-      const misfit =
-        this.#misfit(countersFd, pins.counters, MAP_TYPES.percpuArray, COUNTERS_SIZE) ??
-        this.#misfit(metaFd, pins.meta, MAP_TYPES.array, META_SIZE);
-      if (misfit !== undefined) {
-        // Not the maps carnx creates (planted, or left by a build with another layout): never read or reuse them.
-        logger.warn({ interface: iface.name, reason: misfit }, 'dropping pinned maps of the wrong shape');
-        for (const fd of [linkFd, countersFd, metaFd]) lib.closeFd(fd);
-        return undefined;
-      }
-      const meta = decodeMeta(lib.lookup(metaFd, 0, META_SIZE, pins.meta));
-      // A link whose device lives runs on one of the known hooks.
-      const hook = this.#o.known.find((h) => h.runs(iface, info.progId));
-      if (hook === undefined) throw new Error(`pinned link ${pins.link} runs on no hook carnx knows`);
-      const progId = this.#upgradeIfChanged(iface, hook, linkFd, info.progId, countersFd, metaFd);
-      logger.info(
-        { interface: iface.name, hook: hook.hook, mode: xdpModeOf(hook.hook), progId },
-        'adopted pinned attachment',
-      );
-      return {
-        ifname: iface.name,
-        ifindex: iface.ifindex,
-        direction: this.#o.direction,
-        hook: hook.hook,
-        progId,
-        countingSinceUnixNs: meta.countingSinceUnixNs,
-        metaAtStart: meta,
-        linkFd,
-        countersFd,
-        metaFd,
-        pins,
-      };
-    } catch (err) {
-      lib.closeFd(linkFd);
-      lib.closeFd(countersFd);
-      lib.closeFd(metaFd);
-      throw err;
+    // A link pinned without its maps is an attach cut short: drop it and attach anew, instead of failing forever.
+    if (!existsSync(pins.counters) || !existsSync(pins.meta)) {
+      logger.warn({ interface: iface.name, dir: pins.dir }, 'dropping pins: the counters or meta pin is missing');
+      return undefined;
     }
+    const countersFd = open(pins.counters);
+    const metaFd = open(pins.meta);
+    const misfit =
+      this.#misfit(countersFd, pins.counters, MAP_TYPES.percpuArray, COUNTERS_SIZE) ??
+      this.#misfit(metaFd, pins.meta, MAP_TYPES.array, META_SIZE);
+    if (misfit !== undefined) {
+      // Not the maps carnx creates (planted, or left by a build with another layout): never read or reuse them.
+      logger.warn({ interface: iface.name, reason: misfit }, 'dropping pinned maps of the wrong shape');
+      return undefined;
+    }
+    const meta = decodeMeta(lib.lookup(metaFd, 0, META_SIZE, pins.meta));
+    // A link whose device lives runs on one of the known hooks.
+    const hook = this.#o.known.find((h) => h.runs(iface, info.progId));
+    if (hook === undefined) throw new Error(`pinned link ${pins.link} runs on no hook carnx knows`);
+    const progId = this.#upgradeIfChanged(iface, hook, linkFd, info.progId, countersFd, metaFd);
+    logger.info(
+      { interface: iface.name, hook: hook.hook, mode: xdpModeOf(hook.hook), progId },
+      'adopted pinned attachment',
+    );
+    return {
+      ifname: iface.name,
+      ifindex: iface.ifindex,
+      direction: this.#o.direction,
+      hook: hook.hook,
+      progId,
+      countingSinceUnixNs: meta.countingSinceUnixNs,
+      metaAtStart: meta,
+      linkFd,
+      countersFd,
+      metaFd,
+      pins,
+    };
   }
 
   /** Why a pinned map is not one carnx creates (type, key and value size, one entry), or undefined when it is. */
@@ -204,7 +218,10 @@ export class PinnedAttacher {
         object.load();
         const newFd = object.programFd(hook.program);
         lib.linkUpdate(linkFd, newFd, iface.name, pinnedIsCurrent ? currentFd : undefined);
-        // Pin under a second name, then rename over the old pin, so `prog` always names a live program.
+        // Pin under a second name, then rename over the old pin, so `prog` always names a live program. A
+        // `prog_next` left by an upgrade cut short between pin and rename would make the pin fail (EEXIST) at every
+        // rescan: it names no live attachment, so it goes first.
+        if (existsSync(pins.progNext)) unlinkSync(pins.progNext);
         lib.pin(newFd, pins.progNext);
         renameSync(pins.progNext, pins.prog);
         const newId = lib.progInfo(newFd, this.#o.objectPath).id;
@@ -331,10 +348,14 @@ export class PinnedAttacher {
 
   /** Takes carnx off an interface: unpinning and closing the link detaches it. keepPinned only closes our fds. */
   release(attachment: OwnedAttachment, keepPinned: boolean): void {
-    if (!keepPinned) removePins(attachment.pins);
-    this.#o.lib.closeFd(attachment.linkFd);
-    this.#o.lib.closeFd(attachment.countersFd);
-    this.#o.lib.closeFd(attachment.metaFd);
+    try {
+      if (!keepPinned) removePins(attachment.pins);
+    } finally {
+      // Our fds go whatever happened to the pins: a failed unpin must not leak them too.
+      this.#o.lib.closeFd(attachment.linkFd);
+      this.#o.lib.closeFd(attachment.countersFd);
+      this.#o.lib.closeFd(attachment.metaFd);
+    }
   }
 
   /** Delta temporality: records what was exported, so a restarted agent continues from there. */

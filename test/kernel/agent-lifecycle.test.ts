@@ -3,7 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -128,7 +128,12 @@ Lifecycle('a changed program is swapped in atomically: same link, same counters,
   const before = bpffs.linkId(pair.host);
   const counted = bpffs.read(pair.host).counters.packets[1];
   assert.is((await first.stop()).code, 0);
-  assert.ok(existsSync(interfacePins(bpffs.path, pair.host).link), 'keepAttachedOnExit kept the pins');
+  const pins = interfacePins(bpffs.path, pair.host);
+  assert.ok(existsSync(pins.link), 'keepAttachedOnExit kept the pins');
+  // What an upgrade cut short between pinning and renaming leaves: a prog_next pin. It must not block this one.
+  const leftover = libbpf().getPinned(pins.prog);
+  libbpf().pin(leftover, pins.progNext);
+  libbpf().closeFd(leftover);
   const second = startAgent(cleanups, bpffs, pair.host, ['--xdp-object', upgraded]);
   const line = await second.waitForMsg('upgraded program in place', { interface: pair.host });
   const after = bpffs.linkId(pair.host);
@@ -137,8 +142,34 @@ Lifecycle('a changed program is swapped in atomically: same link, same counters,
   assert.is(line.progId, after.progId);
   sendUdp(pair, pair.hostAddress, 10, 100);
   assert.is(bpffs.read(pair.host).counters.packets[1], counted! + 10n, 'the counters carried over');
+  assert.not.ok(existsSync(pins.progNext), 'the leftover prog_next was replaced and renamed away');
   assert.is((await second.stop()).code, 0);
 });
+
+Lifecycle(
+  'a link pinned without its maps (an attach cut short) is dropped and the interface attached anew',
+  async () => {
+    const pair = vethPair(cleanups, 'x');
+    const bpffs = testBpffs(cleanups, 'cutshort');
+    const first = startAgent(cleanups, bpffs, pair.host, [
+      '--xdp-keep-attached-on-exit',
+      '--interfaces-directions',
+      'receive',
+    ]);
+    await first.waitForMsg('attached', { interface: pair.host });
+    assert.is((await first.stop()).code, 0);
+    const pins = interfacePins(bpffs.path, pair.host);
+    unlinkSync(pins.meta);
+    const second = startAgent(cleanups, bpffs, pair.host, ['--interfaces-directions', 'receive']);
+    await second.waitForMsg('dropping pins: the counters or meta pin is missing', { interface: pair.host });
+    await second.waitForMsg('attached', { interface: pair.host });
+    assert.ok(existsSync(pins.meta), 'a complete set of pins again');
+    assert.is(xdpLinksOn(pair.ifindex()).length, 1, 'one XDP link: the old one went with its pin');
+    sendUdp(pair, pair.hostAddress, 4, 100);
+    assert.is(bpffs.read(pair.host).counters.packets[1], 4n, 'counting from zero on the new attachment');
+    assert.is((await second.stop()).code, 0);
+  },
+);
 
 Lifecycle(
   'a foreign XDP program is left alone: native mode reports and skips it, auto counts beside it at TC',
