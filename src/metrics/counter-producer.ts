@@ -77,11 +77,14 @@ const MAX_PENDING = 8;
 /**
  * Delta keeps a baseline per interface that only a successful export advances (exportSucceeded), so after failed
  * exports the next successful one carries everything since the last success. Collections are numbered and only a
- * newer collection moves the baseline, so a late success of an older one cannot roll it back.
- * At-least-once, not exactly-once: a timed-out export (DEADLINE_EXCEEDED) counts as failed although the collector may
- * have received it, and an export whose result comes after the next collection (possible when otlp.timeoutMs is near
- * or above export.intervalMs) overlaps that collection's interval. Either way the backend may count that stretch
- * twice; nothing is ever lost.
+ * newer collection moves the baseline, so a late success of an older one cannot roll it back. The exporter wrapper
+ * (ReportingExporter) keeps at most one export of counter points in flight: a collection exported while another is
+ * still running goes without its counter points (withoutCounters, exportFailed) and the next one covers its interval.
+ * Exactly-once while every export gets a definite answer (success, or a failure the collector did not take in), however
+ * slow the collector. At-least-once where the answer is unknown: a timed-out export (DEADLINE_EXCEEDED after
+ * otlp.timeoutMs) counts as failed although the collector may have taken it in, and an agent killed between the
+ * collector's acceptance and onDeltaExported resends from the persisted baseline. Either way the re-sent interval
+ * starts at the same time as the one the collector may hold (same series, same start time), and nothing is lost.
  */
 export class CounterProducer implements MetricProducer {
   readonly temporality: Temporality;
@@ -148,6 +151,11 @@ export class CounterProducer implements MetricProducer {
       if (id !== undefined) return id;
     }
     return undefined;
+  }
+
+  /** The batch without this producer's scopes: the counter points of a collection that is not to be exported. */
+  withoutCounters(metrics: ResourceMetrics): ResourceMetrics {
+    return { ...metrics, scopeMetrics: metrics.scopeMetrics.filter((s) => !this.collectionIds.has(s)) };
   }
 
   /**

@@ -15,6 +15,7 @@ import { readKernelStats } from '../reader/kernel-stats.js';
 import { CounterProducer, type CounterProducerOptions } from './counter-producer.js';
 import { HealthInstruments, type AttachedByHook } from './health-instruments.js';
 import { ReportingExporter, createOtlpExporter, headerSecrets, type ExportState } from './otlp-exporter.js';
+import { OtelDiagBridge } from './otel-diag.js';
 import { buildResource } from './resource.js';
 import { SystemNetworkInstruments } from './system-network-instruments.js';
 
@@ -77,14 +78,21 @@ export class MetricsPipeline {
         onDeltaExported: options.onDeltaExported,
       });
     this.health = new HealthInstruments(options.attachedByHook, logger);
+    // process.env too: the gRPC exporter reads its header variables there, whatever options.env says.
+    const secrets = headerSecrets(config, process.env, ...(options.env ? [options.env] : []));
+    // The SDK's warnings (and the collector's partial successes, which only reach diag) go to the log.
+    const diag = new OtelDiagBridge(logger, secrets);
+    diag.install();
     this.exporter = new ReportingExporter(
       options.exporter ?? createOtlpExporter(config, logger, options.env ?? process.env),
       {
         logger,
         producer: this.producer,
         onFailure: () => this.health.recordExportFailure(),
-        // process.env too: the gRPC exporter reads its header variables there, whatever options.env says.
-        secrets: headerSecrets(config, process.env, ...(options.env ? [options.env] : [])),
+        secrets,
+        takePartialSuccess: () => diag.takePartialSuccess(),
+        // The gRPC deadline ends every export after otlp.timeoutMs: twice that plus an interval is never reached.
+        giveUpAfterMs: 2 * config.otlp.timeoutMs + config.export.intervalMs,
         target: options.exporter === undefined ? config.otlp.endpoint : undefined,
       },
       options.inheritedExportState,
@@ -131,6 +139,7 @@ export class MetricsPipeline {
   async forceCollectAndExport(): Promise<void> {
     if (this.provider === undefined || this.stopped !== undefined)
       throw new Error('the metrics pipeline is not running');
+    await this.exportsSettled(this.options.config.otlp.timeoutMs);
     await this.provider.forceFlush();
   }
 
@@ -146,14 +155,33 @@ export class MetricsPipeline {
 
   private async shutdown(timeoutMs: number): Promise<void> {
     try {
+      // An export still in flight would keep the last collection's counter points out of the last export (one export
+      // of counters at a time): let it finish first, within the same bound.
+      const deadline = performance.now() + timeoutMs;
+      await this.exportsSettled(timeoutMs);
+      const left = Math.max(1, Math.round(deadline - performance.now()));
       // The reader's shutdown runs its forceFlush (collect + export) and then shuts the exporter down.
-      if (this.provider !== undefined) await this.provider.shutdown({ timeoutMillis: timeoutMs });
+      if (this.provider !== undefined) await this.provider.shutdown({ timeoutMillis: left });
       else await this.exporter.shutdown();
     } catch (err) {
       this.options.logger.warn(
         { timeoutMs, error: (err as Error)?.message ?? String(err) },
         'the last metrics export did not finish in time; stopping without it',
       );
+    }
+  }
+
+  /** Resolves when the exports in flight have an outcome, or after timeoutMs. */
+  private async exportsSettled(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+      timer.unref();
+    });
+    try {
+      await Promise.race([this.exporter.forceFlush().catch(() => undefined), bound]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

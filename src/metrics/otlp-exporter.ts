@@ -13,6 +13,7 @@ import {
 import { otlpUsesTls } from '../config/load-config.js';
 import type { CarnxConfig } from '../config/schema.js';
 import type { ExportOutcome } from '../health/readiness.js';
+import type { PartialSuccess } from './otel-diag.js';
 import type { Logger } from '../log/logger.js';
 import type { CounterProducer } from './counter-producer.js';
 import { ExportSettingsError } from './export-settings-error.js';
@@ -120,7 +121,15 @@ function metadataOf(headers: Record<string, string>): Metadata {
 export interface ExportReporting {
   logger: Logger;
   /** Told the outcome of each export, so delta baselines advance only on success. */
-  producer?: Pick<CounterProducer, 'collectionIdOf' | 'exportSucceeded' | 'exportFailed'>;
+  producer?: Pick<CounterProducer, 'collectionIdOf' | 'withoutCounters' | 'exportSucceeded' | 'exportFailed'>;
+  /** The partial success the collector answered the export just completed with, if any (OtelDiagBridge). */
+  takePartialSuccess?: () => PartialSuccess | undefined;
+  /**
+   * An export of counter points without an outcome after this long is given up (logged; its collection counts as
+   * failed), so an exporter that never calls back cannot hold the counters forever. Well above the gRPC deadline.
+   */
+  giveUpAfterMs?: number;
+  now?: () => number;
   /** Called once per failed export (the health metric). */
   onFailure?: () => void;
   /** Values that must never reach a log line, e.g. the header values; cut out of error messages. */
@@ -139,14 +148,19 @@ export type ExportState = ExportOutcome;
  */
 export class ReportingExporter implements PushMetricExporter {
   private failures = 0;
+  private partials = 0;
   private succeededOnce = false;
+  private inFlight: { id: number; since: number } | undefined;
+  private readonly now: () => number;
 
   /** `inherited`: the state of the exporter this one replaces on reload, reported until this one has an outcome. */
   constructor(
     private readonly inner: PushMetricExporter,
     private readonly reporting: ExportReporting,
     private readonly inherited: ExportState = 'pending',
-  ) {}
+  ) {
+    this.now = reporting.now ?? (() => performance.now());
+  }
 
   /**
    * pending until the first export has an outcome, failing from a failed export until the next success. Pending is
@@ -157,13 +171,34 @@ export class ReportingExporter implements PushMetricExporter {
     return this.succeededOnce ? 'exporting' : this.inherited;
   }
 
+  /**
+   * At most one export of counter points is in flight: the periodic reader gives up waiting after the export interval
+   * and collects again while the gRPC call still runs, and two exports of one delta interval would both count. A
+   * batch that comes while one is in flight goes without its counter points (the producer keeps them for the next
+   * collection, whose delta covers this one's interval); the SDK instruments' points go as usual.
+   */
   export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
-    const id = this.reporting.producer?.collectionIdOf(metrics);
+    const { producer } = this.reporting;
+    let id = producer?.collectionIdOf(metrics);
+    if (id !== undefined && this.inFlightFor(id)) {
+      producer?.exportFailed(id);
+      metrics = producer?.withoutCounters(metrics) ?? metrics;
+      id = undefined;
+      if (metrics.scopeMetrics.length === 0) {
+        resultCallback({ code: ExportResultCode.SUCCESS });
+        return;
+      }
+    }
+    const flight = id === undefined ? undefined : { id, since: this.now() };
+    if (flight !== undefined) this.inFlight = flight;
     let settled = false;
     const done = (result: ExportResult): void => {
       if (settled) return; // a second callback must not count twice
       settled = true;
-      this.report(id, result);
+      // A given-up export's late outcome no longer concerns the producer (its collection already counted as failed).
+      const current = flight !== undefined && this.inFlight === flight;
+      if (current) this.inFlight = undefined;
+      this.report(flight === undefined || current ? id : undefined, result);
       resultCallback(result);
     };
     try {
@@ -171,6 +206,21 @@ export class ReportingExporter implements PushMetricExporter {
     } catch (err) {
       done({ code: ExportResultCode.FAILED, error: err instanceof Error ? err : new Error(String(err)) });
     }
+  }
+
+  /** Whether an export of counter points other than collection `id` is still running (and not given up). */
+  private inFlightFor(id: number): boolean {
+    const flight = this.inFlight;
+    if (flight === undefined || flight.id === id) return false;
+    const limit = this.reporting.giveUpAfterMs;
+    if (limit === undefined || this.now() - flight.since <= limit) return true;
+    this.inFlight = undefined;
+    this.reporting.producer?.exportFailed(flight.id);
+    this.reporting.logger.warn(
+      { collection: flight.id, afterMs: limit },
+      'an export has had no outcome for too long; its counts are sent again with the next one (may count twice)',
+    );
+    return false;
   }
 
   forceFlush(): Promise<void> {
@@ -193,7 +243,12 @@ export class ReportingExporter implements PushMetricExporter {
   private report(id: number | undefined, result: ExportResult): void {
     const { producer, logger } = this.reporting;
     if (result.code === ExportResultCode.SUCCESS) {
+      // The accepted points arrived: the baseline moves (resending would double them; rejected ones would be rejected
+      // again). The rejected ones are lost: a logged failure.
       if (id !== undefined) producer?.exportSucceeded(id);
+      const partial = this.reporting.takePartialSuccess?.();
+      if (partial !== undefined) this.reportPartial(partial);
+      else this.partials = 0;
       if (this.failures > 0) logger.info({ failedExports: this.failures }, 'export recovered');
       this.failures = 0;
       this.succeededOnce = true;
@@ -207,6 +262,20 @@ export class ReportingExporter implements PushMetricExporter {
         'metrics export failed; further failures are not logged until an export succeeds',
       );
     }
+  }
+
+  /** Counted as a failed export (the health metric); logged when a run of partial successes starts. */
+  private reportPartial(partial: PartialSuccess): void {
+    this.reporting.onFailure?.();
+    if (this.partials++ > 0) return;
+    this.reporting.logger.warn(
+      {
+        target: this.reporting.target,
+        rejectedDataPoints: partial.rejectedDataPoints,
+        error: this.redact(partial.errorMessage ?? 'no error given'),
+      },
+      'the collector rejected points of an export; they are lost. Further partial successes are not logged until an export is accepted whole',
+    );
   }
 
   private redact(text: string): string {

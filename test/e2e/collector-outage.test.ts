@@ -1,10 +1,10 @@
-// The collector goes away (paused, then killed) for 30 s each during traffic: the agent rides it out and the totals stay exact.
+// The collector goes away (paused, then killed) or is slow during traffic: the agent rides it out and the totals stay exact.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sum } from '../../src/bpf/counter-layout.js';
 import { startAgent, testBpffs } from '../fixtures/agent-process.js';
-import { TestCollector, lastPoints } from '../fixtures/collector.js';
+import { TestCollector, bySeries, lastPoints, type Point } from '../fixtures/collector.js';
 import { classIndex } from '../fixtures/frames.js';
 import { requireRoot } from '../fixtures/privileges.js';
 import { Cleanups } from '../fixtures/cleanups.js';
@@ -135,5 +135,68 @@ Outage(
     assert.is((await agent.stop()).code, 0);
   },
 );
+
+/** Delta intervals of carnx.packets that overlap an earlier point of their series: an interval exported twice. */
+function exportedTwice(points: readonly Point[], ifname: string): string[] {
+  const mine = points.filter((p) => p.attributes['network.interface.name'] === ifname && p.metric === 'carnx.packets');
+  const twice: string[] = [];
+  for (const [key, series] of bySeries(mine)) {
+    const sorted = [...series].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    for (let i = 1; i < sorted.length; i++) {
+      if (sorted[i]!.start < sorted[i - 1]!.time) twice.push(`${key} from ${sorted[i]!.start}`);
+    }
+  }
+  return twice;
+}
+
+for (const pauseMs of [500, 4_000]) {
+  Outage(
+    `delta, 1 s exports, default otlp.timeoutMs: the collector paused 3 times for ${pauseMs} ms during traffic; the deltas add up exactly, no interval exported twice`,
+    async () => {
+      const pair = quietPair(cleanups, 'd');
+      const bpffs = testBpffs(cleanups, 'e2e-slow-delta');
+      const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
+      const agent = startAgent(cleanups, bpffs, pair.host, [
+        '--otlp-endpoint',
+        collector.endpoint,
+        '--export-interval-ms',
+        '1000',
+        '--otlp-temporality',
+        'delta',
+        '--log-level',
+        'info',
+        '--xdp-mode',
+        'generic',
+      ]);
+      await agent.waitForMsg('attached', { interface: pair.host });
+      // Down until now: the deltas since attach are the rx statistics' growth from here.
+      const start = await settle(pair, collector, pair.host);
+      up(pair);
+      const traffic = steadyTraffic(pair, 25, 64, 200);
+      cleanups.add(traffic, (t) => t.stop());
+      for (let i = 0; i < 3; i++) {
+        const sentBefore = traffic.sent();
+        await waitFor('traffic before the pause', () => traffic.sent() >= sentBefore + 100, 15_000);
+        collector.pause();
+        await sleep(pauseMs);
+        collector.resume();
+      }
+      await sleep(2_000);
+      const sent = await traffic.stop();
+      const end = await settle(pair, collector, pair.host);
+      const totals = exportedCounters(end.points, pair.host, 'delta');
+      const udp = classIndex('ipv4', 'udp');
+      console.log(
+        `    ${pauseMs} ms pauses: exported deltas sum to ${totals.packets[udp]} datagrams of ${sent} sent; ${sum(totals.packets)} frames of ${end.rx.packets - start.rx.packets} received`,
+      );
+      const twice = exportedTwice(end.points, pair.host);
+      assert.is(twice.length, 0, `no interval exported twice: ${twice.slice(0, 2).join('; ')}`);
+      assert.is(totals.packets[udp], BigInt(sent), `the deltas add up to the ${sent} datagrams sent`);
+      assert.is(sum(totals.packets), end.rx.packets - start.rx.packets, 'sum of all deltas = rx_packets delta');
+      assert.is(sum(totals.bytes), end.rx.bytes - start.rx.bytes, 'sum of all deltas = rx_bytes delta (generic mode)');
+      assert.is((await agent.stop()).code, 0);
+    },
+  );
+}
 
 Outage.run();

@@ -1,7 +1,8 @@
 // Delta temporality: only successful exports advance the baseline, so the exported deltas add up to the kernel totals exactly.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { HrTime } from '@opentelemetry/api';
+import { readFileSync } from 'node:fs';
+import { diag, type HrTime } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import {
   AggregationTemporality,
@@ -17,6 +18,8 @@ import { createLogger } from '../../src/log/logger.js';
 import type { InterfaceSnapshot } from '../../src/reader/interface-snapshot.js';
 import { CounterProducer, toHrTime } from '../../src/metrics/counter-producer.js';
 import { MetricsPipeline } from '../../src/metrics/metrics-pipeline.js';
+import { OtelDiagBridge, type PartialSuccess } from '../../src/metrics/otel-diag.js';
+import { ReportingExporter } from '../../src/metrics/otlp-exporter.js';
 
 const S = 1_000_000_000n;
 const logger = createLogger('silent');
@@ -384,6 +387,206 @@ test('the final read of a released interface is exported until an export carryin
     // The final's counters belong to the old device: never kept in the new one's pins.
     assert.equal(saved, d ? [3n, 15n, 15n] : [], temporality);
   }
+});
+
+/** Holds every export until the test answers it: a collector slower than the export interval. */
+class HeldExporter implements PushMetricExporter {
+  readonly held: { metrics: ResourceMetrics; done: (r: ExportResult) => void }[] = [];
+  readonly delivered: ResourceMetrics[] = [];
+  export(metrics: ResourceMetrics, done: (r: ExportResult) => void): void {
+    this.held.push({ metrics, done });
+  }
+  /** Answers the oldest held export. */
+  answer(ok: boolean): void {
+    const { metrics, done } = this.held.shift()!;
+    if (ok) this.delivered.push(metrics);
+    done(ok ? { code: ExportResultCode.SUCCESS } : { code: ExportResultCode.FAILED, error: new Error('4 DEADLINE') });
+  }
+  async forceFlush(): Promise<void> {}
+  async shutdown(): Promise<void> {}
+}
+
+function captured(): { logger: ReturnType<typeof createLogger>; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
+  return { logger, lines };
+}
+
+test('an export outliving the next collections: one export of counters in flight, the deltas add up exactly', async () => {
+  let clock = 10n * S;
+  const counters = emptyCounters();
+  const source = (): InterfaceSnapshot[] => [
+    {
+      name: 'eth0',
+      ifindex: 2,
+      direction: 'receive',
+      hook: 'xdp-native',
+      countingSinceUnixNs: S,
+      counters: structuredClone(counters),
+    },
+  ];
+  const producer = new CounterProducer({ source, logger, packageVersion: '1', temporality: 'delta', now: () => clock });
+  const inner = new HeldExporter();
+  const failures: number[] = [];
+  const exporter = new ReportingExporter(inner, { logger, producer, onFailure: () => failures.push(1) });
+  const results: ExportResultCode[] = [];
+  const tick = async (n: bigint) => {
+    grow(counters, n);
+    clock += S;
+    exporter.export((await producer.collect()).resourceMetrics, (r) => results.push(r.code));
+  };
+  // The answer to each held export comes only after `late` more collections: success, failure, success ...
+  for (const [late, ok] of [
+    [3, true],
+    [0, true],
+    [5, false],
+    [2, true],
+    [1, false],
+    [4, true],
+  ] as const) {
+    await tick(BigInt(late + 1));
+    for (let i = 0; i < late; i++) await tick(1n);
+    assert.is(inner.held.length, 1, 'one export of counter points in flight, whatever the delay');
+    inner.answer(ok);
+  }
+  await tick(2n);
+  inner.answer(true);
+  assert.is(failures.length, 2, 'two real failures; batches left without counters are not failures');
+  assert.ok(results.every((r) => r === ExportResultCode.SUCCESS || r === ExportResultCode.FAILED));
+  const sums = new Map<string, number[]>();
+  const lastEnd = new Map<string, bigint>();
+  for (const rm of inner.delivered) {
+    for (const p of points(rm)) {
+      assert.is(p.start, lastEnd.get(p.key) ?? S, `${p.key} starts where its last delivered point ended`);
+      lastEnd.set(p.key, p.end);
+      sums.set(
+        p.key,
+        (sums.get(p.key) ?? p.value.map(() => 0)).map((v, i) => v + p.value[i]!),
+      );
+    }
+  }
+  const expected = await totals(source);
+  assert.is(sums.size, expected.size, 'same series');
+  for (const [key, total] of expected) assert.equal(sums.get(key), total, key);
+});
+
+test('an exporter that never answers is given up after giveUpAfterMs: logged, counts sent again with the next', async () => {
+  let now = 0;
+  const counters = emptyCounters();
+  const source = (): InterfaceSnapshot[] => [
+    {
+      name: 'eth0',
+      ifindex: 2,
+      direction: 'receive',
+      hook: 'xdp-native',
+      countingSinceUnixNs: S,
+      counters: structuredClone(counters),
+    },
+  ];
+  const producer = new CounterProducer({
+    source,
+    logger,
+    packageVersion: '1',
+    temporality: 'delta',
+    now: () => S + BigInt(now) * 1_000_000n,
+  });
+  const inner = new HeldExporter();
+  const log = captured();
+  const exporter = new ReportingExporter(inner, { logger: log.logger, producer, giveUpAfterMs: 5_000, now: () => now });
+  const send = async () => exporter.export((await producer.collect()).resourceMetrics, () => {});
+  grow(counters, 1n);
+  now = 1_000;
+  await send();
+  now = 2_000;
+  await send();
+  assert.is(inner.held.length, 1, 'held back while the first is in flight');
+  now = 7_000;
+  await send();
+  assert.is(inner.held.length, 2, 'the first given up: the next carries counters');
+  assert.ok(log.lines.some((l) => String(l.msg).startsWith('an export has had no outcome for too long')));
+  inner.answer(true); // the late answer of the given-up export no longer moves the baseline
+  inner.answer(true);
+  const tcp = points(inner.delivered[1]!).find((p) => p.key.startsWith('carnx.packets') && p.key.includes('"tcp"'))!;
+  assert.is(tcp.start, S, 'the re-sent interval starts where the given-up one did (at-least-once, recognisable)');
+});
+
+test('a partial success: the baseline moves, the rejection is logged once per run and counted as a failure', async () => {
+  let clock = 10n * S;
+  const counters = emptyCounters();
+  const source = (): InterfaceSnapshot[] => [
+    {
+      name: 'eth0',
+      ifindex: 2,
+      direction: 'receive',
+      hook: 'xdp-native',
+      countingSinceUnixNs: S,
+      counters: structuredClone(counters),
+    },
+  ];
+  const producer = new CounterProducer({ source, logger, packageVersion: '1', temporality: 'delta', now: () => clock });
+  const inner = new HeldExporter();
+  const log = captured();
+  let partial: PartialSuccess | undefined;
+  let failures = 0;
+  const exporter = new ReportingExporter(inner, {
+    logger: log.logger,
+    producer,
+    onFailure: () => failures++,
+    takePartialSuccess: () => partial,
+  });
+  for (let i = 0; i < 3; i++) {
+    grow(counters, 1n);
+    clock += S;
+    exporter.export((await producer.collect()).resourceMetrics, () => {});
+    partial = i < 2 ? { rejectedDataPoints: 3, errorMessage: 'bad point' } : undefined;
+    inner.answer(true);
+  }
+  assert.is(failures, 2, 'each partial success is a failed export for the health metric');
+  const warned = log.lines.filter((l) => String(l.msg).startsWith('the collector rejected points'));
+  assert.is(warned.length, 1, 'one line per run of partial successes');
+  assert.is(warned[0]!.rejectedDataPoints, 3);
+  assert.is(warned[0]!.error, 'bad point');
+  const starts = inner.delivered.map(
+    (rm) => points(rm).find((p) => p.key.startsWith('carnx.packets') && p.key.includes('"tcp"'))!.start,
+  );
+  assert.equal(starts, [S, 11n * S, 12n * S], 'accepted points are not sent again');
+});
+
+test('the diag bridge: SDK lines in the log (module otel, repeats left out, secrets cut), partial successes handed over', () => {
+  let now = 0;
+  const log = captured();
+  const bridge = new OtelDiagBridge(log.logger, ['s3cret'], () => now);
+  bridge.install();
+  try {
+    diag.error('PeriodicExportingMetricReader: metrics export timed out after 1000ms');
+    now = 1_000;
+    diag.error('PeriodicExportingMetricReader: metrics export timed out after 1000ms');
+    now = 61_000;
+    diag.error('PeriodicExportingMetricReader: metrics export timed out after 1000ms');
+    diag.warn('something with s3cret', new Error('token s3cret'));
+    diag.info('not at warn level');
+    diag.warn(
+      'Received Partial Success response:',
+      JSON.stringify({ rejectedDataPoints: 4, errorMessage: 'no s3cret' }),
+    );
+  } finally {
+    diag.disable();
+  }
+  assert.is(log.lines.length, 3);
+  assert.ok(log.lines.every((l) => l.module === 'otel'));
+  assert.is(log.lines[0]!.level, 'error');
+  assert.is(log.lines[1]!.repeatsLeftOut, 1, 'the repeat within a minute was counted, not logged');
+  assert.equal([log.lines[2]!.msg, log.lines[2]!.details], ['something with [redacted]', ['token [redacted]']]);
+  assert.equal(bridge.takePartialSuccess(), { rejectedDataPoints: 4, errorMessage: 'no [redacted]' });
+  assert.is(bridge.takePartialSuccess(), undefined, 'taken once');
+  // The exporter reports partial successes only through this diag message: fail loudly if the SDK changes it.
+  const handler = readFileSync(
+    'node_modules/@opentelemetry/otlp-exporter-base/build/src/logging-response-handler.js',
+    'utf8',
+  );
+  assert.ok(
+    handler.includes("diag.warn('Received Partial Success response:', JSON.stringify(response.partialSuccess))"),
+  );
 });
 
 test.run();
