@@ -233,9 +233,12 @@ function enumSet(values: string[]): FormatSpec {
     validate(value) {
       const list = Array.isArray(value) ? (value as unknown[]) : undefined;
       const bad = list?.filter((v) => typeof v !== 'string' || !values.includes(v)) ?? [];
-      if (list === undefined || list.length === 0 || bad.length > 0 || new Set(list).size !== list.length) {
-        fail(`must be a non-empty list of distinct values from ${values.join(', ')}, got ${show(value)}`);
-      }
+      const expected = `a non-empty list of distinct values from ${values.join(', ')}`;
+      if (list === undefined) fail(`must be ${expected}, got ${show(value)}`);
+      // The values are names from a fixed set, never secrets: say exactly which one is wrong.
+      if (bad.length > 0) fail(`must be ${expected}, got ${bad.map((v) => show(v)).join(', ')}`);
+      if (list.length === 0) fail(`must be ${expected}, got an empty list`);
+      if (new Set(list).size !== list.length) fail(`must be ${expected}, got a value twice`);
     },
     coerce: (raw) => (raw.trim() === '' ? [] : raw.split(',').map((v) => v.trim())),
     describe: `non-empty list of ${values.map((v) => `\`${v}\``).join(', ')} (env and flags: comma-separated)`,

@@ -306,6 +306,18 @@ test('env and flag values are validated, each problem naming the key and where t
   );
 });
 
+test('interfaces.directions: each wrong entry named, an empty list and a repeated value refused', () => {
+  const problems = (value: string) => failure({ argv: ['--interfaces-directions', value], env: {} }).problems;
+  assert.equal(problems('receive,sideways'), [
+    'interfaces.directions: must be a non-empty list of distinct values from receive, transmit, got "sideways" (from flag --interfaces-directions)',
+  ]);
+  assert.match(problems('receive,receive')[0] ?? '', /got a value twice/);
+  assert.match(problems('')[0] ?? '', /got an empty list/);
+  assert.equal(loadConfig({ argv: ['--interfaces-directions', 'transmit'], env: {} }).interfaces.directions, [
+    'transmit',
+  ]);
+});
+
 test('xdp.mode offload is refused with one line naming the key and where it came from, from every layer', () => {
   const why = 'offload is not supported: carnx does not bind its program to a NIC (use native or auto)';
   const [line] = assertProblems({ argv: ['--xdp-mode', 'offload'] }, [`xdp.mode: ${why}`]);
