@@ -406,14 +406,13 @@ class HeldExporter implements PushMetricExporter {
   async shutdown(): Promise<void> {}
 }
 
-function captured(): { logger: ReturnType<typeof createLogger>; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
-  return { logger, lines };
-}
-
-test('an export outliving the next collections: one export of counters in flight, the deltas add up exactly', async () => {
-  let clock = 10n * S;
+/** A delta producer over one interface whose counters the test grows, and an exporter that holds every answer. */
+function heldDelta(now: () => bigint): {
+  counters: InterfaceCounters;
+  source: () => InterfaceSnapshot[];
+  producer: CounterProducer;
+  inner: HeldExporter;
+} {
   const counters = emptyCounters();
   const source = (): InterfaceSnapshot[] => [
     {
@@ -425,8 +424,19 @@ test('an export outliving the next collections: one export of counters in flight
       counters: structuredClone(counters),
     },
   ];
-  const producer = new CounterProducer({ source, logger, packageVersion: '1', temporality: 'delta', now: () => clock });
-  const inner = new HeldExporter();
+  const producer = new CounterProducer({ source, logger, packageVersion: '1', temporality: 'delta', now });
+  return { counters, source, producer, inner: new HeldExporter() };
+}
+
+function captured(): { logger: ReturnType<typeof createLogger>; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
+  return { logger, lines };
+}
+
+test('an export outliving the next collections: one export of counters in flight, the deltas add up exactly', async () => {
+  let clock = 10n * S;
+  const { counters, source, producer, inner } = heldDelta(() => clock);
   const failures: number[] = [];
   const exporter = new ReportingExporter(inner, { logger, producer, onFailure: () => failures.push(1) });
   const results: ExportResultCode[] = [];
@@ -472,25 +482,7 @@ test('an export outliving the next collections: one export of counters in flight
 
 test('an exporter that never answers is given up after giveUpAfterMs: logged, counts sent again with the next', async () => {
   let now = 0;
-  const counters = emptyCounters();
-  const source = (): InterfaceSnapshot[] => [
-    {
-      name: 'eth0',
-      ifindex: 2,
-      direction: 'receive',
-      hook: 'xdp-native',
-      countingSinceUnixNs: S,
-      counters: structuredClone(counters),
-    },
-  ];
-  const producer = new CounterProducer({
-    source,
-    logger,
-    packageVersion: '1',
-    temporality: 'delta',
-    now: () => S + BigInt(now) * 1_000_000n,
-  });
-  const inner = new HeldExporter();
+  const { counters, producer, inner } = heldDelta(() => S + BigInt(now) * 1_000_000n);
   const log = captured();
   const exporter = new ReportingExporter(inner, { logger: log.logger, producer, giveUpAfterMs: 5_000, now: () => now });
   const send = async () => exporter.export((await producer.collect()).resourceMetrics, () => {});
@@ -512,19 +504,7 @@ test('an exporter that never answers is given up after giveUpAfterMs: logged, co
 
 test('a partial success: the baseline moves, the rejection is logged once per run and counted as a failure', async () => {
   let clock = 10n * S;
-  const counters = emptyCounters();
-  const source = (): InterfaceSnapshot[] => [
-    {
-      name: 'eth0',
-      ifindex: 2,
-      direction: 'receive',
-      hook: 'xdp-native',
-      countingSinceUnixNs: S,
-      counters: structuredClone(counters),
-    },
-  ];
-  const producer = new CounterProducer({ source, logger, packageVersion: '1', temporality: 'delta', now: () => clock });
-  const inner = new HeldExporter();
+  const { counters, producer, inner } = heldDelta(() => clock);
   const log = captured();
   let partial: PartialSuccess | undefined;
   let failures = 0;
