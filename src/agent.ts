@@ -44,6 +44,8 @@ export class Agent {
   #metrics: MetricsController | undefined;
   #health: HealthServer | undefined;
   #state: AgentState = 'new';
+  /** The reload being applied, if any: reloads run one after another, and stop() waits for the current one. */
+  #reloading: Promise<void> = Promise.resolve();
 
   constructor(config: CarnxConfig, deps: AgentDeps) {
     this.#config = config;
@@ -164,7 +166,15 @@ export class Agent {
    * touched; a changed export side is rebuilt (its last export first). xdp.mode and xdp.object apply to interfaces
    * attached from now on.
    */
-  async reload(config: CarnxConfig): Promise<void> {
+  reload(config: CarnxConfig): Promise<void> {
+    // Two SIGHUPs close together must not interleave: the second would build its export side from the first's
+    // half-stopped one (delta baselines), and both would start a pipeline. Each waits for the one before it.
+    const next = this.#reloading.then(() => this.#applyReload(config));
+    this.#reloading = next.catch(() => undefined);
+    return next;
+  }
+
+  async #applyReload(config: CarnxConfig): Promise<void> {
     if (this.#state !== 'running') return;
     const exportChanged =
       JSON.stringify([config.export, config.otlp, config.resource]) !==
@@ -190,7 +200,8 @@ export class Agent {
       this.#metrics = next;
       this.#metrics.start();
     }
-    this.#reconciler.reconcile();
+    // A stop that came in while the old export side was finishing releases everything next: attach nothing new.
+    if (this.#state === 'running') this.#reconciler.reconcile();
     this.#log.info({ interfaces: this.#reconciler.attachedNames(), exportChanged }, 'configuration reloaded');
   }
 
@@ -201,6 +212,9 @@ export class Agent {
   async stop(): Promise<void> {
     if (this.#state === 'stopping' || this.#state === 'stopped') return;
     this.#state = 'stopping';
+    // A reload half-way through would start its new export side after this stop: let it finish first (it is bounded
+    // by export.shutdownTimeoutMs); the ones queued behind it see 'stopping' and do nothing.
+    await this.#reloading;
     this.#reconciler.halt();
     await this.#health?.stop();
     try {
