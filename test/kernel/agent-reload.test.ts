@@ -50,7 +50,7 @@ function quietLogger() {
   return createLogger('warn', new Writable({ write: (_chunk, _enc, done) => done() }));
 }
 
-Reload('two reloads at once apply one after the other: each export side is built after the previous one started', async () => {
+Reload('two reloads at once apply one after the other, each built from the running export side', async () => {
   const pair = vethPair(cleanups, 'r');
   const bpffs = testBpffs(cleanups, 'reload');
   const events: string[] = [];
@@ -86,7 +86,7 @@ Reload('two reloads at once apply one after the other: each export side is built
   assert.is(xdpOn(pair.host), undefined, 'detached at stop');
 });
 
-Reload('stop during a reload waits for it, then stops the export side the reload started; later reloads do nothing', async () => {
+Reload('stop during a reload waits for it and stops what it started; queued reloads do nothing', async () => {
   const pair = vethPair(cleanups, 's');
   const bpffs = testBpffs(cleanups, 'reload-stop');
   const events: string[] = [];
