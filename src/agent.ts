@@ -29,6 +29,8 @@ export interface AgentDeps {
    * returns. Throws an ExportSettingsError naming the config key when the export settings are unusable.
    */
   createMetrics: (counting: CountingSide, config: CarnxConfig, previous?: MetricsController) => MetricsController;
+  /** Sees every collection's snapshots, as the exporter gets them (log.summary); must not throw. */
+  onCollected?: (snapshots: readonly InterfaceSnapshot[]) => void;
 }
 
 export class Agent {
@@ -92,10 +94,14 @@ export class Agent {
   #counting(): CountingSide {
     return {
       // The producer keeps each final until an export carrying it succeeds.
-      snapshots: () => [
-        ...readSnapshots(this.#deps.lib, this.#reconciler.attachments(), this.#log),
-        ...this.#finals.splice(0),
-      ],
+      snapshots: () => {
+        const read = [
+          ...readSnapshots(this.#deps.lib, this.#reconciler.attachments(), this.#log),
+          ...this.#finals.splice(0),
+        ];
+        this.#deps.onCollected?.(read);
+        return read;
+      },
       attachedByHook: () => this.#reconciler.attachedByHook(),
       countedInterfaces: () => this.#reconciler.attachedNames(),
       saveDeltaExported: (name, direction, counters, untilUnixNs) =>
