@@ -3,8 +3,8 @@ import { existsSync, rmSync } from 'node:fs';
 import type { CarnxConfig } from '../config/schema.js';
 import { describeConfig, resolveXdpObject } from '../config/load-config.js';
 import { Agent } from '../agent.js';
-import { chooseLogFormat, createLogger, type LogFormat, type Logger } from '../log/logger.js';
-import { TrafficSummary } from '../metrics/console-summary.js';
+import { chooseLogFormat, colorsWanted, createLogger, type Logger } from '../log/logger.js';
+import { TrafficSummary, wantSummary } from '../metrics/console-summary.js';
 import { checkBpffs, checkObjectFile, checkPrivileges, openLibbpf } from '../host/preflight.js';
 import { carnxPinRoot } from '../attach/pin-paths.js';
 import { checkPinTree } from '../attach/pin-tree.js';
@@ -34,16 +34,6 @@ export function detachCommand(config: CarnxConfig): number {
   return ExitCode.ok;
 }
 
-/** log.summary auto: on when the log is meant for a person (pretty), off for machines (JSON). */
-export function wantSummary(setting: CarnxConfig['log']['summary'], format: LogFormat): boolean {
-  return setting === 'on' || (setting === 'auto' && format === 'pretty');
-}
-
-/** Colours on a terminal unless NO_COLOR (https://no-color.org) is set, or the terminal is dumb. */
-function colorsWanted(env: NodeJS.ProcessEnv = process.env): boolean {
-  return process.stdout.isTTY === true && !env.NO_COLOR && env.TERM !== 'dumb';
-}
-
 export interface RunningAgent {
   agent: Agent;
   logger: Logger;
@@ -52,7 +42,10 @@ export interface RunningAgent {
 /** Preflight, then start; if start fails half-way, whatever was attached is released before the error goes up. */
 export async function startAgent(config: CarnxConfig, packageVersion: string): Promise<RunningAgent> {
   const format = chooseLogFormat(config.log.format, process.stdout.isTTY === true);
-  const logger = createLogger(config.log.level, undefined, { format, colors: format === 'pretty' && colorsWanted() });
+  const logger = createLogger(config.log.level, undefined, {
+    format,
+    colors: format === 'pretty' && colorsWanted(process.stdout.isTTY === true, process.env),
+  });
   const summary = wantSummary(config.log.summary, format) ? new TrafficSummary(logger) : undefined;
   checkPrivileges();
   checkBpffs(config.bpffs.path);

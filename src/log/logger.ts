@@ -33,6 +33,11 @@ export function chooseLogFormat(setting: LogFormatSetting, stdoutIsTty: boolean)
   return setting;
 }
 
+/** Colours on a terminal unless NO_COLOR (https://no-color.org) is set or the terminal is dumb. */
+export function colorsWanted(stdoutIsTty: boolean, env: NodeJS.ProcessEnv): boolean {
+  return stdoutIsTty && !env.NO_COLOR && env.TERM !== 'dumb';
+}
+
 export interface LogOutput {
   format?: LogFormat;
   /** Colours in the pretty format (a terminal that has not asked for NO_COLOR). */

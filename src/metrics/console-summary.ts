@@ -1,6 +1,6 @@
 // log.summary: one readable line per counted interface after each collection, so counting shows without a collector.
 import { sum } from '../bpf/counter-layout.js';
-import type { Logger } from '../log/logger.js';
+import type { LogFormat, Logger } from '../log/logger.js';
 import type { Direction, InterfaceSnapshot } from '../reader/interface-snapshot.js';
 
 /** More interfaces than this and only the busiest are listed (a Kubernetes node counts on hundreds). */
@@ -19,6 +19,11 @@ export interface InterfaceSummary {
   interface: string;
   receive?: DirectionSummary;
   transmit?: DirectionSummary;
+}
+
+/** log.summary auto: on when the log is meant for a person (pretty), off for machines (JSON); on / off win. */
+export function wantSummary(setting: 'auto' | 'on' | 'off', format: LogFormat): boolean {
+  return setting === 'on' || (setting === 'auto' && format === 'pretty');
 }
 
 interface Seen {

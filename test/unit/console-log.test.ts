@@ -2,11 +2,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { emptyCounters } from '../../src/bpf/counter-layout.js';
-import { wantSummary } from '../../src/cli/commands.js';
-import { chooseLogFormat, createLogger, type LogFormat } from '../../src/log/logger.js';
+import { chooseLogFormat, colorsWanted, createLogger, type LogFormat } from '../../src/log/logger.js';
 import {
   MAX_SUMMARY_LINES,
   TrafficSummary,
+  wantSummary,
   formatBitRate,
   formatBytes,
   formatCount,
@@ -38,6 +38,13 @@ test('log.summary: auto follows the format (on for pretty, off for JSON); on and
   assert.is(wantSummary('auto', 'json'), false);
   assert.is(wantSummary('on', 'json'), true);
   assert.is(wantSummary('off', 'pretty'), false);
+});
+
+test('colours only on a terminal, and not with NO_COLOR or TERM=dumb', () => {
+  assert.is(colorsWanted(true, { TERM: 'xterm' }), true);
+  assert.is(colorsWanted(false, { TERM: 'xterm' }), false);
+  assert.is(colorsWanted(true, { TERM: 'xterm', NO_COLOR: '1' }), false);
+  assert.is(colorsWanted(true, { TERM: 'dumb' }), false);
 });
 
 test('json: one parseable line per call, module and fields kept', () => {
