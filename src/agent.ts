@@ -116,7 +116,10 @@ export class Agent {
     await this.#startHealth();
     this.#loadObjectOnce();
     sweepOtherLayouts(this.#config.bpffs.path, this.#log);
-    if (this.#selectedInterfaces().length === 0) throw new NoInterfaceSelected(listInterfaces().map((i) => i.name));
+    const selected = this.#selectedInterfaces().length;
+    if (selected === 0) throw new NoInterfaceSelected(listInterfaces().map((i) => i.name));
+    // Each attach loads and verifies a program (about 30 ms): hundreds take seconds, so say what is under way.
+    this.#log.info({ interfaces: selected }, `attaching to ${selected} interface${selected === 1 ? '' : 's'}`);
     // Metrics first, so attach failures at start-up are counted too.
     this.#metrics = this.#deps.createMetrics(this.#counting(), this.#config);
     this.#reconciler.reconcile();
