@@ -29,6 +29,8 @@ export interface AgentDeps {
    * returns. Throws an ExportSettingsError naming the config key when the export settings are unusable.
    */
   createMetrics: (counting: CountingSide, config: CarnxConfig, previous?: MetricsController) => MetricsController;
+  /** Sees every collection's snapshots, as the exporter gets them (log.summary); must not throw. */
+  onCollected?: (snapshots: readonly InterfaceSnapshot[]) => void;
 }
 
 export class Agent {
@@ -94,10 +96,14 @@ export class Agent {
   #counting(): CountingSide {
     return {
       // The producer keeps each final until an export carrying it succeeds.
-      snapshots: () => [
-        ...readSnapshots(this.#deps.lib, this.#reconciler.attachments(), this.#log),
-        ...this.#finals.splice(0),
-      ],
+      snapshots: () => {
+        const read = [
+          ...readSnapshots(this.#deps.lib, this.#reconciler.attachments(), this.#log),
+          ...this.#finals.splice(0),
+        ];
+        this.#deps.onCollected?.(read);
+        return read;
+      },
       attachedByHook: () => this.#reconciler.attachedByHook(),
       countedInterfaces: () => this.#reconciler.attachedNames(),
       saveDeltaExported: (name, direction, counters, untilUnixNs) =>
@@ -112,7 +118,10 @@ export class Agent {
     await this.#startHealth();
     this.#loadObjectOnce();
     sweepOtherLayouts(this.#config.bpffs.path, this.#log);
-    if (this.#selectedInterfaces().length === 0) throw new NoInterfaceSelected(listInterfaces().map((i) => i.name));
+    const selected = this.#selectedInterfaces().length;
+    if (selected === 0) throw new NoInterfaceSelected(listInterfaces().map((i) => i.name));
+    // Each attach loads and verifies a program (about 30 ms): hundreds take seconds, so say what is under way.
+    this.#log.info({ interfaces: selected }, `attaching to ${selected} interface${selected === 1 ? '' : 's'}`);
     // Metrics first, so attach failures at start-up are counted too.
     this.#metrics = this.#deps.createMetrics(this.#counting(), this.#config);
     this.#reconciler.reconcile();
