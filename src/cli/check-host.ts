@@ -33,7 +33,7 @@ export interface HostReport {
   failed?: CheckItem;
 }
 
-function pinTreeItem(bpffs: string, privileged: boolean): CheckItem {
+export function pinTreeItem(bpffs: string, privileged: boolean): CheckItem {
   try {
     checkPinTree(bpffs);
     return { id: 'pin-tree', status: 'ok', detail: `${bpffs}/carnx is absent or owned by root, no symlinks` };
@@ -46,7 +46,7 @@ function pinTreeItem(bpffs: string, privileged: boolean): CheckItem {
   }
 }
 
-function tcxItem(lib: Libbpf | undefined, privileged: boolean): { item: CheckItem; tcx: boolean } {
+export function tcxItem(lib: Libbpf | undefined, privileged: boolean): { item: CheckItem; tcx: boolean } {
   if (!lib || !privileged) {
     const v = kernelVersion(release());
     const likely = v !== undefined && (v[0] > TCX_KERNEL[0] || (v[0] === TCX_KERNEL[0] && v[1] >= TCX_KERNEL[1]));
@@ -73,7 +73,7 @@ function tcxItem(lib: Libbpf | undefined, privileged: boolean): { item: CheckIte
       };
 }
 
-function objectItems(config: CarnxConfig, lib: Libbpf | undefined, privileged: boolean, tcx: boolean): CheckItem {
+export function objectItem(config: CarnxConfig, lib: Libbpf | undefined, privileged: boolean, tcx: boolean): CheckItem {
   const path = resolveXdpObject(config);
   if (!lib || !privileged) {
     return { id: 'object', status: 'skipped', detail: `${path} exists; loading it not tried`, fix: NEEDS_ROOT };
@@ -100,7 +100,7 @@ function objectItems(config: CarnxConfig, lib: Libbpf | undefined, privileged: b
   return { id: 'object', status: 'ok', detail: `${path}: the verifier accepts ${programs.join(' and ')}` };
 }
 
-function agentItem(bpffs: string): CheckItem {
+export function agentItem(bpffs: string): CheckItem {
   let seen: ReturnType<typeof agentPresence>;
   try {
     seen = agentPresence(bpffs);
@@ -141,7 +141,7 @@ export function checkHost(config: CarnxConfig): HostReport {
   ];
   const bpffsOk = checks.at(-1)?.status === 'ok';
   checks.push(bpffsOk ? pinTreeItem(bpffs, privileged) : { id: 'pin-tree', status: 'skipped', detail: 'needs bpffs' });
-  checks.push(tcx.item, objectItems(config, lib, privileged, tcx.tcx));
+  checks.push(tcx.item, objectItem(config, lib, privileged, tcx.tcx));
   checks.push(bpffsOk ? agentItem(bpffs) : { id: 'agent', status: 'skipped', detail: 'needs bpffs' });
 
   let ours: CarnxAttachment[] = [];

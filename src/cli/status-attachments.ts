@@ -30,7 +30,14 @@ export function bootTimeToIso(bootNs: bigint, uptime = readFileSync('/proc/uptim
   return new Date(now - uptimeMs + Number(bootNs / 1_000_000n)).toISOString();
 }
 
-function hookOf(lib: Libbpf, type: number, attachType: number, ifindex: number, progId: number): Hook | undefined {
+/** The hook a link runs on: tcx links say it themselves, XDP links through the interface's XDP query. */
+export function hookOf(
+  lib: Libbpf,
+  type: number,
+  attachType: number,
+  ifindex: number,
+  progId: number,
+): Hook | undefined {
   if (type === LINK_TYPES.tcx) {
     if (attachType === TCX_ATTACH_TYPES.ingress) return 'tc-ingress';
     if (attachType === TCX_ATTACH_TYPES.egress) return 'tc-egress';

@@ -38,7 +38,9 @@ export function agentPresence(bpffs: string, locks = readFileSync('/proc/locks',
 
 function commandOf(pid: number): { command?: string } {
   try {
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      .split('\0')
+      .filter((a) => a !== '');
     return argv.length > 0 ? { command: argv.join(' ') } : {};
   } catch {
     return {};

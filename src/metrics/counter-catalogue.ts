@@ -139,11 +139,6 @@ const healthEntries: CatalogueEntry[] = [
 /** Every exported metric, in the order `carnx counters` lists them. */
 export const COUNTER_CATALOGUE: readonly CatalogueEntry[] = [...counterEntries, ...kernelEntries, ...healthEntries];
 
-/** One metric by name, or undefined. */
-export function catalogueEntry(name: string): CatalogueEntry | undefined {
-  return COUNTER_CATALOGUE.find((e) => e.name === name);
-}
-
 /** The seed's counters in their original order, each with the metric that replaces it. */
 export function seedCounters(): Array<SeedCounter & { metric: string }> {
   return COUNTER_CATALOGUE.flatMap((e) => e.replaces.map((r) => ({ ...r, metric: e.name })));
