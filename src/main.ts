@@ -26,8 +26,11 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${own[flags[0] ?? ''] ?? USAGE}\n`);
       return ExitCode.ok;
     }
-    case 'counters':
-      return countersCommand({ json: takeSwitches(flags, ['--json']).switches.has('--json') });
+    case 'counters': {
+      const { switches, rest } = takeSwitches(flags, ['--json']);
+      if (rest.length > 0) throw new ConfigError([`carnx counters takes only --json, got ${rest.join(' ')}`]);
+      return countersCommand({ json: switches.has('--json') });
+    }
     case 'version':
       process.stdout.write(`carnx ${packageVersion()}\n`);
       return ExitCode.ok;

@@ -135,6 +135,7 @@ test('`carnx counters --json` prints the catalogue; the text names every metric 
   const help = carnx('counters', '--help');
   assert.is(help.status, 0);
   assert.match(help.stdout, /^usage: carnx counters \[--json\]/);
+  assert.is(carnx('counters', '--bogus').status, 2, 'anything but --json is refused');
 });
 
 test.run();
