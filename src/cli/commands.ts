@@ -11,10 +11,12 @@ import { checkPinTree } from '../attach/pin-tree.js';
 import { lockBpffs } from '../host/bpffs-lock.js';
 import { createMetricsController } from '../metrics/metrics-controller.js';
 import { ExitCode } from './exit-codes.js';
+import { reportCheck, type CheckOptions } from './check-command.js';
 
-/** Validates what can be validated without privileges: the config (already loaded) and the object file. */
-export function checkCommand(config: CarnxConfig): number {
+/** The config (already loaded) and the object file, then (unless configOnly) the host: check-command.ts. */
+export function checkCommand(config: CarnxConfig, options: CheckOptions = { json: false, configOnly: true }): number {
   checkObjectFile(resolveXdpObject(config));
+  if (!options.configOnly) return reportCheck(config, options.json);
   process.stdout.write(`carnx: configuration OK (xdp.object ${resolveXdpObject(config)})\n`);
   return ExitCode.ok;
 }
