@@ -1,0 +1,96 @@
+// `carnx top`: a live view of the pinned counters, read once a second, until q, Ctrl-C or a signal.
+import type { ReadStream, WriteStream } from 'node:tty';
+import { HostNotReady } from '../host/host-errors.js';
+import type { PinnedCounters } from '../reader/pinned-counters.js';
+import { ExitCode } from './exit-codes.js';
+import { PinnedSource, bpffsPathOf, isEmpty, nothingPinned, splitFlags } from './snapshot-source.js';
+import { TopTerminal } from './top-terminal.js';
+import { topFrame } from './top-view.js';
+
+export const TOP_HELP = `usage: carnx top [--bpffs-path <dir>] [--config <file>]
+
+A live view of the counters carnx has pinned in bpffs, refreshed every second: per interface and direction the
+packets/s and bits/s, the protocol mix (share of packets/s), TCP flags/s, SYN vs SYN-ACK and malformed frames, with
+exact totals since counting began. Reads the pinned maps directly: no collector is asked, and the running agent is
+not disturbed (read-only, its bpffs lock is left alone). Run as root, in a terminal.
+
+  --bpffs-path <dir>  the agent's bpffs.path (default /sys/fs/bpf; also from --config or CARNX_BPFFS_PATH)
+  --help              print this text
+
+Keys: q or Ctrl-C quits. Exit codes: 0 quit (also on SIGTERM/SIGINT/SIGHUP), 3 nothing pinned or not readable.`;
+
+const REFRESH_MS = 1000;
+const QUIT_KEYS = new Set(['q', 'Q', '\x03']);
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+
+export async function topCommand(
+  argv: string[],
+  input: ReadStream = process.stdin as ReadStream,
+  output: WriteStream = process.stdout as WriteStream,
+): Promise<number> {
+  const { own, config } = splitFlags(argv, ['--help', '-h']);
+  if (own.size > 0) {
+    output.write(`${TOP_HELP}\n`);
+    return ExitCode.ok;
+  }
+  const source = new PinnedSource(bpffsPathOf(config));
+  const first = source.read();
+  if (isEmpty(first)) throw nothingPinned(source.bpffs);
+  if (!input.isTTY || !output.isTTY) {
+    throw new HostNotReady('carnx top needs a terminal on stdin and stdout: use carnx snapshot (--json) in scripts');
+  }
+  const terminal = new TopTerminal(input, output);
+  try {
+    terminal.enter();
+    return await runUntilQuit(source, first, terminal, input, output);
+  } finally {
+    terminal.restore();
+  }
+}
+
+/** Resolves on a quit key or a stop signal; rejects (after clean-up) when a read or a draw fails. */
+function runUntilQuit(
+  source: PinnedSource,
+  first: PinnedCounters,
+  terminal: TopTerminal,
+  input: ReadStream,
+  output: WriteStream,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let previous: PinnedCounters | undefined;
+    let current = first;
+    const draw = () =>
+      terminal.draw(
+        topFrame({ bpffs: source.bpffs, previous, current, width: terminal.columns, height: terminal.rows }),
+      );
+    const guarded = (step: () => void) => () => {
+      try {
+        step();
+      } catch (err) {
+        finish(() => reject(err));
+      }
+    };
+    const tick = guarded(() => {
+      previous = current;
+      current = source.read();
+      draw();
+    });
+    const onKey = (data: Buffer) => {
+      if ([...data.toString('utf8')].some((key) => QUIT_KEYS.has(key))) finish(() => resolve(ExitCode.ok));
+    };
+    const onSignal = () => finish(() => resolve(ExitCode.ok));
+    const onResize = guarded(draw);
+    const timer = setInterval(tick, REFRESH_MS);
+    input.on('data', onKey);
+    output.on('resize', onResize);
+    for (const s of STOP_SIGNALS) process.on(s, onSignal);
+    function finish(settle: () => void): void {
+      clearInterval(timer);
+      input.removeListener('data', onKey);
+      output.removeListener('resize', onResize);
+      for (const s of STOP_SIGNALS) process.removeListener(s, onSignal);
+      settle();
+    }
+    guarded(draw)();
+  });
+}
