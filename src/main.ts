@@ -10,6 +10,8 @@ import { ExitCode, failureOf } from './cli/exit-codes.js';
 import { checkCommand, detachCommand, startAgent, type RunningAgent } from './cli/commands.js';
 import { stopAgent } from './cli/stop-agent.js';
 import type { CarnxConfig } from './config/schema.js';
+import { snapshotCommand } from './cli/snapshot-command.js';
+import { topCommand } from './cli/top-command.js';
 
 function packageVersion(): string {
   return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
@@ -27,6 +29,10 @@ async function main(argv: string[]): Promise<number> {
     case 'config-reference':
       process.stdout.write(renderConfigReference());
       return ExitCode.ok;
+    case 'snapshot':
+      return snapshotCommand(flags, (text) => process.stdout.write(text));
+    case 'top':
+      return topCommand(flags);
     default: {
       const config = loadConfig({ argv: flags, env: process.env });
       if (command === 'check') return checkCommand(config);
