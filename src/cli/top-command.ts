@@ -39,10 +39,25 @@ export async function topCommand(
   if (!input.isTTY || !output.isTTY) {
     throw new HostNotReady('carnx top needs a terminal on stdin and stdout: use carnx snapshot (--json) in scripts');
   }
-  const terminal = new TopTerminal(input, output);
+  return showTop({ bpffs: source.bpffs, read: () => source.read(), first, input, output, refreshMs: REFRESH_MS });
+}
+
+export interface TopSession {
+  bpffs: string;
+  /** One read of the pins; a throw ends top (after the terminal is given back). */
+  read: () => PinnedCounters;
+  first: PinnedCounters;
+  input: ReadStream;
+  output: WriteStream;
+  refreshMs: number;
+}
+
+/** Takes the terminal, redraws every refreshMs until a quit key or a stop signal, and gives the terminal back. */
+export async function showTop(session: TopSession): Promise<number> {
+  const terminal = new TopTerminal(session.input, session.output);
   try {
     terminal.enter();
-    return await runUntilQuit(source, first, terminal, input, output);
+    return await runUntilQuit(session, terminal);
   } finally {
     terminal.restore();
   }
@@ -50,19 +65,14 @@ export async function topCommand(
 
 /** Resolves on a quit key or a stop signal; rejects (after clean-up) when a read or a draw fails. */
 function runUntilQuit(
-  source: PinnedSource,
-  first: PinnedCounters,
+  { bpffs, read, first, input, output, refreshMs }: TopSession,
   terminal: TopTerminal,
-  input: ReadStream,
-  output: WriteStream,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
     let previous: PinnedCounters | undefined;
     let current = first;
     const draw = () =>
-      terminal.draw(
-        topFrame({ bpffs: source.bpffs, previous, current, width: terminal.columns, height: terminal.rows }),
-      );
+      terminal.draw(topFrame({ bpffs, previous, current, width: terminal.columns, height: terminal.rows }));
     const guarded = (step: () => void) => () => {
       try {
         step();
@@ -72,7 +82,7 @@ function runUntilQuit(
     };
     const tick = guarded(() => {
       previous = current;
-      current = source.read();
+      current = read();
       draw();
     });
     const onKey = (data: Buffer) => {
@@ -80,7 +90,7 @@ function runUntilQuit(
     };
     const onSignal = () => finish(() => resolve(ExitCode.ok));
     const onResize = guarded(draw);
-    const timer = setInterval(tick, REFRESH_MS);
+    const timer = setInterval(tick, refreshMs);
     input.on('data', onKey);
     output.on('resize', onResize);
     for (const s of STOP_SIGNALS) process.on(s, onSignal);

@@ -18,7 +18,11 @@ export function topFrame(input: TopInput): string[] {
   const { current, previous } = input;
   const lines = [header(input)];
   if (current.readings.length === 0 && current.unread.length === 0) {
-    lines.push('', `no carnx counters are pinned under ${input.bpffs} (waiting for an agent: npm start, or carnx run)`);
+    lines.push(
+      '',
+      `no carnx counters are pinned under ${input.bpffs}`,
+      'waiting for an agent (npm start, or carnx run), or quit and pass --bpffs-path',
+    );
   }
   for (const r of current.readings) {
     const before = previous?.readings.find((p) => p.ifname === r.ifname && p.direction === r.direction);
@@ -116,7 +120,7 @@ function times8(bytesPerSecond: number | undefined): number | undefined {
   return bytesPerSecond === undefined ? undefined : bytesPerSecond * 8;
 }
 
-/** Rates with an SI prefix in at most 6 characters: 0, 12, 999, 1.23 k, 45.6 M; '-' when unknown. */
+/** Rates with an SI prefix, at most 6 characters up to 999 E: 0, 12, 999, 1.23 k, 45.6 M; "-" when unknown. */
 export function si(value: number | undefined): string {
   if (value === undefined) return '-';
   if (value < 999.5) return `${Math.round(value)}`;
