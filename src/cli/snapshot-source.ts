@@ -4,7 +4,7 @@ import { tcxSupported } from '../attach/attach-hooks.js';
 import { loadConfig } from '../config/load-config.js';
 import { HostNotReady } from '../host/host-errors.js';
 import { checkBpffs, openLibbpf } from '../host/preflight.js';
-import { readPinnedCounters, type PinnedCounters } from '../reader/pinned-counters.js';
+import { readPinnedCounters, type HookCache, type PinnedCounters } from '../reader/pinned-counters.js';
 
 /** The command's own switches (e.g. --json), and every other argument for loadConfig (--bpffs-path, --config, ...). */
 export function splitFlags(argv: string[], own: readonly string[]): { own: Set<string>; config: string[] } {
@@ -27,6 +27,8 @@ export class PinnedSource {
   readonly bpffs: string;
   readonly #lib: Libbpf;
   readonly #tcx: boolean;
+  /** Each link's hook is asked once, not every second. */
+  readonly #hooks: HookCache = new Map();
 
   constructor(bpffs: string) {
     checkBpffs(bpffs);
@@ -37,7 +39,7 @@ export class PinnedSource {
 
   read(): PinnedCounters {
     try {
-      return readPinnedCounters(this.#lib, this.bpffs, this.#tcx);
+      return readPinnedCounters(this.#lib, this.bpffs, this.#tcx, this.#hooks);
     } catch (err) {
       // Listing bpffs is refused without root: say how to run, rather than "nothing pinned".
       throw new HostNotReady(`could not read carnx's pins: ${(err as Error).message} (run as root)`);

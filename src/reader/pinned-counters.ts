@@ -35,15 +35,28 @@ export interface PinnedCounters {
 }
 
 /**
+ * The hook of each link seen, by link id: a link stays on the hook it was created on (an upgrade swaps only its
+ * program), and telling XDP's mode costs a netlink dump of every device (about 9 ms on a host with a thousand).
+ */
+export type HookCache = Map<number, Hook | undefined>;
+
+/**
  * Reads every complete attachment under bpffs. Opening a pin takes no lock and changes nothing, so this runs
  * next to an agent that holds the bpffs lock; each read opens and closes its own fds, so a re-attach between two
- * reads is followed. `tcx` says whether this kernel has tcx hooks (attach-hooks.ts tcxSupported).
+ * reads is followed. `tcx` says whether this kernel has tcx hooks (attach-hooks.ts tcxSupported). Pass the same
+ * `hooks` cache to successive reads (top) to ask the kernel for each link's hook once; links gone are dropped from it.
  */
-export function readPinnedCounters(lib: Libbpf, bpffs: string, tcx: boolean): PinnedCounters {
+export function readPinnedCounters(
+  lib: Libbpf,
+  bpffs: string,
+  tcx: boolean,
+  hooks: HookCache = new Map(),
+): PinnedCounters {
   const readAtMonotonicNs = process.hrtime.bigint();
   const readAtUnixNs = BigInt(Date.now()) * 1_000_000n;
   const readings: PinnedReading[] = [];
   const unread: UnreadPins[] = [];
+  const seen = new Set<number>();
   for (const pins of pinInventory(bpffs).pinned) {
     const { ifname, direction } = pins;
     if (!pins.complete) {
@@ -51,15 +64,16 @@ export function readPinnedCounters(lib: Libbpf, bpffs: string, tcx: boolean): Pi
       continue;
     }
     try {
-      readings.push(readOne(lib, pins, tcx));
+      readings.push(readOne(lib, pins, tcx, hooks, seen));
     } catch (err) {
       unread.push({ ifname, direction, reason: (err as Error).message });
     }
   }
+  for (const linkId of hooks.keys()) if (!seen.has(linkId)) hooks.delete(linkId);
   return { readAtUnixNs, readAtMonotonicNs, readings, unread };
 }
 
-function readOne(lib: Libbpf, pins: PinnedDirection, tcx: boolean): PinnedReading {
+function readOne(lib: Libbpf, pins: PinnedDirection, tcx: boolean, hooks: HookCache, seen: Set<number>): PinnedReading {
   const fds: number[] = [];
   const open = (path: string) => {
     const fd = lib.getPinned(path);
@@ -75,10 +89,12 @@ function readOne(lib: Libbpf, pins: PinnedDirection, tcx: boolean): PinnedReadin
     const meta = decodeMeta(lib.lookup(metaFd, 0, META_SIZE, pins.meta));
     const counters = decodeCounters(lib.lookupPerCpuU64Sums(countersFd, 0, COUNTERS_SIZE, pins.counters));
     const link = lib.linkInfo(open(pins.link), pins.link);
+    seen.add(link.id);
+    if (!hooks.has(link.id) || link.ifindex === 0) hooks.set(link.id, hookOf(lib, pins, link, tcx));
     return {
       ifname: pins.ifname,
       direction: pins.direction,
-      hook: hookOf(lib, pins, link, tcx),
+      hook: hooks.get(link.id),
       ifindex: link.ifindex,
       countingSinceUnixNs: meta.countingSinceUnixNs,
       counters,
@@ -98,6 +114,10 @@ function checkShape(lib: Libbpf, fd: number, path: string, type: number, valueSi
     );
 }
 
+function isTc(hook: Hook): boolean {
+  return hook.startsWith('tc-');
+}
+
 /** The hook the link's program runs on now, asked the same way an agent asks when it adopts a pinned link. */
 function hookOf(
   lib: Libbpf,
@@ -108,7 +128,9 @@ function hookOf(
   if (link.ifindex === 0) return undefined; // defunct: the device went away
   const iface = { name: pins.ifname, ifindex: link.ifindex };
   try {
-    return knownHooks(lib, pins.direction, tcx).find((h) => h.runs(iface, link.progId))?.hook ?? pins.hook;
+    // TC hooks first: their query is one bpf syscall, XDP's a netlink dump per mode tried.
+    const hooks = knownHooks(lib, pins.direction, tcx).sort((a, b) => Number(isTc(b.hook)) - Number(isTc(a.hook)));
+    return hooks.find((h) => h.runs(iface, link.progId))?.hook ?? pins.hook;
   } catch {
     // Only a label: the counts were read; a query refused (e.g. without CAP_NET_ADMIN) leaves the hook unknown.
     return pins.hook;

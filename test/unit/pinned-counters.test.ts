@@ -34,6 +34,7 @@ interface FakeLink {
 function fakeLib(objects: Map<string, FakeMap | FakeLink>, hooks: { drv?: number; skb?: number; egress?: number[] }) {
   const open = new Map<number, string>();
   const lookups: string[] = [];
+  const queries = { xdp: 0, tcx: 0 };
   let next = 100;
   const at = (fd: number) => objects.get(open.get(fd) ?? '') as FakeMap & FakeLink;
   const lib = {
@@ -53,17 +54,17 @@ function fakeLib(objects: Map<string, FakeMap | FakeLink>, hooks: { drv?: number
       if (!at(fd).words) throw new Error('bpf_map_lookup_elem failed: EFAULT');
       return at(fd).words!;
     },
-    linkInfo: (fd: number) => ({ id: 1, progId: at(fd).progId, ifindex: at(fd).ifindex }),
-    xdpQuery: () => ({
-      progId: 0,
-      drvProgId: hooks.drv ?? 0,
-      skbProgId: hooks.skb ?? 0,
-      hwProgId: 0,
-      attachMode: 'drv',
-    }),
-    tcxQuery: (_ifindex: number, direction: string) => (direction === 'egress' ? (hooks.egress ?? []) : []),
+    linkInfo: (fd: number) => ({ id: at(fd).progId + 1000, progId: at(fd).progId, ifindex: at(fd).ifindex }),
+    xdpQuery: () => {
+      queries.xdp++;
+      return { progId: 0, drvProgId: hooks.drv ?? 0, skbProgId: hooks.skb ?? 0, hwProgId: 0, attachMode: 'drv' };
+    },
+    tcxQuery: (_ifindex: number, direction: string) => {
+      queries.tcx++;
+      return direction === 'egress' ? (hooks.egress ?? []) : [];
+    },
   };
-  return { lib: lib as unknown as Libbpf, open, lookups };
+  return { lib: lib as unknown as Libbpf, open, lookups, queries };
 }
 
 function words(seed: number): bigint[] {
@@ -164,6 +165,39 @@ test('a map of another shape is never looked up; an unfinished attach and a fail
       'nothing of the misfit was looked up',
     );
     assert.is(open.size, 0, 'no fd left open, failures included');
+  } finally {
+    rmSync(bpffs, { recursive: true });
+  }
+});
+
+test("with a cache each link's hook is asked once; links no longer pinned leave the cache", () => {
+  const bpffs = mkdtempSync(join(tmpdir(), 'carnx-pinned-'));
+  try {
+    const objects = new Map<string, FakeMap | FakeLink>();
+    for (const [ifname, progId] of [
+      ['eth0', 41],
+      ['eth1', 51],
+    ] as const) {
+      pin(bpffs, objects, ifname, 'receive', {
+        counters: { type: 6, valueSize: COUNTERS_SIZE, words: words(1) },
+        link: { progId, ifindex: 9 },
+      });
+    }
+    const { lib, queries } = fakeLib(objects, { skb: 41 });
+    const cache = new Map();
+    readPinnedCounters(lib, bpffs, true, cache);
+    const first = { ...queries };
+    assert.ok(first.xdp > 0, 'asked the kernel the first time');
+    const again = readPinnedCounters(lib, bpffs, true, cache);
+    assert.equal(queries, first, 'not again');
+    assert.equal(
+      again.readings.map((r) => r.hook),
+      ['xdp-generic', undefined],
+    );
+    assert.equal([...cache.keys()], [1041, 1051]);
+    rmSync(interfacePins(bpffs, 'eth1').dir, { recursive: true });
+    readPinnedCounters(lib, bpffs, true, cache);
+    assert.equal([...cache.keys()], [1041]);
   } finally {
     rmSync(bpffs, { recursive: true });
   }
