@@ -13,6 +13,8 @@ import { CHECK_HELP } from './cli/check-command.js';
 import { COUNTERS_HELP, countersCommand } from './cli/counters-command.js';
 import { STATUS_HELP, statusCommand } from './cli/status-command.js';
 import type { CarnxConfig } from './config/schema.js';
+import { snapshotCommand } from './cli/snapshot-command.js';
+import { topCommand } from './cli/top-command.js';
 
 function packageVersion(): string {
   return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
@@ -37,6 +39,10 @@ async function main(argv: string[]): Promise<number> {
     case 'config-reference':
       process.stdout.write(renderConfigReference());
       return ExitCode.ok;
+    case 'snapshot':
+      return snapshotCommand(flags, (text) => process.stdout.write(text));
+    case 'top':
+      return topCommand(flags);
     default: {
       // check and status take switches of their own; every other flag is a config flag.
       const { switches, rest } = takeSwitches(flags, ['--json', '--config-only']);

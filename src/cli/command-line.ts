@@ -8,6 +8,8 @@ export const COMMANDS = [
   'config-reference',
   'version',
   'help',
+  'snapshot',
+  'top',
 ] as const;
 export type Command = (typeof COMMANDS)[number];
 
@@ -24,6 +26,8 @@ commands:
                     libbpf, tcx, the selected interfaces); attaches nothing
   status            what carnx has attached on this host, and whether an agent is running
   counters          every metric carnx exports: unit, attributes, meaning, the seed counter it replaces
+  snapshot          print the counters pinned in bpffs now (--json: the exporter's names); no agent needed
+  top               live view of the pinned counters: rates, protocol mix, TCP flags (q quits)
   detach            remove every attachment and pin carnx left (e.g. kept with xdp.keepAttachedOnExit)
   config-reference  print the configuration reference (Markdown)
   version           print carnx's version
@@ -34,6 +38,8 @@ Every config key is also a flag (--otlp-endpoint, --xdp-mode, ...): see \`carnx 
 
 /** The first word, if it is a command, picks it; --help and --version work anywhere. */
 export function parseCommandLine(argv: string[]): CommandLine {
+  // snapshot and top answer --help with their own text, and take flags of their own (--json).
+  if (argv[0] === 'snapshot' || argv[0] === 'top') return { command: argv[0], flags: argv.slice(1) };
   if (argv.includes('--help') || argv.includes('-h')) {
     // `carnx status --help`: the command's own help, when it has one.
     const named = argv[0] !== undefined && (COMMANDS as readonly string[]).includes(argv[0]);

@@ -23,6 +23,7 @@ command -v clang-format >/dev/null || need+=(clang-format)   # npm run check: xd
 command -v containerd >/dev/null || need+=(containerd)
 command -v runc >/dev/null || need+=(runc)
 command -v curl >/dev/null || need+=(curl)
+command -v tmux >/dev/null || need+=(tmux)   # a real terminal for carnx top (test/e2e/top.test.ts)
 if [ "${#need[@]}" -gt 0 ]; then
 	echo "carnx tests: installing ${need[*]}" >&2
 	export DEBIAN_FRONTEND=noninteractive
