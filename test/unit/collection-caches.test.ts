@@ -45,6 +45,15 @@ test('sumPerCpuU64 equals adding the u64s as bigints: extreme values, 256 CPUs, 
   raw.copy(unaligned);
   assert.equal(sumPerCpuU64(unaligned, cpus, stride, fields), want, 'a buffer at an odd offset');
   assert.throws(() => sumPerCpuU64(raw, cpus + 1, stride, fields), /cannot hold/);
+  // An odd number of CPUs (the last one has no partner in the two-at-a-time loop).
+  const three = raw.subarray(0, 3 * stride);
+  const first3 = [0, 1, 2].map((cpu) =>
+    Array.from({ length: fields }, (_, i) => raw.readBigUInt64LE(cpu * stride + i * 8)),
+  );
+  assert.equal(
+    sumPerCpuU64(three, 3, stride, fields),
+    Array.from({ length: fields }, (_, i) => first3.reduce((n, cpu) => n + (cpu[i] as bigint), 0n)),
+  );
 });
 
 /** One interface's snapshot in one direction, counting since `since` seconds. */
