@@ -12,7 +12,7 @@ import { HealthServer } from './health/health-server.js';
 import { readiness, type AgentState } from './health/readiness.js';
 import { BpfObjectUnusable } from './host/host-errors.js';
 import { seccompMode } from './host/preflight.js';
-import { listInterfaces, type NetInterface } from './interfaces/interface-list.js';
+import { InterfaceLister, listInterfaces, type NetInterface } from './interfaces/interface-list.js';
 import { interfaceFilter, NoInterfaceSelected } from './interfaces/interface-selector.js';
 import { EthernetOnly } from './interfaces/link-type.js';
 import type { Logger } from './log/logger.js';
@@ -40,6 +40,8 @@ export class Agent {
   readonly #reconciler: Reconciler;
   readonly #tcx: boolean;
   readonly #ethernetOnly: EthernetOnly;
+  /** Re-reads only interfaces that changed since the last rescan. */
+  readonly #lister = new InterfaceLister();
   /** Last reads of attachments released at a rescan, handed to the next collection once. */
   #finals: InterfaceSnapshot[] = [];
   #attachers: PinnedAttacher[];
@@ -147,7 +149,7 @@ export class Agent {
 
   #selectedInterfaces(): NetInterface[] {
     const wanted = interfaceFilter(this.#config.interfaces.include, this.#config.interfaces.exclude);
-    return this.#ethernetOnly.filter(listInterfaces().filter((i) => wanted(i.name)));
+    return this.#ethernetOnly.filter(this.#lister.list().filter((i) => wanted(i.name)));
   }
 
   /** A verifier rejection or a corrupt object must stop start-up before anything is attached. */
