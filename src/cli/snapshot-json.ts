@@ -74,19 +74,19 @@ export function snapshotJson(bpffsPath: string, read: PinnedCounters): SnapshotJ
         };
         const words = instrument.read(r.counters);
         if (instrument.kind === 'sum') {
-          return instrument.points(words).map((p) => ({
-            attributes: { ...common.iface, ...p.attributes },
+          return instrument.values(words).map((value, i) => ({
+            attributes: { ...common.iface, ...instrument.attributes[i] },
             startTimeUnixNano: common.startTimeUnixNano,
-            value: p.value,
+            value,
           }));
         }
-        return instrument.points(words).map((p) => ({
-          attributes: { ...common.iface, ...p.attributes },
+        return instrument.values(words).map((value, i) => ({
+          attributes: { ...common.iface, ...instrument.attributes[i] },
           startTimeUnixNano: common.startTimeUnixNano,
-          count: p.value.count,
-          sum: p.value.sum ?? 0,
-          bucketCounts: p.value.buckets.counts,
-          explicitBounds: p.value.buckets.boundaries,
+          count: value.count,
+          sum: value.sum ?? 0,
+          bucketCounts: value.buckets.counts,
+          explicitBounds: value.buckets.boundaries,
         }));
       }),
     })),

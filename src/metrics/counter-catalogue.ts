@@ -1,6 +1,5 @@
 // Every metric carnx exports, in one table: unit, kind, attributes and their values, meaning, and the seed counters
 // each replaces. `carnx counters`, the README's tables and the tests read it; the exporter's tables feed it.
-import { emptyCounters } from '../bpf/counter-layout.js';
 import { HOOKS } from '../attach/attach-hooks.js';
 import { ATTR, COUNTER_INSTRUMENTS, type CounterInstrument } from './counter-instruments.js';
 import { SYSTEM_NETWORK_METRICS } from './system-network-instruments.js';
@@ -56,11 +55,10 @@ const SEED: Readonly<Record<string, readonly SeedCounter[]>> = {
   ],
 };
 
-/** The attribute values an instrument really exports: its points for a zero vector, in first-seen order. */
+/** The attribute values an instrument really exports: its points' own attributes, in first-seen order. */
 function exportedAttributes(instrument: CounterInstrument): CatalogueAttribute[] {
-  const points = instrument.points(instrument.read(emptyCounters()));
   const values = new Map<string, Set<string>>();
-  for (const { attributes } of points) {
+  for (const attributes of instrument.attributes) {
     for (const [name, value] of Object.entries(attributes)) {
       if (!values.has(name)) values.set(name, new Set());
       values.get(name)?.add(String(value));
