@@ -29,7 +29,7 @@ const RENDERERS: Record<string, (result: Json) => string[]> = {
   livePps: (r: Json) => [
     `Packets per second received through a veth, generated live (${r.rounds} rounds of ${r.sends} x ` +
       `${r.frames.toExponential()} frames; no program: ${(median(r, 'no program') / 1e6).toFixed(2)} Mpps); ` +
-      `target: ${r.target.hook} >= ${pct(r.target.ratio)}, ${r.target.met ? 'met' : 'missed'}:`,
+      `target: ${verdict(r)}:`,
     '',
     '| hook | Mpps (median) | ratio of medians | per round against its no-program run (min-max) |',
     '| --- | --- | --- | --- |',
@@ -38,8 +38,7 @@ const RENDERERS: Record<string, (result: Json) => string[]> = {
     ),
   ],
   throughput: (r: Json) => [
-    `TCP throughput with GRO, single stream (${r.rounds} runs of ${r.seconds} s per hook); target: ` +
-      `${r.target.hook} >= ${pct(r.target.ratio)}, ${r.target.met ? 'met' : 'missed'}:`,
+    `TCP throughput with GRO, single stream (${r.rounds} runs of ${r.seconds} s per hook); target: ` + `${verdict(r)}:`,
     '',
     "| hook | Gbit/s (median) | ratio of medians | per run against its round's no-program run (min-max) |",
     '| --- | --- | --- | --- |',
@@ -50,6 +49,12 @@ const RENDERERS: Record<string, (result: Json) => string[]> = {
     ),
   ],
 };
+
+/** `carnx XDP native >= 97%: 104%, met` (files before the measured field: the target row's ratio). */
+function verdict(r: Json): string {
+  const measured = r.target.measured ?? r.rows.find((row: Json) => row.hook === r.target.hook)?.ratio;
+  return `${r.target.hook} >= ${pct(r.target.ratio)}: ${pct(measured)}, ${r.target.met ? 'met' : 'missed'}`;
+}
 
 function minMax(values: number[]): string {
   const lo = Math.min(...values);
