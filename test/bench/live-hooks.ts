@@ -1,4 +1,5 @@
 // The hooks the live benchmarks compare, each attached the way users get it: the real agent, run with --xdp-mode.
+import { sum } from '../../src/bpf/counter-layout.js';
 import { AgentProcess, TestBpffs } from '../fixtures/agent-process.js';
 import { msgIs } from '../fixtures/json-log.js';
 
@@ -23,6 +24,13 @@ export const LIVE_HOOKS: LiveHook[] = [
 export interface Attached {
   packets(): bigint | null;
   detach(): Promise<void>;
+  /** For a signal handler: SIGKILLs the agent and removes its pins (which detaches), without waiting. */
+  abort(): void;
+}
+
+/** The attachment a bench holds at the moment, for its signal handler to abort. */
+export interface Holding {
+  current?: Attached;
 }
 
 const AGENT_START_MS = 30_000;
@@ -33,8 +41,8 @@ const AGENT_START_MS = 30_000;
  * the measurement, as on a real node. Both directions, as the agent's default: on a TCP receiver the ACKs it sends
  * pass its TC egress program.
  */
-export async function attachHook(hook: LiveHook, ifname: string): Promise<Attached> {
-  if (hook.mode === undefined) return { packets: () => null, detach: async () => {} };
+export async function attachHook(hook: LiveHook, ifname: string, holding: Holding = {}): Promise<Attached> {
+  if (hook.mode === undefined) return { packets: () => null, detach: async () => {}, abort: () => {} };
   const bpffs = new TestBpffs(`bench-${hook.mode}`);
   const agent = new AgentProcess([
     'run',
@@ -52,16 +60,29 @@ export async function attachHook(hook: LiveHook, ifname: string): Promise<Attach
     '--log-level',
     'info',
   ]);
-  const detach = async () => {
-    await agent.stop('SIGTERM');
+  const abort = () => {
+    agent.child.kill('SIGKILL');
     bpffs.destroy();
   };
+  // Held from the spawn on: a signal while the agent starts must not leave it or its pins behind.
+  holding.current = { packets: () => null, detach: async () => abort(), abort };
   try {
     await agent.waitForLog(msgIs('attached', { interface: ifname, hook: hook.expect }), AGENT_START_MS);
   } catch (err) {
     await agent.stop('SIGKILL');
     bpffs.destroy();
+    holding.current = undefined;
     throw new Error(`${hook.name}: the agent did not attach to ${ifname}: ${(err as Error).message}`);
   }
-  return { packets: () => bpffs.read(ifname).counters.packets.reduce((a, b) => a + b, 0n), detach };
+  const attached: Attached = {
+    packets: () => sum(bpffs.read(ifname).counters.packets),
+    detach: async () => {
+      await agent.stop('SIGTERM');
+      bpffs.destroy();
+      holding.current = undefined;
+    },
+    abort,
+  };
+  holding.current = attached;
+  return attached;
 }

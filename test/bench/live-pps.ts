@@ -3,7 +3,7 @@ import { writeFileSync, readFileSync } from 'node:fs';
 import { ipv4, udp } from '../fixtures/frames.js';
 import { command } from '../fixtures/command.js';
 import { LiveGenerator } from './live-generator.js';
-import { type Attached, BASELINE, LIVE_HOOKS, type LiveHook, attachHook } from './live-hooks.js';
+import { type Attached, BASELINE, type Holding, LIVE_HOOKS, type LiveHook, attachHook } from './live-hooks.js';
 import { type Ratio, type RoundValue, median, pct, ratioOf, rotated } from './live-ratios.js';
 
 export const ROUNDS = 5;
@@ -74,8 +74,14 @@ export interface PpsResult {
   target: { hook: string; ratio: number; measured: number; met: boolean };
 }
 
-async function measure(hook: LiveHook, pair: BenchPair, gen: LiveGenerator, round: number): Promise<PpsRun> {
-  const attached: Attached = await attachHook(hook, pair.receiver);
+async function measure(
+  hook: LiveHook,
+  pair: BenchPair,
+  gen: LiveGenerator,
+  round: number,
+  holding: Holding,
+): Promise<PpsRun> {
+  const attached: Attached = await attachHook(hook, pair.receiver, holding);
   try {
     const from = pair.ifindex(pair.sender);
     gen.send(from, FRAME, WARM_UP_FRAMES);
@@ -100,7 +106,9 @@ async function measure(hook: LiveHook, pair: BenchPair, gen: LiveGenerator, roun
 /** Measures every hook once per round, the order rotating each round, so all see the same load. */
 export async function benchLivePps(rounds = ROUNDS): Promise<PpsResult> {
   const pair = new BenchPair();
+  const holding: Holding = {};
   const onSignal = (signal: NodeJS.Signals) => {
+    holding.current?.abort();
     pair.destroy();
     process.kill(process.pid, signal);
   };
@@ -111,7 +119,8 @@ export async function benchLivePps(rounds = ROUNDS): Promise<PpsResult> {
     gen = new LiveGenerator();
     const runs = new Map<string, PpsRun[]>(LIVE_HOOKS.map((h) => [h.name, []]));
     for (let round = 0; round < rounds; round++) {
-      for (const hook of rotated(LIVE_HOOKS, round)) runs.get(hook.name)?.push(await measure(hook, pair, gen, round));
+      for (const hook of rotated(LIVE_HOOKS, round))
+        runs.get(hook.name)?.push(await measure(hook, pair, gen, round, holding));
     }
     const baseline = runs.get(BASELINE.name) ?? [];
     const rows = LIVE_HOOKS.map((hook): PpsRow => {

@@ -37,13 +37,17 @@ export function machineAtStart(): Machine {
 /** A name safe in a file name: letters, digits, dots and dashes. */
 const safe = (text: string) => text.replace(/[^A-Za-z0-9.-]+/g, '_');
 
-/** Writes test/bench/results/<YYYY-MM-DD>-<host>.json (a later run that day on that host replaces it); returns the path. */
-export function writeResults(machine: Machine, results: Record<string, unknown>): string {
+/**
+ * Writes test/bench/results/<YYYY-MM-DD>-<host>.json, or <YYYY-MM-DD>-<host>-<section>....json for a run of some
+ * sections only, so it does not replace that day's full run; a later run of the same kind replaces it. Returns the path.
+ */
+export function writeResults(machine: Machine, results: Record<string, unknown>, partial = false): string {
   const ended = new Date();
   const end = loadavg().map((n) => Number(n.toFixed(2)));
   const doc = { date: ended.toISOString(), machine: { ...machine, loadavg: { ...machine.loadavg, end } }, ...results };
   mkdirSync(RESULTS_DIR, { recursive: true });
-  const path = `${RESULTS_DIR}/${ended.toISOString().slice(0, 10)}-${safe(machine.host)}.json`;
+  const sections = partial ? `-${Object.keys(results).join('-')}` : '';
+  const path = `${RESULTS_DIR}/${ended.toISOString().slice(0, 10)}-${safe(machine.host)}${sections}.json`;
   writeFileSync(path, `${JSON.stringify(doc, null, 2)}\n`);
   return path;
 }

@@ -1,7 +1,7 @@
 // Benchmark: TCP receive throughput through a GRO-enabled veth with each hook attached, as ratios against no program.
 import type { ChildProcess } from 'node:child_process';
 import { VethPair } from '../fixtures/netns.js';
-import { BASELINE, LIVE_HOOKS, type LiveHook, attachHook } from './live-hooks.js';
+import { BASELINE, type Holding, LIVE_HOOKS, type LiveHook, attachHook } from './live-hooks.js';
 import { type Ratio, type RoundValue, pct, ratioOf, rotated } from './live-ratios.js';
 import { type IperfResult, iperf, readyForGro, requireTools, startServer } from './tcp-traffic.js';
 
@@ -35,8 +35,14 @@ export interface ThroughputResult {
   target: { hook: string; ratio: number; measured: number; met: boolean };
 }
 
-async function measure(hook: LiveHook, pair: VethPair, port: number, round: number): Promise<ThroughputRun> {
-  const attached = await attachHook(hook, pair.host);
+async function measure(
+  hook: LiveHook,
+  pair: VethPair,
+  port: number,
+  round: number,
+  holding: Holding,
+): Promise<ThroughputRun> {
+  const attached = await attachHook(hook, pair.host, holding);
   try {
     const before = { counted: attached.packets(), rx: pair.rxStats().packets };
     const result = await iperf(pair, port, SECONDS);
@@ -57,7 +63,9 @@ export async function benchThroughput(rounds = ROUNDS): Promise<ThroughputResult
   const pair = new VethPair('b');
   let server: ChildProcess | undefined;
   // Ctrl-C mid-run: leave no namespace or server behind, then die of the same signal.
+  const holding: Holding = {};
   const onSignal = (signal: NodeJS.Signals) => {
+    holding.current?.abort();
     server?.kill();
     pair.destroy();
     process.kill(process.pid, signal);
@@ -75,7 +83,7 @@ export async function benchThroughput(rounds = ROUNDS): Promise<ThroughputResult
       for (const hook of rotated(LIVE_HOOKS, round)) {
         if (skipped.has(hook.name)) continue;
         try {
-          runs.get(hook.name)?.push(await measure(hook, pair, port, round));
+          runs.get(hook.name)?.push(await measure(hook, pair, port, round, holding));
         } catch (err) {
           // veth refuses native XDP when the peer's MTU is too large (ERANGE); report that instead of failing.
           if (hook.mode !== 'native' || round > 0) throw err;
