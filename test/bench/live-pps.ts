@@ -1,8 +1,7 @@
 // Benchmark: packets per second a veth receives from a live generator, with carnx in each receive hook against none.
-import { writeFileSync, readFileSync } from 'node:fs';
 import { ipv4, udp } from '../fixtures/frames.js';
-import { command } from '../fixtures/command.js';
 import { LiveGenerator } from './live-generator.js';
+import { BenchPair } from './live-pair.js';
 import { type Attached, BASELINE, type Holding, LIVE_HOOKS, type LiveHook, attachHook } from './live-hooks.js';
 import { type Ratio, type RoundValue, median, pct, ratioOf, rotated } from './live-ratios.js';
 
@@ -17,47 +16,11 @@ const TARGET_HOOK = 'carnx XDP native';
 /** 60 bytes, to another MAC than the receiver's: the stack drops it at once (PACKET_OTHERHOST), after every hook. */
 const FRAME = ipv4('IPv4 UDP', udp()).bytes;
 
-/**
- * Both ends in this namespace (the generator sends from `sender`, which needs its ifindex here); no IPv6, so the
- * kernel sends nothing of its own across. `receiver` has GRO on: veth then polls it with NAPI, which it needs to
- * take frames transmitted by XDP at all when it has no XDP program itself.
- */
-class BenchPair {
-  readonly receiver = `cxlb${process.pid % 100000}r`;
-  readonly sender = `cxlb${process.pid % 100000}s`;
-
-  create(): this {
-    command('ip', ['link', 'add', this.receiver, 'type', 'veth', 'peer', 'name', this.sender]);
-    for (const dev of [this.receiver, this.sender]) {
-      writeFileSync(`/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`, '1');
-      command('ip', ['link', 'set', dev, 'up']);
-    }
-    command('ethtool', ['-K', this.receiver, 'gro', 'on']);
-    return this;
-  }
-
-  ifindex(dev: string): number {
-    return Number(readFileSync(`/sys/class/net/${dev}/ifindex`, 'utf8'));
-  }
-
-  rxPackets(): bigint {
-    return BigInt(readFileSync(`/sys/class/net/${this.receiver}/statistics/rx_packets`, 'utf8').trim());
-  }
-
-  destroy(): void {
-    try {
-      command('ip', ['link', 'del', this.receiver]);
-    } catch {
-      // never made, or already gone
-    }
-  }
-}
-
 export interface PpsRun extends RoundValue {
   /** Packets per second of each send; `value` is their median. */
   sends: number[];
-  /** What carnx counted and what rx_packets grew by over the sends; null without carnx. */
-  counted: { packets: string; rxPackets: string } | null;
+  /** Over the sends: frames sent, what rx_packets grew by, and what carnx counted (null without carnx). */
+  frames: { sent: number; received: string; counted: string | null };
 }
 
 export interface PpsRow extends Ratio {
@@ -93,11 +56,9 @@ async function measure(
       sends.push(Number(pair.rxPackets() - rx) / seconds);
     }
     const after = { counted: attached.packets(), rx: pair.rxPackets() };
-    const counted =
-      before.counted === null || after.counted === null
-        ? null
-        : { packets: String(after.counted - before.counted), rxPackets: String(after.rx - before.rx) };
-    return { round, value: median(sends), sends, counted };
+    const counted = before.counted === null || after.counted === null ? null : String(after.counted - before.counted);
+    const frames = { sent: SENDS * FRAMES, received: String(after.rx - before.rx), counted };
+    return { round, value: median(sends), sends, frames };
   } finally {
     await attached.detach();
   }
@@ -154,13 +115,15 @@ export function printLivePps(result: PpsResult): boolean {
   );
   console.log(`setup: ${result.setup}`);
   console.log('ratio: median over the no-program median; per round: each run over the no-program run of its round');
-  console.log('hook                       Mpps (median)  ratio  per round: median (min-max)  counted');
+  console.log('hook                       Mpps (median)  ratio  per round: median (min-max)  frames');
   for (const row of result.rows) {
     const spread = `${pct(row.paired.median)} (${pct(row.paired.min)}-${pct(row.paired.max)})`;
-    const exact = row.runs.every((r) => r.counted === null || r.counted.packets === r.counted.rxPackets);
-    const counted = row.runs[0]?.counted === null ? '' : exact ? 'all rx_packets' : 'MISMATCH (see JSON)';
+    const received = row.runs.every((r) => r.frames.received === String(r.frames.sent));
+    const exact = row.runs.every((r) => r.frames.counted === null || r.frames.counted === r.frames.received);
+    const counted = row.runs[0]?.frames.counted === null ? '' : exact ? ', all counted' : ', COUNT MISMATCH (see JSON)';
+    const frames = `${received ? 'all received' : 'some LOST (see JSON)'}${counted}`;
     console.log(
-      `${row.hook.padEnd(26)} ${(row.median / 1e6).toFixed(3).padEnd(14)} ${pct(row.ratio).padEnd(6)} ${spread.padEnd(28)} ${counted}`,
+      `${row.hook.padEnd(26)} ${(row.median / 1e6).toFixed(3).padEnd(14)} ${pct(row.ratio).padEnd(6)} ${spread.padEnd(28)} ${frames}`,
     );
   }
   const { hook, ratio, measured, met } = result.target;
