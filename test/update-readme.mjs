@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { renderConfigReference } from '../dist/src/config/config-reference.js';
 import { renderSeedTable } from '../dist/src/metrics/counter-catalogue.js';
 import { renderChartFiles } from '../dist/test/tools/chart-files.js';
+import { renderBenchResults } from '../dist/test/bench/results-table.js';
+import { readAllResults } from '../dist/test/bench/results.js';
 
 const readme = fileURLToPath(new URL('../README.md', import.meta.url));
 const START = '<!-- config-reference:start -->';
@@ -38,3 +40,16 @@ for (const [path, generated] of renderChartFiles(current)) {
     console.log(`updated helm/carnx/${path}`);
   }
 }
+
+/** The Benchmarks section's tables, from the newest test/bench/results/*.json holding each bench section. */
+function writeBenchResults() {
+  const START = '<!-- bench-results:start -->';
+  const END = '<!-- bench-results:end -->';
+  const text = readFileSync(readme, 'utf8');
+  const [before, rest] = text.split(START);
+  const [, after] = rest.split(END);
+  const comment =
+    '<!-- Generated from test/bench/results/ by renderBenchResults() (npm run docs); run the bench, not an editor. -->';
+  writeFileSync(readme, `${before}${START}\n${comment}\n${renderBenchResults(readAllResults())}\n${END}${after}`);
+}
+writeBenchResults();

@@ -22,7 +22,8 @@ ldconfig -p | grep -q 'libbpf.so.1 ' || need+=(libbpf1)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 [ -e /usr/include/linux/bpf.h ] || need+=(linux-libc-dev)
 # `npm run bench` (npm names the script in npm_lifecycle_event) also measures TCP throughput through a veth pair
-# (test/bench/tcp-throughput.ts): iperf3, ethtool for the offloads, ip and ss. Nothing else needs them.
+# (test/bench/tcp-throughput.ts): iperf3, ethtool for the offloads, ip and ss. Nothing else needs them. Its live
+# packets/s part needs no generator package: the kernel sends (BPF_PROG_TEST_RUN live frames; clang builds it).
 if [ "${npm_lifecycle_event:-}" = bench ]; then
 	command -v iperf3 >/dev/null || need+=(iperf3)
 	command -v ethtool >/dev/null || need+=(ethtool)
