@@ -10,6 +10,7 @@
 // `node dist/test/bench/run.js live-pps throughput` runs only the sections named (default: all), in this order, and
 // writes <date>-<host>-<sections>.json, leaving that day's full run in place.
 import { requireRoot } from '../fixtures/privileges.js';
+import { benchCollection, printCollection } from './collection.js';
 import { benchLivePps, printLivePps } from './live-pps.js';
 import { HOOKS, benchPerPacket, printPerPacket } from './per-packet.js';
 import { machineAtStart, writeResults } from './results.js';
@@ -38,6 +39,7 @@ const SECTIONS: BenchSection[] = [
   }),
   section({ name: 'livePps', target: 'reported', run: () => benchLivePps(), print: printLivePps }),
   section({ name: 'throughput', target: 'reported', run: () => benchThroughput(), print: printThroughput }),
+  section({ name: 'collection', target: 'reported', run: () => benchCollection(), print: printCollection }),
 ];
 
 /** Command-line names: the key or its kebab-case form (live-pps). */
