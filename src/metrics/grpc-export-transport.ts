@@ -55,8 +55,7 @@ export class ReconnectingGrpcTransport implements IExporterTransport {
   private client: Client | undefined;
   private metadata: Metadata | undefined;
   private deadlinesExceeded = 0;
-  /** Channels opened so far (tests, and the log's view of reconnects). */
-  channelsOpened = 0;
+  private opened = 0;
 
   constructor(
     private readonly settings: GrpcTransportSettings,
@@ -94,6 +93,11 @@ export class ReconnectingGrpcTransport implements IExporterTransport {
     });
   }
 
+  /** Channels opened so far (tests). */
+  get channelsOpened(): number {
+    return this.opened;
+  }
+
   /** The state of the current channel, or undefined when none is open (tests). */
   state(): connectivityState | undefined {
     return this.client?.getChannel().getConnectivityState(false);
@@ -110,7 +114,7 @@ export class ReconnectingGrpcTransport implements IExporterTransport {
       this.client = new Client(this.settings.address, this.settings.credentials(), channelOptions(this.settings));
       this.metadata = metadata;
       this.deadlinesExceeded = 0;
-      this.channelsOpened++;
+      this.opened++;
     }
     return { client: this.client, metadata: this.metadata };
   }

@@ -14,7 +14,12 @@ import { emptyCounters, sum, type InterfaceCounters } from '../../src/bpf/counte
 import { loadConfig } from '../../src/config/load-config.js';
 import type { CarnxConfig } from '../../src/config/schema.js';
 import { createLogger } from '../../src/log/logger.js';
-import { createOtlpExporter, type ExportState } from '../../src/metrics/otlp-exporter.js';
+import {
+  EXPORT_FAILED,
+  FIRST_EXPORT_SUCCEEDED,
+  createOtlpExporter,
+  type ExportState,
+} from '../../src/metrics/otlp-exporter.js';
 import { MetricsPipeline } from '../../src/metrics/metrics-pipeline.js';
 import { systemRoots } from '../../src/metrics/tls-credentials.js';
 import type { InterfaceSnapshot } from '../../src/reader/interface-snapshot.js';
@@ -311,7 +316,14 @@ test('a failure burst logs one warn and one recovery line, counts failures, and 
   const logged = lines.slice(before).map((l) => JSON.parse(l) as Line);
   const warns = logged.filter((l) => l.level === 'warn');
   assert.is(warns.length, 1, 'one warn for the burst');
-  assert.match(warns[0]!.msg, 'metrics export failed');
+  assert.is(warns[0]!.msg, EXPORT_FAILED);
+  for (const how of [
+    'metrics export failed',
+    '--otlp-endpoint host:port',
+    'otlp.endpoint',
+    'OTEL_EXPORTER_OTLP_ENDPOINT',
+  ])
+    assert.ok(warns[0]!.msg.includes(how), `the warn line says "${how}"`);
   assert.is(warns[0]!.error, '14 UNAVAILABLE: collector overloaded: key [redacted]');
   const recovered = logged.filter((l) => l.msg === 'export recovered');
   assert.equal(
@@ -334,6 +346,37 @@ test('a failure burst logs one warn and one recovery line, counts failures, and 
   assert.ok(['3', '4'].includes(duration.histogram!.dataPoints[0]!.count), 'every collection so far was timed');
   assert.ok(lines.length > before, 'log lines were captured');
   for (const line of lines) assert.not.match(line, CANARY);
+});
+
+test('the first successful export logs one info line, once; a reload that was exporting does not repeat it', async () => {
+  type Line = { level: string; msg: string; target?: string };
+  const since = (mark: number) => lines.slice(mark).map((l) => JSON.parse(l) as Line);
+  const firsts = (mark: number) => since(mark).filter((l) => l.msg === FIRST_EXPORT_SUCCEEDED);
+  const receiver = new Receiver(http2.createServer());
+  const mark = lines.length;
+  const pipeline = await pipelineTo(receiver);
+  receiver.failing = true;
+  await pipeline.forceCollectAndExport();
+  assert.equal(firsts(mark), [], 'not after a failure');
+  receiver.failing = false;
+  for (let i = 0; i < 3; i++) await pipeline.forceCollectAndExport();
+  assert.equal(
+    firsts(mark).map((l) => [l.level, l.target]),
+    [['info', `http://127.0.0.1:${(receiver.server.address() as AddressInfo).port}`]],
+    'one info line naming the endpoint, for three successes',
+  );
+  receiver.failing = true;
+  await pipeline.forceCollectAndExport();
+  receiver.failing = false;
+  await pipeline.forceCollectAndExport();
+  assert.is(firsts(mark).length, 1, 'a recovery is not a first export');
+  assert.is(since(mark).filter((l) => l.msg === EXPORT_FAILED).length, 2, 'one warn per failure burst');
+
+  const reloadMark = lines.length;
+  const reloaded = await pipelineTo(new Receiver(http2.createServer()), () => {}, pipeline.exportState());
+  await reloaded.forceCollectAndExport();
+  assert.is(reloaded.exportState(), 'exporting');
+  assert.equal(firsts(reloadMark), [], 'the process had exported already');
 });
 
 test('compression none sends uncompressed frames', async () => {
