@@ -1,7 +1,7 @@
-// The OTLP/gRPC transport under the OTel export delegate: one grpc-js channel, replaced when an export failed on it unconnected.
+// The OTLP/gRPC transport under the OTel export delegate: one grpc-js channel that retries its connection every second.
 import {
   Client,
-  connectivityState,
+  type connectivityState,
   status,
   type ChannelCredentials,
   type ChannelOptions,
@@ -16,6 +16,12 @@ export const METRICS_EXPORT_PATH = '/opentelemetry.proto.collector.metrics.v1.Me
 /** Like the OTel transport: a channel whose exports keep missing their deadline may be dead; the next one is new. */
 const MAX_DEADLINES_EXCEEDED = 5;
 
+/**
+ * How long a disconnected channel waits between connection attempts, first to last (grpc-js adds +-20% jitter). With
+ * it, exports resume within about an export interval plus 1.2 s of the collector accepting connections.
+ */
+export const RECONNECT_MS = 1_000;
+
 export interface GrpcTransportSettings {
   /** host:port, as the OTel configuration normalises the endpoint. */
   address: string;
@@ -27,29 +33,29 @@ export interface GrpcTransportSettings {
 }
 
 /**
- * grpc-js channel options. The OTel transport sets only the first two; its channel shares a subchannel from grpc-js's
- * global pool, whose reconnect backoff (1 s, x1.6, up to 120 s) keeps every export failing fast for up to two minutes
- * after a collector is back. A local pool gives each channel its own subchannel, so a replacement starts without it.
+ * grpc-js channel options. The OTel transport sets only the first two, leaving grpc-js's reconnect backoff (1 s, x1.6,
+ * up to 120 s): a channel whose collector was down for a minute or more fails every export at once, without trying,
+ * for up to two more minutes after the collector is back. Here a down channel tries again every RECONNECT_MS, however
+ * long the outage (a refused connection costs the collector nothing; exports in between fail at once, as before).
+ * Replacing the channel after each failure instead would not do: a closed channel's subchannel still makes one more
+ * attempt when its backoff ends, and keeps that connection if it succeeds. The local pool keeps the channel's
+ * subchannel (and its backoff) its own, not shared with another client of the same target and options.
  */
 export function channelOptions(settings: Pick<GrpcTransportSettings, 'compression' | 'userAgent'>): ChannelOptions {
   return {
     // grpc-js's compression algorithm numbers: 0 identity, 2 gzip.
     'grpc.default_compression_algorithm': settings.compression === 'gzip' ? 2 : 0,
     'grpc.primary_user_agent': settings.userAgent,
+    'grpc.initial_reconnect_backoff_ms': RECONNECT_MS,
+    'grpc.max_reconnect_backoff_ms': RECONNECT_MS,
     'grpc.use_local_subchannel_pool': 1,
   };
 }
 
-/** Whether a failed export leaves the channel worth keeping: connected, and not missing deadline after deadline. */
-function keepsChannel(state: connectivityState, deadlinesExceeded: number): boolean {
-  return state === connectivityState.READY && deadlinesExceeded <= MAX_DEADLINES_EXCEEDED;
-}
-
 /**
- * Sends serialized OTLP requests as unary gRPC calls (no retries: the delegate reports each failure). After a failed
- * export the channel is kept only if it is still connected; otherwise it is closed and the next export opens a new
- * one that connects at once. During an outage carnx so makes one connection attempt per export, and the first export
- * after the collector accepts connections again goes through.
+ * Sends serialized OTLP requests as unary gRPC calls on one channel (no retries: the delegate reports each failure).
+ * The channel reconnects by itself (channelOptions); it is replaced only after more than MAX_DEADLINES_EXCEEDED
+ * exports in a row missed their deadline, as the OTel transport does.
  */
 export class ReconnectingGrpcTransport implements IExporterTransport {
   private client: Client | undefined;
@@ -120,9 +126,8 @@ export class ReconnectingGrpcTransport implements IExporterTransport {
   }
 
   private failedOn(client: Client, err: ServiceError): void {
-    if (client !== this.client) return; // an older channel's late outcome
-    if (err.code === status.DEADLINE_EXCEEDED) this.deadlinesExceeded++;
-    if (keepsChannel(client.getChannel().getConnectivityState(false), this.deadlinesExceeded)) return;
+    if (client !== this.client || err.code !== status.DEADLINE_EXCEEDED) return;
+    if (++this.deadlinesExceeded <= MAX_DEADLINES_EXCEEDED) return;
     this.client = undefined;
     client.close();
   }

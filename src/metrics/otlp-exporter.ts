@@ -29,9 +29,9 @@ type GrpcExporterOptions = NonNullable<ConstructorParameters<typeof OTLPMetricEx
 
 /**
  * The OTel gRPC metric exporter's parts (configuration merge, protobuf serializer, export delegate with its deadline,
- * concurrency limit and partial-success report, temporality selection) on carnx's own transport, which replaces a
- * channel an export failed on unconnected: exports resume at the first export after the collector is back, not after
- * grpc-js's reconnect backoff (grpc-export-transport.ts). Every option is passed explicitly, because the exporter falls back to OTEL_EXPORTER_OTLP_* for anything left out
+ * concurrency limit and partial-success report, temporality selection) on carnx's own transport, whose channel
+ * retries its connection every second instead of backing off to two minutes (grpc-export-transport.ts), so exports
+ * resume within about an interval of the collector's return. Every option is passed explicitly, because the exporter falls back to OTEL_EXPORTER_OTLP_* for anything left out
  * (carnx's config already folds those variables in, below its own layers). One exception the exporter does not let us
  * turn off: OTEL_EXPORTER_OTLP_[METRICS_]HEADERS keys absent from otlp.headers are still added to the metadata.
  * Throws an ExportSettingsError naming the config key for unusable TLS files or headers; never with a header value.

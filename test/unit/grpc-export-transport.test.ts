@@ -1,9 +1,11 @@
 // The export transport's reconnect behaviour against real loopback gRPC servers, and the grpc-js pool behaviour it relies on.
 import { test } from 'uvu';
+import net from 'node:net';
 import * as assert from 'uvu/assert';
 import {
   Client,
   Metadata,
+  connectivityState,
   Server,
   ServerCredentials,
   credentials,
@@ -17,6 +19,7 @@ import {
   channelOptions,
 } from '../../src/metrics/grpc-export-transport.js';
 import { Cleanups } from '../fixtures/cleanups.js';
+import { waitFor } from '../fixtures/wait.js';
 
 const identity = (b: Buffer): Buffer => b;
 const REQUEST = new Uint8Array([1, 2, 3]);
@@ -123,21 +126,30 @@ test('grpc-js: a new client with the same options inherits the failed subchannel
   assert.is(await callCode(withOptions(true)), status.OK, 'a fresh local-pool client connects at once');
 });
 
-test('after refused exports, the first export once the server listens goes through, one connection attempt each', async () => {
+test('a channel that keeps failing to connect tries again about every second, and exports resume once it connects', async () => {
   const server = await downServer();
   const transport = transportTo(server.port);
-  for (let i = 0; i < 5; i++) {
-    const response = await transport.send(REQUEST, 2_000);
-    assert.is(response.status, 'failure', `export ${i} while nothing listens`);
-    assert.is(response.status === 'failure' && (response.error as ServiceError).code, status.UNAVAILABLE);
-  }
-  assert.is(transport.channelsOpened, 5, 'each failed export left no channel behind; each one opened its own');
-  assert.is(transport.state(), undefined, 'the failed channel is closed');
+  // A listener that drops every connection: each one is a failed attempt, timed.
+  const attempts: number[] = [];
+  const dropper = net.createServer((socket) => {
+    attempts.push(performance.now());
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => dropper.listen(server.port, '127.0.0.1', resolve));
+  const closeDropper = () => new Promise<void>((resolve) => dropper.close(() => resolve()));
+  cleanups.add(dropper, closeDropper);
+  assert.is((await transport.send(REQUEST, 2_000)).status, 'failure', 'the first export finds no collector');
+  // grpc-js's default backoff would wait 1, 1.6, then 2.56 s (+-20%): the third gap shows the difference.
+  await waitFor('five connection attempts', () => attempts.length >= 5, 10_000);
+  const gaps = attempts.slice(1).map((t, k) => Math.round(t - attempts[k]!));
+  assert.ok(Math.max(...gaps) <= 1_800, `attempts at most ~1.2 s apart however many failed: ${gaps.join(', ')} ms`);
+  await closeDropper();
+  assert.is(transport.channelsOpened, 1, 'one channel throughout');
+
   await server.start(server.port);
-  const response = await transport.send(REQUEST, 2_000);
-  assert.is(response.status, 'success', 'the first export after the server listens succeeds');
+  await waitFor('the channel to connect by itself', () => transport.state() === connectivityState.READY, 5_000);
+  assert.is((await transport.send(REQUEST, 2_000)).status, 'success', 'the next export goes through');
   assert.is(server.received, 1);
-  assert.is(transport.channelsOpened, 6);
 });
 
 test('a failure answered on a connected channel keeps the channel', async () => {
@@ -167,10 +179,12 @@ test('more than 5 exports in a row past their deadline on a connected channel: t
   assert.is(transport.channelsOpened, 2, 'the sixth missed deadline replaced the channel');
 });
 
-test('channel options: compression, user agent and a local subchannel pool', () => {
+test('channel options: compression, user agent, a reconnect backoff of 1 s at most, a local subchannel pool', () => {
   assert.equal(channelOptions({ compression: 'gzip', userAgent: 'ua' }), {
     'grpc.default_compression_algorithm': 2,
     'grpc.primary_user_agent': 'ua',
+    'grpc.initial_reconnect_backoff_ms': 1_000,
+    'grpc.max_reconnect_backoff_ms': 1_000,
     'grpc.use_local_subchannel_pool': 1,
   });
   assert.is(channelOptions({ compression: 'none', userAgent: 'ua' })['grpc.default_compression_algorithm'], 0);
