@@ -99,6 +99,8 @@ interface Received {
 class Receiver {
   readonly received: Received[] = [];
   failing = false;
+  /** Answers with an OTLP partial success: 3 points rejected, error message "bad point". */
+  partial = false;
   /** What a failing collector echoes back in its error message. */
   echo = CANARY;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
@@ -144,7 +146,14 @@ class Receiver {
     }
     stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
     stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-    stream.end(Buffer.alloc(5)); // an empty ExportMetricsServiceResponse, uncompressed
+    // ExportMetricsServiceResponse, uncompressed: empty, or partial_success (1) {rejected_data_points (1): 3,
+    // error_message (2): "bad point"}.
+    const body = this.partial
+      ? Buffer.concat([Buffer.from([0x0a, 13, 0x08, 3, 0x12, 9]), Buffer.from('bad point')])
+      : Buffer.alloc(0);
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(body.length, 1);
+    stream.end(Buffer.concat([prefix, body]));
   }
 }
 
@@ -377,6 +386,40 @@ test('the first successful export logs one info line, once; a reload that was ex
   await reloaded.forceCollectAndExport();
   assert.is(reloaded.exportState(), 'exporting');
   assert.equal(firsts(reloadMark), [], 'the process had exported already');
+});
+
+test('the OTel exporter semantics kept: OTEL_EXPORTER_OTLP_*HEADERS fill in, its user agent, partial successes logged', async () => {
+  const saved = { ...process.env };
+  // The exporter reads these from process.env itself; otlp.headers wins on a shared name.
+  process.env.OTEL_EXPORTER_OTLP_HEADERS = 'x-env-generic=g1,x-api-key=from-env';
+  process.env.OTEL_EXPORTER_OTLP_METRICS_HEADERS = 'x-env-metrics=m1';
+  const receiver = new Receiver(http2.createServer());
+  receiver.partial = true;
+  const before = lines.length;
+  try {
+    const pipeline = await pipelineTo(receiver);
+    await pipeline.forceCollectAndExport();
+  } finally {
+    delete process.env.OTEL_EXPORTER_OTLP_HEADERS;
+    delete process.env.OTEL_EXPORTER_OTLP_METRICS_HEADERS;
+    Object.assign(process.env, saved);
+  }
+  await waitFor('one export', () => receiver.received.length === 1);
+  const headers = receiver.received[0]!.headers;
+  assert.equal(
+    [headers['x-api-key'], headers['x-env-generic'], headers['x-env-metrics']],
+    [CANARY, 'g1', 'm1'],
+    'otlp.headers first, the OTEL variables fill in',
+  );
+  assert.match(String(headers['user-agent']), /^OTel-OTLP-Exporter-JavaScript\/0\.223\.0 grpc-node-js\//);
+  type Line = { level: string; msg: string; rejectedDataPoints?: number; error?: string };
+  const logged = lines.slice(before).map((l) => JSON.parse(l) as Line);
+  const rejected = logged.filter((l) => l.msg.startsWith('the collector rejected points of an export'));
+  assert.equal(
+    rejected.map((l) => [l.level, l.rejectedDataPoints, l.error]),
+    [['warn', 3, 'bad point']],
+    "the collector's partial success reached the log",
+  );
 });
 
 test('compression none sends uncompressed frames', async () => {
