@@ -1,7 +1,12 @@
 // The OTLP/gRPC exporter built from carnx's config, and a wrapper that reports each export's outcome and logs failures.
+import { createRequire } from 'node:module';
 import { Metadata, credentials } from '@grpc/grpc-js';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
+import type { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
+import { OTLPMetricExporterBase } from '@opentelemetry/exporter-metrics-otlp-http';
+import { createOtlpNetworkExportDelegate } from '@opentelemetry/otlp-exporter-base';
+import { convertLegacyOtlpGrpcOptions, createOtlpGrpcExporterMetrics } from '@opentelemetry/otlp-grpc-exporter-base';
+import { MetricsExporterMetricsHelper, ProtobufMetricsSerializer } from '@opentelemetry/otlp-transformer';
 import {
   AggregationTemporality,
   AggregationType,
@@ -18,11 +23,15 @@ import type { Logger } from '../log/logger.js';
 import type { CounterProducer } from './counter-producer.js';
 import { ExportSettingsError } from './export-settings-error.js';
 import { tlsCredentials } from './tls-credentials.js';
+import { ReconnectingGrpcTransport } from './grpc-export-transport.js';
 
 type GrpcExporterOptions = NonNullable<ConstructorParameters<typeof OTLPMetricExporter>[0]>;
 
 /**
- * Every option is passed explicitly, because the exporter falls back to OTEL_EXPORTER_OTLP_* for anything left out
+ * The OTel gRPC metric exporter's parts (configuration merge, protobuf serializer, export delegate with its deadline,
+ * concurrency limit and partial-success report, temporality selection) on carnx's own transport, whose channel
+ * retries its connection every second instead of backing off to two minutes (grpc-export-transport.ts), so exports
+ * resume within about an interval of the collector's return. Every option is passed explicitly, because the exporter falls back to OTEL_EXPORTER_OTLP_* for anything left out
  * (carnx's config already folds those variables in, below its own layers). One exception the exporter does not let us
  * turn off: OTEL_EXPORTER_OTLP_[METRICS_]HEADERS keys absent from otlp.headers are still added to the metadata.
  * Throws an ExportSettingsError naming the config key for unusable TLS files or headers; never with a header value.
@@ -32,7 +41,7 @@ export function createOtlpExporter(
   config: CarnxConfig,
   logger: Logger,
   env: NodeJS.ProcessEnv = process.env,
-): OTLPMetricExporter {
+): OTLPMetricExporterBase {
   const tls = otlpUsesTls(config) ? tlsCredentials(config, env) : undefined;
   const options: GrpcExporterOptions = {
     url: config.otlp.endpoint,
@@ -61,8 +70,31 @@ export function createOtlpExporter(
     },
     'exporting metrics over OTLP/gRPC',
   );
-  return new OTLPMetricExporter(options);
+  // What OTLPMetricExporter's constructor does, with the transport swapped.
+  const resolved = convertLegacyOtlpGrpcOptions(options, 'METRICS');
+  const transport = new ReconnectingGrpcTransport({
+    address: resolved.url,
+    credentials: resolved.credentials,
+    metadata: resolved.metadata,
+    compression: resolved.compression,
+    userAgent: OTEL_USER_AGENT,
+  });
+  const selfMetrics = createOtlpGrpcExporterMetrics(
+    'otlp_grpc_metric_exporter',
+    MetricsExporterMetricsHelper,
+    options.url,
+    undefined,
+  );
+  return new OTLPMetricExporterBase(
+    createOtlpNetworkExportDelegate(resolved, ProtobufMetricsSerializer, selfMetrics, transport),
+    options,
+  );
 }
+
+/** The user agent the OTel gRPC transport sends, so collectors see the same client. */
+const OTEL_USER_AGENT = `OTel-OTLP-Exporter-JavaScript/${
+  (createRequire(import.meta.url)('@opentelemetry/otlp-grpc-exporter-base/package.json') as { version: string }).version
+}`;
 
 /** The variables the gRPC exporter reads headers from by itself, whatever carnx passes. */
 const OTEL_HEADER_VARS = ['OTEL_EXPORTER_OTLP_METRICS_HEADERS', 'OTEL_EXPORTER_OTLP_HEADERS'] as const;
@@ -142,9 +174,23 @@ export interface ExportReporting {
 export type ExportState = ExportOutcome;
 
 /**
+ * The warn line of a failure burst. It names every way to point carnx at a collector, because the usual first-run
+ * failure is that nothing listens at the default endpoint. Tests and alerts match its first words.
+ */
+export const EXPORT_FAILED =
+  'metrics export failed: carnx cannot deliver metrics to the collector and keeps trying at every export interval. ' +
+  'Further failures are not logged until an export succeeds. ' +
+  'To point carnx at a collector, use --otlp-endpoint host:port, otlp.endpoint in the config file, ' +
+  'or OTEL_EXPORTER_OTLP_ENDPOINT';
+/** The info line when an export succeeds after a failure burst. */
+export const EXPORT_RECOVERED = 'export recovered';
+/** The info line when the first export succeeds. */
+export const FIRST_EXPORT_SUCCEEDED = 'first metrics export succeeded: the collector accepted the metrics';
+
+/**
  * A PushMetricExporter around another. The gRPC exporter never retries, so each failure is final for its batch.
  * Logging: one warn when a failure burst starts, one info when an export succeeds again (with the count), nothing
- * in between, so a dead collector costs two lines however long it stays down.
+ * in between, so a dead collector costs two lines however long it stays down; one info at the first success.
  */
 export class ReportingExporter implements PushMetricExporter {
   private failures = 0;
@@ -249,7 +295,12 @@ export class ReportingExporter implements PushMetricExporter {
       const partial = this.reporting.takePartialSuccess?.();
       if (partial !== undefined) this.reportPartial(partial);
       else this.partials = 0;
-      if (this.failures > 0) logger.info({ failedExports: this.failures }, 'export recovered');
+      if (this.failures > 0) logger.info({ failedExports: this.failures }, EXPORT_RECOVERED);
+      // Once: the user starting carnx learns that metrics reach the collector. A reloaded pipeline says it again only
+      // when the one it replaced had not been exporting (a changed endpoint that works is news too).
+      if (!this.succeededOnce && this.inherited !== 'exporting') {
+        logger.info({ target: this.reporting.target }, FIRST_EXPORT_SUCCEEDED);
+      }
       this.failures = 0;
       this.succeededOnce = true;
       return;
@@ -259,7 +310,7 @@ export class ReportingExporter implements PushMetricExporter {
     if (this.failures++ === 0) {
       logger.warn(
         { target: this.reporting.target, error: this.redact(result.error?.message ?? 'no error given') },
-        'metrics export failed; further failures are not logged until an export succeeds',
+        EXPORT_FAILED,
       );
     }
   }

@@ -13,6 +13,7 @@ import { Cleanups } from '../fixtures/cleanups.js';
 import { quietPair } from '../fixtures/netns.js';
 import { waitFor } from '../fixtures/wait.js';
 import { reported } from '../fixtures/hooks.js';
+import { EXPORT_FAILED } from '../../src/metrics/otlp-exporter.js';
 
 const TLS_HANDSHAKE = 0x16; // the first byte of every TLS record that opens a connection
 const HTTP2_PREFACE = 'PRI * HTTP/2.0';
@@ -169,11 +170,7 @@ Tls(
     assert.ok(connectionsSoFar >= 2, 'both agents connected through the relay');
 
     const wrong = run('wrong-ca', `https://127.0.0.1:${relay.port}`, pki.wrongCa, testBpffs(cleanups, 'e2e-tls-3'));
-    const failed = await wrong.waitForMsg(
-      'metrics export failed; further failures are not logged until an export succeeds',
-      {},
-      15_000,
-    );
+    const failed = await wrong.waitForMsg(EXPORT_FAILED, {}, 15_000);
     // Keep it failing for a while: many export attempts, reconnections included.
     await waitFor(
       'several connection attempts with the wrong CA',

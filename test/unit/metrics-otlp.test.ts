@@ -14,7 +14,12 @@ import { emptyCounters, sum, type InterfaceCounters } from '../../src/bpf/counte
 import { loadConfig } from '../../src/config/load-config.js';
 import type { CarnxConfig } from '../../src/config/schema.js';
 import { createLogger } from '../../src/log/logger.js';
-import { createOtlpExporter, type ExportState } from '../../src/metrics/otlp-exporter.js';
+import {
+  EXPORT_FAILED,
+  FIRST_EXPORT_SUCCEEDED,
+  createOtlpExporter,
+  type ExportState,
+} from '../../src/metrics/otlp-exporter.js';
 import { MetricsPipeline } from '../../src/metrics/metrics-pipeline.js';
 import { systemRoots } from '../../src/metrics/tls-credentials.js';
 import type { InterfaceSnapshot } from '../../src/reader/interface-snapshot.js';
@@ -94,6 +99,8 @@ interface Received {
 class Receiver {
   readonly received: Received[] = [];
   failing = false;
+  /** Answers with an OTLP partial success: 3 points rejected, error message "bad point". */
+  partial = false;
   /** What a failing collector echoes back in its error message. */
   echo = CANARY;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
@@ -139,7 +146,14 @@ class Receiver {
     }
     stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
     stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-    stream.end(Buffer.alloc(5)); // an empty ExportMetricsServiceResponse, uncompressed
+    // ExportMetricsServiceResponse, uncompressed: empty, or partial_success (1) {rejected_data_points (1): 3,
+    // error_message (2): "bad point"}.
+    const body = this.partial
+      ? Buffer.concat([Buffer.from([0x0a, 13, 0x08, 3, 0x12, 9]), Buffer.from('bad point')])
+      : Buffer.alloc(0);
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(body.length, 1);
+    stream.end(Buffer.concat([prefix, body]));
   }
 }
 
@@ -311,7 +325,14 @@ test('a failure burst logs one warn and one recovery line, counts failures, and 
   const logged = lines.slice(before).map((l) => JSON.parse(l) as Line);
   const warns = logged.filter((l) => l.level === 'warn');
   assert.is(warns.length, 1, 'one warn for the burst');
-  assert.match(warns[0]!.msg, 'metrics export failed');
+  assert.is(warns[0]!.msg, EXPORT_FAILED);
+  for (const how of [
+    'metrics export failed',
+    '--otlp-endpoint host:port',
+    'otlp.endpoint',
+    'OTEL_EXPORTER_OTLP_ENDPOINT',
+  ])
+    assert.ok(warns[0]!.msg.includes(how), `the warn line says "${how}"`);
   assert.is(warns[0]!.error, '14 UNAVAILABLE: collector overloaded: key [redacted]');
   const recovered = logged.filter((l) => l.msg === 'export recovered');
   assert.equal(
@@ -334,6 +355,71 @@ test('a failure burst logs one warn and one recovery line, counts failures, and 
   assert.ok(['3', '4'].includes(duration.histogram!.dataPoints[0]!.count), 'every collection so far was timed');
   assert.ok(lines.length > before, 'log lines were captured');
   for (const line of lines) assert.not.match(line, CANARY);
+});
+
+test('the first successful export logs one info line, once; a reload that was exporting does not repeat it', async () => {
+  type Line = { level: string; msg: string; target?: string };
+  const since = (mark: number) => lines.slice(mark).map((l) => JSON.parse(l) as Line);
+  const firsts = (mark: number) => since(mark).filter((l) => l.msg === FIRST_EXPORT_SUCCEEDED);
+  const receiver = new Receiver(http2.createServer());
+  const mark = lines.length;
+  const pipeline = await pipelineTo(receiver);
+  receiver.failing = true;
+  await pipeline.forceCollectAndExport();
+  assert.equal(firsts(mark), [], 'not after a failure');
+  receiver.failing = false;
+  for (let i = 0; i < 3; i++) await pipeline.forceCollectAndExport();
+  assert.equal(
+    firsts(mark).map((l) => [l.level, l.target]),
+    [['info', `http://127.0.0.1:${(receiver.server.address() as AddressInfo).port}`]],
+    'one info line naming the endpoint, for three successes',
+  );
+  receiver.failing = true;
+  await pipeline.forceCollectAndExport();
+  receiver.failing = false;
+  await pipeline.forceCollectAndExport();
+  assert.is(firsts(mark).length, 1, 'a recovery is not a first export');
+  assert.is(since(mark).filter((l) => l.msg === EXPORT_FAILED).length, 2, 'one warn per failure burst');
+
+  const reloadMark = lines.length;
+  const reloaded = await pipelineTo(new Receiver(http2.createServer()), () => {}, pipeline.exportState());
+  await reloaded.forceCollectAndExport();
+  assert.is(reloaded.exportState(), 'exporting');
+  assert.equal(firsts(reloadMark), [], 'the process had exported already');
+});
+
+test('the OTel exporter semantics kept: OTEL_EXPORTER_OTLP_*HEADERS fill in, its user agent, partial successes logged', async () => {
+  const saved = { ...process.env };
+  // The exporter reads these from process.env itself; otlp.headers wins on a shared name.
+  process.env.OTEL_EXPORTER_OTLP_HEADERS = 'x-env-generic=g1,x-api-key=from-env';
+  process.env.OTEL_EXPORTER_OTLP_METRICS_HEADERS = 'x-env-metrics=m1';
+  const receiver = new Receiver(http2.createServer());
+  receiver.partial = true;
+  const before = lines.length;
+  try {
+    const pipeline = await pipelineTo(receiver);
+    await pipeline.forceCollectAndExport();
+  } finally {
+    delete process.env.OTEL_EXPORTER_OTLP_HEADERS;
+    delete process.env.OTEL_EXPORTER_OTLP_METRICS_HEADERS;
+    Object.assign(process.env, saved);
+  }
+  await waitFor('one export', () => receiver.received.length === 1);
+  const headers = receiver.received[0]!.headers;
+  assert.equal(
+    [headers['x-api-key'], headers['x-env-generic'], headers['x-env-metrics']],
+    [CANARY, 'g1', 'm1'],
+    'otlp.headers first, the OTEL variables fill in',
+  );
+  assert.match(String(headers['user-agent']), /^OTel-OTLP-Exporter-JavaScript\/0\.223\.0 grpc-node-js\//);
+  type Line = { level: string; msg: string; rejectedDataPoints?: number; error?: string };
+  const logged = lines.slice(before).map((l) => JSON.parse(l) as Line);
+  const rejected = logged.filter((l) => l.msg.startsWith('the collector rejected points of an export'));
+  assert.equal(
+    rejected.map((l) => [l.level, l.rejectedDataPoints, l.error]),
+    [['warn', 3, 'bad point']],
+    "the collector's partial success reached the log",
+  );
 });
 
 test('compression none sends uncompressed frames', async () => {
