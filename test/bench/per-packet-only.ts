@@ -1,7 +1,9 @@
-// `node dist/test/bench/per-packet-only.js [old.bpf.o]`: the per-packet rows alone, without the long throughput part,
-// for iterating on the BPF programs. With an object path, that object's XDP program (e.g. main's build) runs beside
-// carnx's and the bare one, interleaved, so old and new are compared under the same machine state.
+// `node dist/test/bench/per-packet-only.js [other.bpf.o ...]`: the per-packet rows alone, without the long throughput
+// part, for iterating on the BPF programs. Each object given (e.g. main's build) runs its carnx program beside carnx's
+// and the bare one, interleaved run by run, so old and new are compared under the same machine state.
+// CARNX_BENCH_HOOK=tc compares the tc programs.
 // CARNX_BENCH_REPEAT and CARNX_BENCH_RUNS shorten or lengthen the runs.
+import { basename } from 'node:path';
 import { libbpf } from '../../src/bpf/libbpf.js';
 import { requireRoot } from '../fixtures/privileges.js';
 import { BENCH_FRAMES, REPEAT, RUNS, TARGETED } from './per-packet.js';
@@ -12,8 +14,9 @@ const repeat = Number(process.env.CARNX_BENCH_REPEAT ?? REPEAT);
 const runs = Number(process.env.CARNX_BENCH_RUNS ?? RUNS);
 const tc = process.env.CARNX_BENCH_HOOK === 'tc';
 const refs: ProgramRef[] = tc ? [PROGRAMS.bareTc, PROGRAMS.carnxTc] : [PROGRAMS.bareXdp, PROGRAMS.carnxXdp];
-const old = process.argv[2];
-if (old) refs.push({ label: 'old', object: old, program: tc ? 'carnx_count_tc' : 'carnx_count' });
+for (const object of process.argv.slice(2)) {
+  refs.push({ label: basename(object), object, program: tc ? 'carnx_count_tc' : 'carnx_count' });
+}
 
 const programs = refs.map((r) => new BenchProgram(r));
 try {
