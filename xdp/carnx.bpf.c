@@ -33,14 +33,18 @@ struct {
 SEC("xdp")
 int carnx_count(struct xdp_md *ctx)
 {
-	void *data_end = (void *)(long)ctx->data_end;
-	void *data = (void *)(long)ctx->data;
 	struct carnx_counters *c;
+	void *data, *data_end;
 	__u32 key = 0;
 
+	/* The frame's pointers are read after the lookup: only ctx then lives across the call,
+	 * which leaves the JIT fewer callee-saved registers to save and restore per frame. */
 	c = bpf_map_lookup_elem(&carnx_counters, &key);
-	if (c)
-		count_frame(c, data, data_end, data_end - data);
+	if (!c)
+		return XDP_PASS;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	count_frame(c, data, data_end, data_end - data);
 	return XDP_PASS;
 }
 

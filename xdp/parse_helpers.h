@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Header parsers over a cursor: each checks that its header fits before data_end, advances
- * the cursor past it, and returns the next protocol (0 if none), or -1 if it did not fit.
+ * The headers carnx reads and the walks that need a loop: VLAN tags and the IPv6 extension header
+ * chain. Every read is preceded by a check that it fits before data_end; nothing writes to the
+ * frame. carnx_classify.h decides what the frame is.
  */
 #ifndef CARNX_PARSE_HELPERS_H
 #define CARNX_PARSE_HELPERS_H
@@ -34,10 +35,12 @@
 #endif
 #define ICMP_HEADER_LEN 8   /* RFC 792: type, code, checksum and four more bytes */
 #define ICMPV6_HEADER_LEN 4 /* RFC 4443: type, code, checksum */
+#define TCP_HEADER_LEN 20   /* without options */
+/* Every extension header we walk is a multiple of 8 bytes, and at least 8 (RFC 8200). */
+#define IPV6_EXT_UNIT 8
 
-struct hdr_cursor {
-	void *pos;
-};
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
 
 struct vlan_tag {
 	__be16 tci;
@@ -53,29 +56,19 @@ struct arp_fixed {
 	__be16 op;
 };
 
-/* The first two bytes every IPv6 extension header we walk shares. */
+/* The first bytes of every IPv6 extension header we walk: the fragment header's second byte
+ * is reserved rather than a length, and its offset follows. */
 struct ipv6_ext_hdr {
 	__u8 next_header;
-	__u8 hdr_ext_len;
+	__u8 hdr_ext_len; /* in 8-byte units, not counting the first 8 bytes */
+	__be16 frag_off;  /* fragment header only: offset in 8-byte units in the top 13 bits */
 };
 
-struct ipv6_frag_hdr {
-	__u8 next_header;
-	__u8 reserved;
-	__be16 frag_off; /* offset in 8-byte units in the top 13 bits */
-	__be32 identification;
-};
-
-static __always_inline int parse_ethhdr(struct hdr_cursor *nh, void *data_end)
+/* The ethertype after the Ethernet header's addresses. struct ethhdr is packed, which makes
+ * clang load h_proto byte by byte; XDP packet loads may be unaligned, so read both at once. */
+static __always_inline __u16 eth_proto(void *eth)
 {
-	struct ethhdr *eth = nh->pos;
-
-	if ((void *)(eth + 1) > data_end)
-		return -1;
-	nh->pos = eth + 1;
-	/* struct ethhdr is packed, which makes clang load h_proto byte by byte;
-	 * XDP packet loads may be unaligned, so read the two bytes at once. */
-	return *(__u16 *)((void *)eth + offsetof(struct ethhdr, h_proto)); /* network byte order */
+	return *(__u16 *)(eth + offsetof(struct ethhdr, h_proto)); /* network byte order */
 }
 
 static __always_inline int proto_is_vlan(__u16 h_proto)
@@ -83,10 +76,10 @@ static __always_inline int proto_is_vlan(__u16 h_proto)
 	return h_proto == bpf_htons(ETH_P_8021Q) || h_proto == bpf_htons(ETH_P_8021AD);
 }
 
-/* Skips up to CARNX_MAX_VLAN_TAGS tags. *tags gets how many were skipped; returns the
- * inner ethertype (network byte order), or -1 if a tag was cut short. */
-static __always_inline int parse_vlan_tags(struct hdr_cursor *nh, void *data_end, __u16 h_proto,
-					   int *tags)
+/* Skips up to CARNX_MAX_VLAN_TAGS tags starting at *pos, the first of which h_proto announces.
+ * *tags gets how many were skipped; returns the inner ethertype (network byte order), or -1
+ * if a tag was cut short. */
+static __always_inline int parse_vlan_tags(void **pos, void *data_end, __u16 h_proto, int *tags)
 {
 	struct vlan_tag *tag;
 	int i;
@@ -96,34 +89,14 @@ static __always_inline int parse_vlan_tags(struct hdr_cursor *nh, void *data_end
 	for (i = 0; i < CARNX_MAX_VLAN_TAGS; i++) {
 		if (!proto_is_vlan(h_proto))
 			break;
-		tag = nh->pos;
+		tag = *pos;
 		if ((void *)(tag + 1) > data_end)
 			return -1;
 		h_proto = tag->encapsulated_proto;
-		nh->pos = tag + 1;
+		*pos = tag + 1;
 		*tags = i + 1;
 	}
 	return h_proto;
-}
-
-/* IPv4 honouring IHL. *non_first_fragment is set when the fragment offset is not zero:
- * such a fragment carries no transport header. Returns the protocol number or -1. */
-static __always_inline int parse_iphdr(struct hdr_cursor *nh, void *data_end,
-				       int *non_first_fragment)
-{
-	struct iphdr *iph = nh->pos;
-	int hdrsize;
-
-	if ((void *)(iph + 1) > data_end)
-		return -1;
-	if (iph->version != 4 || iph->ihl < 5)
-		return -1;
-	hdrsize = iph->ihl * 4;
-	if (nh->pos + hdrsize > data_end)
-		return -1;
-	*non_first_fragment = (iph->frag_off & bpf_htons(0x1fff)) != 0;
-	nh->pos += hdrsize;
-	return iph->protocol;
 }
 
 /* Hop-by-hop (0), routing (43), fragment (44) and destination options (60) all have
@@ -137,113 +110,41 @@ static __always_inline int ipv6_is_walked_ext(__u8 next_header)
 	return next_header < 64 && ((1ULL << next_header) & IPV6_WALKED_EXT_MASK);
 }
 
-/* IPv6 and its hop-by-hop, routing, destination-options and fragment headers.
- * Returns the next-header value that ends the walk (for a non-first fragment, the one
- * its fragment header names), -2 when the chain is longer than we walk, or -1 if a
- * header did not fit. */
-static __always_inline int parse_ipv6hdr(struct hdr_cursor *nh, void *data_end,
+/*
+ * Walks the hop-by-hop, routing, destination-options and fragment headers from *pos, where the
+ * header that next_header (one of them) names starts. Returns the next-header value that ends the
+ * walk, with *pos after the last header walked; for a non-first fragment, the one its fragment
+ * header names, with *non_first_fragment set. Returns -2 when the chain is longer than we walk,
+ * or -1 if a header did not fit. Every header is at least 8 bytes, so one check of 8 bytes covers
+ * its first two (and a fragment header whole) before its length is read.
+ */
+static __always_inline int walk_ipv6_ext(void **pos, void *data_end, __u8 next_header,
 					 int *non_first_fragment)
 {
-	struct ipv6hdr *ip6h = nh->pos;
 	struct ipv6_ext_hdr *ext;
-	struct ipv6_frag_hdr *frag;
-	__u8 next_header;
 	int i, len;
 
-	if ((void *)(ip6h + 1) > data_end)
-		return -1;
-	if (ip6h->version != 6)
-		return -1;
-	nh->pos = ip6h + 1;
-	next_header = ip6h->nexthdr;
-
 	for (i = 0; i < CARNX_MAX_IPV6_EXT_HEADERS; i++) {
-		if (!ipv6_is_walked_ext(next_header))
-			return next_header;
-		ext = nh->pos;
-		if ((void *)(ext + 1) > data_end)
-			return -1;
-		/* The fragment header is 8 bytes; its second byte is reserved, not a length. */
-		len = next_header == IPPROTO_FRAGMENT ? 8 : (ext->hdr_ext_len + 1) * 8;
-		if (nh->pos + len > data_end)
+		ext = *pos;
+		if ((void *)ext + IPV6_EXT_UNIT > data_end)
 			return -1;
 		if (next_header == IPPROTO_FRAGMENT) {
-			frag = nh->pos;
-			if (frag->frag_off & bpf_htons(0xfff8)) {
+			if (ext->frag_off & bpf_htons(0xfff8)) {
 				*non_first_fragment = 1;
-				return frag->next_header;
+				return ext->next_header;
 			}
+			len = IPV6_EXT_UNIT;
+		} else {
+			len = (ext->hdr_ext_len + 1) * IPV6_EXT_UNIT;
+			if (*pos + len > data_end)
+				return -1;
 		}
 		next_header = ext->next_header;
-		nh->pos += len;
+		*pos += len;
+		if (!ipv6_is_walked_ext(next_header))
+			return next_header;
 	}
-	return ipv6_is_walked_ext(next_header) ? -2 : next_header;
-}
-
-/* ARP: the fixed header and both address pairs must fit. Returns 0 or -1. */
-static __always_inline int parse_arp(struct hdr_cursor *nh, void *data_end)
-{
-	struct arp_fixed *arp = nh->pos;
-
-	if ((void *)(arp + 1) > data_end)
-		return -1;
-	if (nh->pos + sizeof(*arp) + 2 * (arp->hw_len + arp->proto_len) > data_end)
-		return -1;
-	return 0;
-}
-
-/* TCP: the fixed header must fit and its data offset be at least five words; the options
- * need not be in the frame, so the cursor moves past the fixed header only. *flags gets the
- * flags in header order (FIN bit 0 ... CWR bit 7). Returns 0 or -1. */
-static __always_inline int parse_tcphdr(struct hdr_cursor *nh, void *data_end, int *flags,
-					int *hdr_len)
-{
-	struct tcphdr *tcph = nh->pos;
-
-	if ((void *)(tcph + 1) > data_end)
-		return -1;
-	if (tcph->doff < 5)
-		return -1;
-	*flags = tcph->fin | tcph->syn << 1 | tcph->rst << 2 | tcph->psh << 3 | tcph->ack << 4 |
-		 tcph->urg << 5 | tcph->ece << 6 | tcph->cwr << 7;
-	*hdr_len = tcph->doff * 4; /* options included: what every segment of a GSO skb repeats */
-	nh->pos = tcph + 1;
-	return 0;
-}
-
-/* The transport header of a first (or only) fragment after IPv4, or IPv6 when ipv6 is set:
- * TCP (see parse_tcphdr), UDP, ICMP after IPv4 and ICMPv6 after IPv6 must fit their fixed
- * part; any other protocol is not looked at. Returns 0, or -1 if the header did not fit or
- * was invalid. *hdr_len is set to the header's length (TCP: with options) when it was read. */
-static __always_inline int parse_transport(struct hdr_cursor *nh, void *data_end, int ipv6,
-					   int proto, int *tcp_flags, int *hdr_len)
-{
-	int len;
-
-	switch (proto) {
-	case IPPROTO_TCP:
-		return parse_tcphdr(nh, data_end, tcp_flags, hdr_len);
-	case IPPROTO_UDP:
-		len = sizeof(struct udphdr);
-		break;
-	case IPPROTO_ICMP:
-		if (ipv6)
-			return 0;
-		len = ICMP_HEADER_LEN;
-		break;
-	case IPPROTO_ICMPV6:
-		if (!ipv6)
-			return 0;
-		len = ICMPV6_HEADER_LEN;
-		break;
-	default:
-		return 0;
-	}
-	if (nh->pos + len > data_end)
-		return -1;
-	*hdr_len = len;
-	nh->pos += len;
-	return 0;
+	return -2;
 }
 
 #endif /* CARNX_PARSE_HELPERS_H */

@@ -487,8 +487,9 @@ export class Libbpf {
   /** The buffer lookupPerCpuU64Sums reads into (a plain field: the bench's fake Libbpf has no private slots). */
   private perCpuScratch: Buffer | undefined;
 
-  /** BPF_PROG_TEST_RUN: runs the program on one frame `repeat` times. */
-  testRun(progFd: number, frame: Buffer, repeat = 1): TestRunResult {
+  /** BPF_PROG_TEST_RUN: runs the program on one frame `repeat` times; ctxIn, when given, is the program's context
+   * (e.g. a struct __sk_buff with gso_segs and gso_size for a tc program). */
+  testRun(progFd: number, frame: Buffer, repeat = 1, ctxIn?: Buffer): TestRunResult {
     const dataOut = Buffer.alloc(frame.length + 256);
     const opts = {
       sz: koffi.sizeof('bpf_test_run_opts'),
@@ -496,9 +497,9 @@ export class Libbpf {
       data_out: koffi.address(dataOut),
       data_size_in: frame.length,
       data_size_out: dataOut.length,
-      ctx_in: 0n,
+      ctx_in: ctxIn ? koffi.address(ctxIn) : 0n,
       ctx_out: 0n,
-      ctx_size_in: 0,
+      ctx_size_in: ctxIn?.length ?? 0,
       ctx_size_out: 0,
       retval: 0,
       repeat,
