@@ -157,6 +157,8 @@ type Calls = ReturnType<typeof declare>;
 export class BpfObject {
   #lib: Libbpf;
   #ptr: unknown;
+  /** A worker thread is inside bpf_object__load: freeing the object now would pull it from under that thread. */
+  #loading = false;
   readonly path: string;
 
   constructor(lib: Libbpf, ptr: unknown, path: string) {
@@ -189,6 +191,25 @@ export class BpfObject {
   load(): void {
     const { result, log } = this.#lib.capturingLog(() => this.#lib.calls.load(this.#handle()));
     if (result < 0) throw new BpfError('bpf_object__load', result, this.path, log);
+  }
+
+  /**
+   * load() on one of koffi's worker threads, so several objects are verified at once (the verifier runs in the
+   * calling thread; separate objects share nothing). libbpf's messages still reach the log sink (koffi hands them to
+   * the main thread), but a rejection carries no log tail: which message belongs to which of several concurrent
+   * loads cannot be told apart. load() first (a start-up check) surfaces a verifier rejection with its tail.
+   */
+  async loadAsync(): Promise<void> {
+    const handle = this.#handle();
+    this.#loading = true;
+    try {
+      const result = await new Promise<number>((resolve, reject) => {
+        this.#lib.calls.load.async(handle, (err: unknown, res: number) => (err ? reject(err) : resolve(res)));
+      });
+      if (result < 0) throw new BpfError('bpf_object__load', result, this.path);
+    } finally {
+      this.#loading = false;
+    }
   }
 
   /** Before load(): load only these programs (the others in the object are skipped, verifier time included). */
@@ -225,6 +246,7 @@ export class BpfObject {
   /** Frees the object; its kernel programs and maps live on while pins, links or fds hold them. */
   close(): void {
     if (this.#ptr === null) return;
+    if (this.#loading) throw new Error(`BPF object ${this.path} is still loading: await loadAsync() before close()`);
     this.#lib.calls.close(this.#ptr);
     this.#ptr = null;
   }
