@@ -134,16 +134,20 @@ export class Reconciler {
     }
     for (const key of this.#refused.keys())
       if (!byName.has(key.slice(0, key.lastIndexOf('/')))) this.#refused.delete(key);
-    const wanted: Array<[Attacher, NetInterface]> = [];
-    for (const iface of selected) {
-      for (const attacher of this.#attachers) {
-        if (!this.#attached.has(keyOf(iface.name, attacher.direction))) wanted.push([attacher, iface]);
-      }
-    }
-    // In selection order, a few at a time; each attach settles on its own (attached, or refused and logged).
+    // Interfaces in selection order, a few at a time; one interface's directions one after the other, so its log
+    // lines come in the order a serial start-up wrote them. Each attach settles on its own (attached, or refused).
+    const attachers = this.#attachers;
+    const wanted = selected.filter((iface) =>
+      attachers.some((a) => !this.#attached.has(keyOf(iface.name, a.direction))),
+    );
     const workers = Math.min(wanted.length, this.#o.concurrency ?? ATTACH_CONCURRENCY);
     const attachNext = async (): Promise<void> => {
-      for (let item = wanted.shift(); item && !this.#stopped; item = wanted.shift()) await this.#attach(...item);
+      for (let iface = wanted.shift(); iface !== undefined; iface = wanted.shift()) {
+        for (const attacher of attachers) {
+          if (this.#stopped) return;
+          if (!this.#attached.has(keyOf(iface.name, attacher.direction))) await this.#attach(attacher, iface);
+        }
+      }
     };
     await Promise.all(Array.from({ length: workers }, attachNext));
   }

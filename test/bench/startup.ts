@@ -90,10 +90,8 @@ async function startOnce(
   options: StartupOptions,
   extra: string[],
 ): Promise<StartupRun> {
-  // Info, not the tests' debug: libbpf's debug lines for hundreds of loads would be part of what is measured.
-  const args = agentArgs(bpffs, `${fan.prefix}*`, extra).map((arg, i, all) =>
-    all[i - 1] === '--log-level' ? 'info' : arg,
-  );
+  // Info, not the tests' debug (the last flag wins): libbpf's debug lines for hundreds of loads would be measured too.
+  const args = agentArgs(bpffs, `${fan.prefix}*`, [...extra, '--log-level', 'info']);
   const spawnedAt = Date.now();
   const agent = spawnAgent(cleanups, args, { main: options.main });
   const timeout = 120_000;

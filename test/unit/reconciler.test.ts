@@ -278,4 +278,144 @@ test('saveDeltaExported reaches the attachment by name, and ignores names not at
   }
 });
 
+/** An attacher whose ensure() settles only when the test says so: what is in flight at once is visible. */
+class GatedAttacher implements Attacher {
+  readonly calls: string[] = [];
+  readonly #gates = new Map<string, { open: () => void; fail: (err: Error) => void }>();
+  inFlight = 0;
+  mostInFlight = 0;
+
+  constructor(readonly direction: 'receive' | 'transmit') {}
+
+  async ensure(iface: NetInterface): Promise<OwnedAttachment> {
+    this.calls.push(`ensure ${iface.name}`);
+    this.inFlight += 1;
+    this.mostInFlight = Math.max(this.mostInFlight, this.inFlight);
+    try {
+      await new Promise<void>((resolve, reject) => this.#gates.set(iface.name, { open: resolve, fail: reject }));
+    } finally {
+      this.inFlight -= 1;
+      this.#gates.delete(iface.name);
+    }
+    return { ...new FakeAttacher().ensure(iface), direction: this.direction };
+  }
+
+  waiting(): string[] {
+    return [...this.#gates.keys()].sort();
+  }
+
+  open(name: string): void {
+    this.#gates.get(name)?.open();
+  }
+
+  fail(name: string, err: Error): void {
+    this.#gates.get(name)?.fail(err);
+  }
+
+  release(a: OwnedAttachment): void {
+    this.calls.push(`release ${a.ifname}`);
+  }
+
+  saveDeltaExported(): void {}
+}
+
+function gated(concurrency: number, ...directions: Array<'receive' | 'transmit'>) {
+  const t = setup();
+  const attachers = directions.map((d) => new GatedAttacher(d));
+  const reconciler = new Reconciler(attachers, {
+    bpffs: t.bpffs,
+    logger: recordingLogger(t.lines),
+    selected: () => [1, 2, 3, 4, 5].map((i) => ({ name: `e${i}`, ifindex: i })),
+    onAttachFailure: (reason) => t.failures.push(reason),
+    concurrency,
+  });
+  return { t, attachers, reconciler };
+}
+
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+test('attaches a bounded number of interfaces at once; a failing one is refused alone', async () => {
+  const { t, attachers, reconciler } = gated(2, 'receive');
+  const [a] = attachers as [GatedAttacher];
+  try {
+    const done = reconciler.reconcile();
+    await waitFor('two attaches in flight', () => a.waiting().length === 2);
+    assert.equal(a.waiting(), ['e1', 'e2'], 'in selection order, two at a time');
+    a.fail('e1', new Error('bpf_link_create failed for e1: EBUSY'));
+    await waitFor('e3 started in e1s place', () => a.waiting().includes('e3'));
+    for (const name of ['e2', 'e3']) a.open(name);
+    await waitFor('the last two', () => a.waiting().length === 2 && a.waiting()[0] === 'e4');
+    for (const name of ['e4', 'e5']) a.open(name);
+    await done;
+    assert.is(a.mostInFlight, 2);
+    assert.equal(reconciler.attachedNames().sort(), ['e2', 'e3', 'e4', 'e5']);
+    assert.equal(reconciler.refusals(), { 'e1/receive': 'bpf_link_create failed for e1: EBUSY' });
+    assert.equal(t.failures, ['attach-error']);
+  } finally {
+    t.done();
+  }
+});
+
+test("one interface's directions attach one after the other, receive first", async () => {
+  const { t, attachers, reconciler } = gated(5, 'receive', 'transmit');
+  const [rx, tx] = attachers as [GatedAttacher, GatedAttacher];
+  try {
+    const done = reconciler.reconcile();
+    await waitFor('every receive attach in flight', () => rx.waiting().length === 5);
+    await settle();
+    assert.equal(tx.calls, [], 'no transmit attach before its receive attach settled');
+    rx.open('e3');
+    await waitFor('e3 transmit', () => tx.waiting().includes('e3'));
+    assert.equal(tx.waiting(), ['e3']);
+    for (const name of ['e1', 'e2', 'e4', 'e5']) rx.open(name);
+    await waitFor('every transmit attach in flight', () => tx.waiting().length === 5);
+    for (const name of tx.waiting()) tx.open(name);
+    await done;
+    assert.is([...reconciler.attachments()].length, 10, 'both directions of all five');
+  } finally {
+    t.done();
+  }
+});
+
+test('reconciles never overlap: one asked for meanwhile runs after, and those piling up run once', async () => {
+  const { t, attachers, reconciler } = gated(5, 'receive');
+  const [a] = attachers as [GatedAttacher];
+  try {
+    const first = reconciler.reconcile();
+    await waitFor('attaches in flight', () => a.waiting().length === 5);
+    const second = reconciler.reconcile();
+    assert.is(reconciler.reconcile(), second, 'a third request joins the waiting one');
+    await settle();
+    assert.is(a.calls.length, 5, 'the waiting reconcile has not started');
+    for (const name of a.waiting()) a.open(name);
+    await first;
+    await second;
+    assert.is(a.calls.length, 5, 'the second found every interface attached');
+  } finally {
+    t.done();
+  }
+});
+
+test('releaseAll waits for attaches under way, then releases them too: nothing is left attached', async () => {
+  const { t, attachers, reconciler } = gated(2, 'receive');
+  const [a] = attachers as [GatedAttacher];
+  try {
+    const attaching = reconciler.reconcile();
+    await waitFor('attaches in flight', () => a.waiting().length === 2);
+    const releasing = reconciler.releaseAll(false);
+    await settle();
+    assert.not.ok(
+      a.calls.some((c) => c.startsWith('release')),
+      'nothing released while attaches are under way',
+    );
+    for (const name of a.waiting()) a.open(name);
+    await releasing;
+    await attaching;
+    assert.equal(a.calls, ['ensure e1', 'ensure e2', 'release e1', 'release e2'], 'no attach started after the halt');
+    assert.equal(reconciler.attachedNames(), []);
+  } finally {
+    t.done();
+  }
+});
+
 test.run();
