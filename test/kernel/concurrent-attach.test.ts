@@ -1,9 +1,12 @@
 // Many interfaces attached at once: each whole and its own, counting exactly, adopted on restart, failures isolated.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { interfacePins } from '../../src/attach/pin-paths.js';
 import { startAgent, testBpffs, type AgentProcess, type TestBpffs } from '../fixtures/agent-process.js';
+import { compileBpf, fixtureSource } from '../fixtures/bpf-compile.js';
 import { Cleanups } from '../fixtures/cleanups.js';
 import { classIndex } from '../fixtures/frames.js';
 import { reported } from '../fixtures/hooks.js';
@@ -133,6 +136,26 @@ Concurrent('a refused interface among many is left untouched, the others attache
   );
   assert.is((await agent.stop()).code, 0);
   assert.is(xdpOn(held!.host), 'xdpgeneric', 'still there after the agent stopped');
+});
+
+Concurrent("an object the verifier refuses stops start-up with the verifier's reason, nothing attached", async () => {
+  const work = mkdtempSync(join(tmpdir(), 'carnx-rejected-'));
+  cleanups.defer(() => rmSync(work, { recursive: true, force: true }));
+  const rejected = compileBpf(fixtureSource('rejected.bpf.c'), work, 'rejected.bpf.o');
+  const [pair] = pairs('r', 1);
+  const bpffs = testBpffs(cleanups, 'rejected');
+  const agent = startAgent(cleanups, bpffs, pair!.host, ['--xdp-object', rejected]);
+  const exit = await agent.exitWithin(60_000);
+  assert.is(exit.code, 4, agent.describe());
+  const lines = agent.stderr.trim().split('\n');
+  assert.match(lines[0]!, /could not load xdp\.object .*rejected\.bpf\.o: bpf_object__load failed .*: EACCES/);
+  // The programs load side by side on worker threads; the tail comes from the load repeated where the log is kept.
+  assert.ok(
+    lines.slice(1).some((l) => /invalid access to packet/.test(l)),
+    `the verifier's reason in the details:\n${agent.stderr}`,
+  );
+  assert.is(xdpOn(pair!.host), undefined, 'nothing attached');
+  assert.not.ok(existsSync(`${bpffs.path}/carnx/v1/${pair!.host}`), 'nothing pinned');
 });
 
 Concurrent.run();
