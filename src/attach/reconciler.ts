@@ -15,10 +15,14 @@ export type Attacher = Pick<PinnedAttacher, 'release' | 'saveDeltaExported'> & {
 };
 
 /**
- * How many attaches run at once. Each is mostly the verifier, on a worker thread and CPU-bound: one per core keeps
- * every core busy, and more would only queue in koffi's pool.
+ * How many attaches run at once. Each is mostly the verifier, CPU-bound, on a thread of libuv's pool (koffi's async
+ * calls are libuv work): one per core keeps every core busy. One pool thread stays free for what else the agent
+ * queues there (DNS lookups for the OTLP endpoint, gzip), so the pool's size (UV_THREADPOOL_SIZE, 4 unless set) caps it.
  */
-export const ATTACH_CONCURRENCY = Math.max(2, availableParallelism());
+export const ATTACH_CONCURRENCY = Math.max(
+  1,
+  Math.min(availableParallelism(), (Number(process.env.UV_THREADPOOL_SIZE) || 4) - 1),
+);
 
 export interface ReconcilerOptions {
   bpffs: string;

@@ -1,7 +1,7 @@
 // Start-up: how long the agent takes from its start until every one of N veth interfaces is counted, fresh and adopted.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { ATTACH_CONCURRENCY } from '../../src/attach/reconciler.js';
 import { agentArgs, spawnAgent, TestBpffs } from '../fixtures/agent-process.js';
 import { Cleanups } from '../fixtures/cleanups.js';
 import type { LogLine } from '../fixtures/json-log.js';
@@ -24,10 +24,12 @@ export interface StartupRun {
 export interface StartupResult {
   interfaces: number;
   directions: number;
+  /** Why this count has no numbers (the agent did not start in time, or refused interfaces). */
+  error?: string;
   /** No pins yet: every interface is loaded (verifier), linked and pinned. */
-  fresh: StartupRun;
+  fresh?: StartupRun;
   /** A restart on the pins the fresh run kept: every interface is adopted (no verifier run but the start-up check). */
-  adopted: StartupRun;
+  adopted?: StartupRun;
   /** Attaches the agent runs at once on this machine. */
   concurrency: number;
 }
@@ -94,9 +96,18 @@ async function startOnce(
   const args = agentArgs(bpffs, `${fan.prefix}*`, [...extra, '--log-level', 'info']);
   const spawnedAt = Date.now();
   const agent = spawnAgent(cleanups, args, { main: options.main });
-  const timeout = 120_000;
-  const starting = await agent.waitForMsg('starting carnx', {}, timeout);
-  const started = await agent.waitForMsg('started', {}, timeout);
+  // Generous: one interface after the other on a busy 2-core machine took over 2 minutes for 200.
+  const timeout = 600_000;
+  let starting: LogLine;
+  let started: LogLine;
+  try {
+    starting = await agent.waitForMsg('starting carnx', {}, timeout);
+    started = await agent.waitForMsg('started', {}, timeout);
+  } catch (err) {
+    // Not the agent's whole log (hundreds of lines): the reason, and how far it got.
+    const attached = agent.lines.filter((l) => l.msg === 'attached').length;
+    throw new Error(`${(err as Error).message.split('\n')[0]} (${attached} attachments made)`);
+  }
   const cpuMs = cpuMsOf(agent.child.pid as number);
   const counted = (started.interfaces as string[] | undefined) ?? [];
   const refused = Object.keys((started.refused as Record<string, string> | undefined) ?? {});
@@ -122,7 +133,9 @@ async function benchCount(count: number, options: StartupOptions): Promise<Start
     const bpffs = cleanups.add(new TestBpffs(`bench-startup-${count}`), (b) => b.destroy());
     const fresh = await startOnce(cleanups, bpffs, fan, options, ['--xdp-keep-attached-on-exit']);
     const adopted = await startOnce(cleanups, bpffs, fan, options, []);
-    return { interfaces: count, directions: 2, fresh, adopted, concurrency: Math.max(2, availableParallelism()) };
+    return { interfaces: count, directions: 2, fresh, adopted, concurrency: ATTACH_CONCURRENCY };
+  } catch (err) {
+    return { interfaces: count, directions: 2, error: (err as Error).message, concurrency: ATTACH_CONCURRENCY };
   } finally {
     await cleanups.run();
   }
@@ -141,16 +154,18 @@ export function printStartup(results: StartupResult[]): boolean {
   console.log('interfaces | fresh: total (boot + attach), agent CPU | adopted: total (boot + attach), agent CPU');
   let ok = true;
   for (const r of results) {
-    const row = (run: StartupRun) =>
-      `${run.totalMs} ms (${run.bootMs} + ${run.attachMs}), ${run.cpuMs} ms CPU`.padEnd(40);
-    console.log(`${String(r.interfaces).padStart(10)} | ${row(r.fresh)} | ${row(r.adopted)}`);
-    if (r.interfaces === STARTUP_TARGET.interfaces && r.fresh.totalMs > STARTUP_TARGET.ms) ok = false;
+    const row = (run: StartupRun | undefined) =>
+      (run ? `${run.totalMs} ms (${run.bootMs} + ${run.attachMs}), ${run.cpuMs} ms CPU` : '-').padEnd(40);
+    const error = r.error ? `  failed: ${r.error}` : '';
+    console.log(`${String(r.interfaces).padStart(10)} | ${row(r.fresh)} | ${row(r.adopted)}${error}`);
+    const tooSlow = r.fresh === undefined || r.fresh.totalMs > STARTUP_TARGET.ms;
+    if (r.interfaces === STARTUP_TARGET.interfaces && tooSlow) ok = false;
   }
   const target = results.find((r) => r.interfaces === STARTUP_TARGET.interfaces);
   if (target) {
     console.log(
       `target: ${STARTUP_TARGET.interfaces} interfaces within ${STARTUP_TARGET.ms} ms of start: ` +
-        `${target.fresh.totalMs} ms, ${ok ? 'met' : 'NOT met'}`,
+        `${target.fresh?.totalMs ?? '-'} ms, ${ok ? 'met' : 'NOT met'} (${target.concurrency} attaches at once)`,
     );
   }
   return ok;
