@@ -13,7 +13,7 @@ import { HealthServer } from './health/health-server.js';
 import { readiness, type AgentState } from './health/readiness.js';
 import { BpfObjectUnusable } from './host/host-errors.js';
 import { seccompMode } from './host/preflight.js';
-import { listInterfaces, type NetInterface } from './interfaces/interface-list.js';
+import { InterfaceLister, listInterfaces, type NetInterface } from './interfaces/interface-list.js';
 import { interfaceFilter, NoInterfaceSelected } from './interfaces/interface-selector.js';
 import { EthernetOnly } from './interfaces/link-type.js';
 import type { Logger } from './log/logger.js';
@@ -30,6 +30,8 @@ export interface AgentDeps {
    * returns. Throws an ExportSettingsError naming the config key when the export settings are unusable.
    */
   createMetrics: (counting: CountingSide, config: CarnxConfig, previous?: MetricsController) => MetricsController;
+  /** Sees every collection's snapshots, as the exporter gets them (log.summary); must not throw. */
+  onCollected?: (snapshots: readonly InterfaceSnapshot[]) => void;
 }
 
 export class Agent {
@@ -39,12 +41,16 @@ export class Agent {
   readonly #reconciler: Reconciler;
   readonly #tcx: boolean;
   readonly #ethernetOnly: EthernetOnly;
+  /** Re-reads only interfaces that changed since the last rescan. */
+  readonly #lister = new InterfaceLister();
   /** Last reads of attachments released at a rescan, handed to the next collection once. */
   #finals: InterfaceSnapshot[] = [];
   #attachers: PinnedAttacher[];
   #metrics: MetricsController | undefined;
   #health: HealthServer | undefined;
   #state: AgentState = 'new';
+  /** The reload being applied, if any: reloads run one after another, and stop() waits for the current one. */
+  #reloading: Promise<void> = Promise.resolve();
 
   constructor(config: CarnxConfig, deps: AgentDeps) {
     this.#config = config;
@@ -96,10 +102,14 @@ export class Agent {
   #counting(): CountingSide {
     return {
       // The producer keeps each final until an export carrying it succeeds.
-      snapshots: () => [
-        ...readSnapshots(this.#deps.lib, this.#reconciler.attachments(), this.#log),
-        ...this.#finals.splice(0),
-      ],
+      snapshots: () => {
+        const read = [
+          ...readSnapshots(this.#deps.lib, this.#reconciler.attachments(), this.#log),
+          ...this.#finals.splice(0),
+        ];
+        this.#deps.onCollected?.(read);
+        return read;
+      },
       attachedByHook: () => this.#reconciler.attachedByHook(),
       countedInterfaces: () => this.#reconciler.attachedNames(),
       saveDeltaExported: (name, direction, counters, untilUnixNs) =>
@@ -114,7 +124,10 @@ export class Agent {
     await this.#startHealth();
     await this.#loadObjectOnce();
     sweepOtherLayouts(this.#config.bpffs.path, this.#log);
-    if (this.#selectedInterfaces().length === 0) throw new NoInterfaceSelected(listInterfaces().map((i) => i.name));
+    const selected = this.#selectedInterfaces().length;
+    if (selected === 0) throw new NoInterfaceSelected(listInterfaces().map((i) => i.name));
+    // Each attach loads and verifies a program (about 30 ms): hundreds take seconds, so say what is under way.
+    this.#log.info({ interfaces: selected }, `attaching to ${selected} interface${selected === 1 ? '' : 's'}`);
     // Metrics first, so attach failures at start-up are counted too.
     this.#metrics = this.#deps.createMetrics(this.#counting(), this.#config);
     await this.#reconciler.reconcile();
@@ -140,7 +153,7 @@ export class Agent {
 
   #selectedInterfaces(): NetInterface[] {
     const wanted = interfaceFilter(this.#config.interfaces.include, this.#config.interfaces.exclude);
-    return this.#ethernetOnly.filter(listInterfaces().filter((i) => wanted(i.name)));
+    return this.#ethernetOnly.filter(this.#lister.list().filter((i) => wanted(i.name)));
   }
 
   /** A verifier rejection or a corrupt object must stop start-up before anything is attached. */
@@ -168,7 +181,15 @@ export class Agent {
    * touched; a changed export side is rebuilt (its last export first). xdp.mode and xdp.object apply to interfaces
    * attached from now on.
    */
-  async reload(config: CarnxConfig): Promise<void> {
+  reload(config: CarnxConfig): Promise<void> {
+    // Two SIGHUPs close together must not interleave: the second would build its export side from the first's
+    // half-stopped one (delta baselines), and both would start a pipeline. Each waits for the one before it.
+    const next = this.#reloading.then(() => this.#applyReload(config));
+    this.#reloading = next.catch(() => undefined);
+    return next;
+  }
+
+  async #applyReload(config: CarnxConfig): Promise<void> {
     if (this.#state !== 'running') return;
     const exportChanged =
       JSON.stringify([config.export, config.otlp, config.resource]) !==
@@ -194,7 +215,8 @@ export class Agent {
       this.#metrics = next;
       this.#metrics.start();
     }
-    await this.#reconciler.reconcile();
+    // A stop that came in while the old export side was finishing releases everything next: attach nothing new.
+    if (this.#state === 'running') await this.#reconciler.reconcile();
     this.#log.info({ interfaces: this.#reconciler.attachedNames(), exportChanged }, 'configuration reloaded');
   }
 
@@ -205,6 +227,9 @@ export class Agent {
   async stop(): Promise<void> {
     if (this.#state === 'stopping' || this.#state === 'stopped') return;
     this.#state = 'stopping';
+    // A reload half-way through would start its new export side after this stop: let it finish first (it is bounded
+    // by export.shutdownTimeoutMs); the ones queued behind it see 'stopping' and do nothing.
+    await this.#reloading;
     this.#reconciler.halt();
     await this.#health?.stop();
     try {

@@ -5,11 +5,16 @@ import { join } from 'node:path';
 import { ConfigError } from './config/config-error.js';
 import { loadConfig, packageRoot } from './config/load-config.js';
 import { renderConfigReference } from './config/config-reference.js';
-import { parseCommandLine, USAGE } from './cli/command-line.js';
+import { parseCommandLine, takeSwitches, USAGE } from './cli/command-line.js';
 import { ExitCode, failureOf } from './cli/exit-codes.js';
 import { checkCommand, detachCommand, startAgent, type RunningAgent } from './cli/commands.js';
 import { stopAgent } from './cli/stop-agent.js';
+import { CHECK_HELP } from './cli/check-command.js';
+import { COUNTERS_HELP, countersCommand } from './cli/counters-command.js';
+import { STATUS_HELP, statusCommand } from './cli/status-command.js';
 import type { CarnxConfig } from './config/schema.js';
+import { snapshotCommand } from './cli/snapshot-command.js';
+import { topCommand } from './cli/top-command.js';
 
 function packageVersion(): string {
   return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
@@ -18,18 +23,36 @@ function packageVersion(): string {
 async function main(argv: string[]): Promise<number> {
   const { command, flags } = parseCommandLine(argv);
   switch (command) {
-    case 'help':
-      process.stdout.write(`${USAGE}\n`);
+    case 'help': {
+      const own: Record<string, string> = { check: CHECK_HELP, status: STATUS_HELP, counters: COUNTERS_HELP };
+      process.stdout.write(`${own[flags[0] ?? ''] ?? USAGE}\n`);
       return ExitCode.ok;
+    }
+    case 'counters': {
+      const { switches, rest } = takeSwitches(flags, ['--json']);
+      if (rest.length > 0) throw new ConfigError([`carnx counters takes only --json, got ${rest.join(' ')}`]);
+      return countersCommand({ json: switches.has('--json') });
+    }
     case 'version':
       process.stdout.write(`carnx ${packageVersion()}\n`);
       return ExitCode.ok;
     case 'config-reference':
       process.stdout.write(renderConfigReference());
       return ExitCode.ok;
+    case 'snapshot':
+      return snapshotCommand(flags, (text) => process.stdout.write(text));
+    case 'top':
+      return topCommand(flags);
     default: {
+      // check and status take switches of their own; every other flag is a config flag.
+      const { switches, rest } = takeSwitches(flags, ['--json', '--config-only']);
+      if (command === 'check' || command === 'status') {
+        const config = loadConfig({ argv: rest, env: process.env });
+        const json = switches.has('--json');
+        if (command === 'status') return statusCommand(config, { json });
+        return checkCommand(config, { json, configOnly: switches.has('--config-only') });
+      }
       const config = loadConfig({ argv: flags, env: process.env });
-      if (command === 'check') return checkCommand(config);
       if (command === 'detach') return detachCommand(config);
       return runUntilSignalled(flags, config);
     }

@@ -2,6 +2,7 @@
 import { readlinkSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import koffi from 'koffi';
+import { sumPerCpuU64 } from './per-cpu-sum.js';
 import { BpfError } from './bpf-error.js';
 
 /** libbpf's print levels. */
@@ -496,17 +497,17 @@ export class Libbpf {
   lookupPerCpuU64Sums(fd: number, key: number, valueSize: number, context: string): bigint[] {
     const stride = Math.ceil(valueSize / 8) * 8;
     const cpus = this.possibleCpus();
-    const raw = this.lookup(fd, key, stride * cpus, context);
-    const words = new BigUint64Array(raw.buffer, raw.byteOffset, raw.length / 8);
-    const fields = valueSize / 8;
-    const sums = new Array<bigint>(fields).fill(0n);
-    for (let cpu = 0; cpu < cpus; cpu++) {
-      const base = cpu * (stride / 8);
-      // Indices are in range by construction (fields * cpus words were read).
-      for (let i = 0; i < fields; i++) sums[i] = (sums[i] as bigint) + (words[base + i] as bigint);
-    }
-    return sums;
+    // One buffer for every read of this size: at 256 CPUs a value is ~94 KB, per interface and collection.
+    if (this.perCpuScratch?.length !== stride * cpus) this.perCpuScratch = Buffer.alloc(stride * cpus);
+    const raw = this.perCpuScratch;
+    const keyBuf = Buffer.alloc(4);
+    keyBuf.writeUInt32LE(key);
+    this.check('bpf_map_lookup_elem', this.calls.lookup(fd, keyBuf, raw), context);
+    return sumPerCpuU64(raw, cpus, stride, valueSize / 8);
   }
+
+  /** The buffer lookupPerCpuU64Sums reads into (a plain field: the bench's fake Libbpf has no private slots). */
+  private perCpuScratch: Buffer | undefined;
 
   /** BPF_PROG_TEST_RUN: runs the program on one frame `repeat` times. */
   testRun(progFd: number, frame: Buffer, repeat = 1): TestRunResult {
@@ -553,4 +554,88 @@ let shared: Libbpf | undefined;
 export function libbpf(): Libbpf {
   shared ??= new Libbpf();
   return shared;
+}
+
+// ---- What `carnx check` and `carnx status` read: feature probes, and program and link details by fd. ----
+
+/** enum bpf_prog_type values carnx loads. */
+export const PROG_TYPES = { schedCls: 3, xdp: 6 } as const;
+/** enum bpf_link_type values of carnx's links. */
+export const LINK_TYPES = { xdp: 6, tcx: 11 } as const;
+
+/** What a loaded program is: its identity, and when it was loaded. */
+export interface ProgDetails {
+  id: number;
+  type: number;
+  name: string;
+  tag: string;
+  /** Nanoseconds since boot (CLOCK_BOOTTIME) at load. */
+  loadTimeNs: bigint;
+  createdByUid: number;
+}
+
+/** What a link is: its type, its program and, for XDP and tcx links, its interface and attach type. */
+export interface LinkDetails {
+  id: number;
+  type: number;
+  progId: number;
+  /** 0 once the interface is gone (a defunct link). */
+  ifindex: number;
+  /** tcx links only: BPF_TCX_INGRESS (46) or BPF_TCX_EGRESS (47); 0 otherwise. */
+  attachType: number;
+}
+
+let probeCall: ((progType: number, opts: null) => number) | undefined;
+
+/**
+ * Whether the kernel loads a trivial program of this type (libbpf_probe_bpf_prog_type): true, false, or a BpfError
+ * (EPERM without CAP_BPF). Declared on first use: only `carnx check` asks.
+ */
+export function probeProgType(lib: Libbpf, progType: number, context: string): boolean {
+  probeCall ??= koffi.load('libbpf.so.1').func('int libbpf_probe_bpf_prog_type(int prog_type, const void *opts)');
+  return lib.check('libbpf_probe_bpf_prog_type', probeCall(progType, null), context) === 1;
+}
+
+function infoByFd(lib: Libbpf, fd: number, size: number, context: string): Buffer {
+  const info = Buffer.alloc(size);
+  lib.check('bpf_obj_get_info_by_fd', lib.calls.objGetInfo(fd, info, [size]), context);
+  return info;
+}
+
+export function progDetails(lib: Libbpf, fd: number, context: string): ProgDetails {
+  // struct bpf_prog_info: type @0, id @4, tag[8] @8, load_time @40, created_by_uid @48, name[16] @64.
+  const info = infoByFd(lib, fd, 232, context);
+  const name = info.subarray(64, 80);
+  const end = name.indexOf(0);
+  return {
+    id: info.readUInt32LE(4),
+    type: info.readUInt32LE(0),
+    name: name.subarray(0, end < 0 ? name.length : end).toString(),
+    tag: info.subarray(8, 16).toString('hex'),
+    loadTimeNs: info.readBigUInt64LE(40),
+    createdByUid: info.readUInt32LE(48),
+  };
+}
+
+export function linkDetails(lib: Libbpf, fd: number, context: string): LinkDetails {
+  // struct bpf_link_info: type @0, id @4, prog_id @8; xdp.ifindex and tcx.ifindex @16, tcx.attach_type @20.
+  const info = infoByFd(lib, fd, 48, context);
+  const type = info.readUInt32LE(0);
+  return {
+    id: info.readUInt32LE(4),
+    type,
+    progId: info.readUInt32LE(8),
+    ifindex: type === LINK_TYPES.xdp || type === LINK_TYPES.tcx ? info.readUInt32LE(16) : 0,
+    attachType: type === LINK_TYPES.tcx ? info.readUInt32LE(20) : 0,
+  };
+}
+
+/** A program's details by id (needs CAP_SYS_ADMIN): how a program carnx did not pin is named. */
+export function progDetailsById(lib: Libbpf, id: number): ProgDetails {
+  const fd = lib.progFdById(id);
+  try {
+    return progDetails(lib, fd, `program id ${id}`);
+  } finally {
+    lib.closeFd(fd);
+  }
 }

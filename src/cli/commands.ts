@@ -3,17 +3,20 @@ import { existsSync, rmSync } from 'node:fs';
 import type { CarnxConfig } from '../config/schema.js';
 import { describeConfig, resolveXdpObject } from '../config/load-config.js';
 import { Agent } from '../agent.js';
-import { createLogger, type Logger } from '../log/logger.js';
+import { chooseLogFormat, colorsWanted, createLogger, type Logger } from '../log/logger.js';
+import { TrafficSummary, wantSummary } from '../metrics/console-summary.js';
 import { checkBpffs, checkObjectFile, checkPrivileges, openLibbpf } from '../host/preflight.js';
 import { carnxPinRoot } from '../attach/pin-paths.js';
 import { checkPinTree } from '../attach/pin-tree.js';
 import { lockBpffs } from '../host/bpffs-lock.js';
 import { createMetricsController } from '../metrics/metrics-controller.js';
 import { ExitCode } from './exit-codes.js';
+import { reportCheck, type CheckOptions } from './check-command.js';
 
-/** Validates what can be validated without privileges: the config (already loaded) and the object file. */
-export function checkCommand(config: CarnxConfig): number {
+/** The config (already loaded) and the object file, then (unless configOnly) the host: check-command.ts. */
+export function checkCommand(config: CarnxConfig, options: CheckOptions = { json: false, configOnly: true }): number {
   checkObjectFile(resolveXdpObject(config));
+  if (!options.configOnly) return reportCheck(config, options.json);
   process.stdout.write(`carnx: configuration OK (xdp.object ${resolveXdpObject(config)})\n`);
   return ExitCode.ok;
 }
@@ -40,7 +43,12 @@ export interface RunningAgent {
 
 /** Preflight, then start; if start fails half-way, whatever was attached is released before the error goes up. */
 export async function startAgent(config: CarnxConfig, packageVersion: string): Promise<RunningAgent> {
-  const logger = createLogger(config.log.level);
+  const format = chooseLogFormat(config.log.format, process.stdout.isTTY === true);
+  const logger = createLogger(config.log.level, undefined, {
+    format,
+    colors: format === 'pretty' && colorsWanted(process.stdout.isTTY === true, process.env),
+  });
+  const summary = wantSummary(config.log.summary, format) ? new TrafficSummary(logger) : undefined;
   checkPrivileges();
   checkBpffs(config.bpffs.path);
   checkObjectFile(resolveXdpObject(config));
@@ -55,6 +63,7 @@ export async function startAgent(config: CarnxConfig, packageVersion: string): P
   const agent = new Agent(config, {
     lib,
     logger,
+    onCollected: summary && ((snapshots) => summary.observe(snapshots)),
     createMetrics: (counting, current, previous) =>
       createMetricsController({ config: current, logger, counting, packageVersion, previous }),
   });
@@ -64,6 +73,12 @@ export async function startAgent(config: CarnxConfig, packageVersion: string): P
     // The start-up error is the one to report; a failed release is logged (and named) by the agent.
     await agent.stop().catch((stopErr: unknown) => logger.error({ err: (stopErr as Error).message }, 'stop failed'));
     throw err;
+  }
+  if (summary) {
+    logger.info(
+      { intervalMs: config.export.intervalMs },
+      `the counts follow every ${config.export.intervalMs / 1000} s, whether or not the export succeeds (log.summary: off hides them)`,
+    );
   }
   return { agent, logger };
 }

@@ -30,17 +30,70 @@ export interface Failure {
   lines: string[];
 }
 
+/**
+ * The next step, for the host and object errors whose own message does not already end with one (matched on the
+ * message, first match wins; `$1` is the first group). Config errors name the key, its source and what it accepts.
+ */
+const NEXT_STEPS: ReadonlyArray<{ when: RegExp; next: string }> = [
+  {
+    when: /^bpffs\.path (\S+) is not usable: ENOENT$/,
+    next: "mount the BPF filesystem there ('mkdir -p $1 && mount -t bpf -o mode=0700 bpf $1'), or set bpffs.path",
+  },
+  { when: /^bpffs\.path \S+ is not usable: E(ACCES|PERM)$/, next: 'run carnx as root' },
+  { when: /^bpffs\.path \S+ is not usable/, next: "set bpffs.path to where bpffs is mounted ('mount -t bpf')" },
+  { when: /^pin directory \S+ is not usable/, next: 'remove it, or set bpffs.path to another bpffs' },
+  {
+    when: /^another carnx \(pid (\d+)\) is running/,
+    next: "stop that one first ('kill $1' or 'systemctl stop carnx'), or give this one its own bpffs.path",
+  },
+  {
+    when: /^another carnx .* is running/,
+    next: 'stop that one first (it may run in another container), or give this one its own bpffs.path',
+  },
+  {
+    when: /^missing capabilities/,
+    next: 'for systemd, containers and Kubernetes see README.md, Troubleshooting: capabilities',
+  },
+  {
+    when: /^xdp\.object \S+ is not readable$/,
+    next: "make it readable, or leave xdp.object empty for the one 'npm run build:bpf' builds",
+  },
+  {
+    when: /^could not load xdp\.object (?!.*seccomp)/,
+    next:
+      "rebuild it with 'npm run build:bpf'; if the kernel's verifier refused it, --log-level debug logs its whole " +
+      'log (README.md, Troubleshooting: verifier errors)',
+  },
+  {
+    when: /^no interface matches/,
+    next: "name one with --interfaces-include (interfaces.exclude skips veth*, docker*, ... by default: add '--interfaces-exclude=' to count those)",
+  },
+];
+
+/** `message`, with the next step appended when the message does not say it. */
+export function withNextStep(message: string): string {
+  const step = NEXT_STEPS.find((s) => s.when.test(message));
+  if (!step) return message;
+  const [, first = ''] = step.when.exec(message) ?? [];
+  return `${message}: ${step.next.replaceAll('$1', first)}`;
+}
+
 export function failureOf(err: unknown): Failure {
   if (err instanceof ConfigError) return { exitCode: ExitCode.config, lines: err.problems.map((p) => `config: ${p}`) };
   if (err instanceof ExportSettingsError) return { exitCode: ExitCode.config, lines: [`config: ${err.message}`] };
   if (err instanceof HealthListenError) return { exitCode: ExitCode.config, lines: [`config: ${err.message}`] };
   if (err instanceof HostNotReady || err instanceof BpffsInUse) {
-    return { exitCode: ExitCode.host, lines: [err.message] };
+    return { exitCode: ExitCode.host, lines: [withNextStep(err.message)] };
   }
   if (err instanceof BpfObjectUnusable) {
-    return { exitCode: ExitCode.bpfObject, lines: [err.message, ...err.details.map((line) => `  ${line}`)] };
+    return {
+      exitCode: ExitCode.bpfObject,
+      lines: [withNextStep(err.message), ...err.details.map((line) => `  ${line}`)],
+    };
   }
-  if (err instanceof NoInterfaceSelected) return { exitCode: ExitCode.noInterface, lines: [err.message] };
+  if (err instanceof NoInterfaceSelected) {
+    return { exitCode: ExitCode.noInterface, lines: [withNextStep(err.message)] };
+  }
   const what = err instanceof Error ? (err.stack ?? err.message) : String(err);
   return { exitCode: ExitCode.internal, lines: [`internal error (please report): ${what}`] };
 }

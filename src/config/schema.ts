@@ -5,6 +5,8 @@ import { durationMs, oneOf, setOf } from './formats.js';
 export type XdpMode = 'auto' | 'native' | 'generic' | 'tc';
 export type CountedDirection = 'receive' | 'transmit';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export type LogFormatSetting = 'auto' | 'json' | 'pretty';
+export type LogSummary = 'auto' | 'on' | 'off';
 
 /** The validated configuration, as loadConfig() returns it. */
 export interface CarnxConfig {
@@ -22,7 +24,7 @@ export interface CarnxConfig {
     temporality: 'cumulative' | 'delta';
   };
   resource: { attributes: Record<string, string> };
-  log: { level: LogLevel };
+  log: { level: LogLevel; format: LogFormatSetting; summary: LogSummary };
   health: { listen: string };
 }
 
@@ -270,6 +272,26 @@ export const configSchema: convict.Schema<CarnxConfig> = {
       default: 'info',
       env: 'CARNX_LOG_LEVEL',
       arg: 'log-level',
+    },
+    format: {
+      doc:
+        'How log lines look. auto: readable text (pino-pretty) when stdout is a terminal, JSON lines otherwise ' +
+        '(pipes, files, journald, containers without a TTY). json and pretty force one. Secrets are redacted in both. ' +
+        'Read at start (a reload keeps it).',
+      format: oneOf('auto', 'json', 'pretty'),
+      default: 'auto',
+      env: 'CARNX_LOG_FORMAT',
+      arg: 'log-format',
+    },
+    summary: {
+      doc:
+        'A line per counted interface at every export interval (export.intervalMs): packets and bytes counted so far ' +
+        'and the rate since the last line, per direction, at info level, whether or not the export succeeds. auto: ' +
+        'on when the log is pretty (a terminal), off for JSON. on / off force it. Read at start (a reload keeps it).',
+      format: oneOf('auto', 'on', 'off'),
+      default: 'auto',
+      env: 'CARNX_LOG_SUMMARY',
+      arg: 'log-summary',
     },
   },
   health: {

@@ -1,7 +1,13 @@
-// pino JSON logger: one line per state change, module children, OTLP secrets redacted by path.
+// pino logger: one line per state change, module children, OTLP secrets redacted by path; JSON, or readable on a terminal.
 import pino from 'pino';
+import { prettyFactory } from 'pino-pretty';
 
 export type Logger = pino.Logger;
+
+/** What the log looks like: JSON lines (machines, journald, containers) or pino-pretty's text (people at a terminal). */
+export type LogFormat = 'json' | 'pretty';
+/** log.format: auto picks pretty when stdout is a terminal, JSON otherwise. */
+export type LogFormatSetting = LogFormat | 'auto';
 
 /** Paths that may carry OTLP headers or API keys, wherever a log call nests them. */
 const SECRET_PATHS = [
@@ -15,18 +21,59 @@ const SECRET_PATHS = [
   'config.otlp.headers',
 ];
 
+/**
+ * Fields a person at a terminal does not need on every line: the pid, the module (shown before the message instead),
+ * and a line's machine-readable `summary` (its message already says it in words).
+ */
+const PRETTY_HIDDEN = 'pid,hostname,module,summary';
+
+/** The format log.format asks for, given whether stdout is a terminal. */
+export function chooseLogFormat(setting: LogFormatSetting, stdoutIsTty: boolean): LogFormat {
+  if (setting === 'auto') return stdoutIsTty ? 'pretty' : 'json';
+  return setting;
+}
+
+/** Colours on a terminal unless NO_COLOR (https://no-color.org) is set or the terminal is dumb. */
+export function colorsWanted(stdoutIsTty: boolean, env: NodeJS.ProcessEnv): boolean {
+  return stdoutIsTty && !env.NO_COLOR && env.TERM !== 'dumb';
+}
+
+export interface LogOutput {
+  format?: LogFormat;
+  /** Colours in the pretty format (a terminal that has not asked for NO_COLOR). */
+  colors?: boolean;
+}
+
 export function createLogger(
   level: string,
   destination: pino.DestinationStream = pino.destination({ fd: 1, sync: true }),
+  output: LogOutput = {},
 ): Logger {
   return pino(
     {
       level,
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
+      // Redaction happens while pino serializes, before either format sees the line: both stay free of secrets.
       redact: { paths: SECRET_PATHS, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination,
+    output.format === 'pretty' ? prettyDestination(destination, output.colors ?? false) : destination,
   );
+}
+
+/**
+ * Turns each serialized JSON line into pino-pretty's text and hands it to `destination` in the same call. Not a pino
+ * transport: those run in a worker thread and lose the last lines when the process exits (exit codes, "stopped").
+ */
+function prettyDestination(destination: pino.DestinationStream, colors: boolean): pino.DestinationStream {
+  const prettify = prettyFactory({
+    colorize: colors,
+    translateTime: 'SYS:HH:MM:ss',
+    // One event, one line: the extra fields follow the message as compact JSON.
+    singleLine: true,
+    ignore: PRETTY_HIDDEN,
+    messageFormat: '{if module}{module}: {end}{msg}',
+  });
+  return { write: (line: string) => destination.write(prettify(line)) };
 }

@@ -27,25 +27,30 @@ export const ATTR = {
 export const DIRECTION = 'receive';
 
 /**
- * One metric. Its cumulative state is a vector of u64 words (`read`); `points` turns a vector (cumulative, or the
- * difference of two for delta) into data points. Keeping every metric a plain word vector lets the producer compute
- * deltas and detect resets the same way for sums and the histogram.
+ * One metric. Its cumulative state is a vector of u64 words (`read`); `values` turns a vector (cumulative, or the
+ * difference of two for delta) into the values of its points, one per entry of `attributes`. Keeping every metric a
+ * plain word vector lets the producer compute deltas and detect resets the same way for sums and the histogram.
  */
 interface CounterInstrumentBase {
   name: string;
   unit: string;
   description: string;
   read(counters: InterfaceCounters): bigint[];
+  /**
+   * Each point's own attributes, in point order (the producer adds the interface name and direction). Fixed for the
+   * process: the producer builds each series' attribute objects from them once and reuses them.
+   */
+  attributes: readonly Attributes[];
 }
 
 export interface SumInstrument extends CounterInstrumentBase {
   kind: 'sum';
-  points(words: readonly bigint[]): { attributes: Attributes; value: number }[];
+  values(words: readonly bigint[]): number[];
 }
 
 export interface HistogramInstrument extends CounterInstrumentBase {
   kind: 'histogram';
-  points(words: readonly bigint[]): { attributes: Attributes; value: Histogram }[];
+  values(words: readonly bigint[]): Histogram[];
 }
 
 export type CounterInstrument = SumInstrument | HistogramInstrument;
@@ -76,8 +81,9 @@ function monotonicSum(
     unit,
     description,
     read,
+    attributes: series,
     // read() and the series table have the same length by construction; a missing word would be a bug, shown as 0.
-    points: (words) => series.map((attributes, i) => ({ attributes, value: toNumber(words[i] ?? 0n) })),
+    values: (words) => series.map((_, i) => toNumber(words[i] ?? 0n)),
   };
 }
 
@@ -86,6 +92,8 @@ const classSeries: Attributes[] = TRAFFIC_CLASSES.map((c) => ({
   [ATTR.transport]: c.transport,
 }));
 const BUCKETS = SIZE_BUCKET_COUNT;
+/** Every histogram point's bucket boundaries: one array, shared by all points (nothing writes to it). */
+const BOUNDARIES: number[] = [...SIZE_BUCKET_BOUNDS];
 
 /** Every counter metric, in export order. Each point also carries the interface name and direction (the producer adds them). */
 export const COUNTER_INSTRUMENTS: readonly CounterInstrument[] = [
@@ -142,20 +150,18 @@ export const COUNTER_INSTRUMENTS: readonly CounterInstrument[] = [
       'Distribution of received frame lengths (as counted in carnx.bytes), from buckets counted in the kernel.',
     // Bucket counts, then the exact byte total: one vector, so the delta and reset logic is shared with the sums.
     read: (c) => [...c.sizeBuckets, sum(c.bytes)],
-    points: (words) => {
+    attributes: [{}],
+    values: (words) => {
       const counts = words.slice(0, BUCKETS);
       // Every frame lands in exactly one bucket, so this is the packet total; taking it from the buckets keeps the
       // point self-consistent (count = sum of bucket counts) even if a read races with counting.
       const count = sum(counts);
       return [
         {
-          attributes: {},
-          value: {
-            buckets: { boundaries: [...SIZE_BUCKET_BOUNDS], counts: counts.map(toNumber) },
-            count: toNumber(count),
-            sum: toNumber(words[BUCKETS] ?? 0n),
-            // The kernel keeps no min/max; leaving them out is allowed by OTLP.
-          },
+          buckets: { boundaries: BOUNDARIES, counts: counts.map(toNumber) },
+          count: toNumber(count),
+          sum: toNumber(words[BUCKETS] ?? 0n),
+          // The kernel keeps no min/max; leaving them out is allowed by OTLP.
         },
       ];
     },

@@ -63,13 +63,20 @@ interface Pending {
   /** The finals it carried. */
   finals: Final[];
 }
-/** One interface's points in one direction for one collection: the interval's start and the values. */
+/** One interface's points in one direction for one collection: attributes, the interval's start and the values. */
 interface Series {
-  name: string;
-  direction: Direction;
-  startNs: bigint;
+  /** By instrument, then point: the series' attribute objects (SeriesAttributes). */
+  attributes: SeriesAttributes;
+  startTime: HrTime;
   words: bigint[][];
 }
+/**
+ * Every point attribute object of one interface and direction, by instrument then point: the interface name and
+ * direction, then the instrument's own. Made once per series and reused while the series is exported.
+ */
+type SeriesAttributes = readonly (readonly Attributes[])[];
+/** What every point of one instrument shares, whichever collection it is in. */
+type MetricShape = Pick<MetricData, 'descriptor' | 'aggregationTemporality'>;
 
 /** Collections whose fate is unknown, kept at most; older ones can no longer advance the baseline anyway. */
 const MAX_PENDING = 8;
@@ -98,11 +105,28 @@ export class CounterProducer implements MetricProducer {
   private lastId = 0;
   private committedId = 0;
   private failedCollections = 0;
+  /** The scope of every collection (each collection still gets its own ScopeMetrics, its identity for the exporter). */
+  private readonly scope: ScopeMetrics['scope'];
+  /** By COUNTER_INSTRUMENTS index. */
+  private readonly shapes: readonly MetricShape[];
+  /**
+   * The attributes of the series in the last collection, by seriesKey. Each collection keeps only its own series, so
+   * the cache never holds more than one collection's worth, and a series that skipped a collection starts afresh.
+   */
+  private attributeCache = new Map<string, SeriesAttributes>();
 
   constructor(options: CounterProducerOptions) {
     this.opts = options;
     this.temporality = options.temporality;
     this.now = options.now ?? (() => BigInt(Date.now()) * 1_000_000n);
+    this.scope = { name: 'carnx', version: options.packageVersion };
+    // The exporter's temporality preference does not touch producer data: each point says its own temporality.
+    const aggregationTemporality =
+      this.temporality === 'delta' ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE;
+    this.shapes = COUNTER_INSTRUMENTS.map(({ name, unit, description }) => ({
+      descriptor: { name, unit, description, valueType: ValueType.INT },
+      aggregationTemporality,
+    }));
   }
 
   /** Never throws: a failed read is logged once per failure burst and returned in `errors`, with no points. */
@@ -126,16 +150,24 @@ export class CounterProducer implements MetricProducer {
     const id = ++this.lastId;
     const endNs = this.now();
     const { readings, finals } = this.readingsOf(snapshots, endNs);
-    if (readings.size === 0) return { resourceMetrics: resourceMetrics([]), errors: [] };
+    if (readings.size === 0) {
+      this.attributeCache.clear();
+      return { resourceMetrics: resourceMetrics([]), errors: [] };
+    }
     if (this.temporality === 'delta' || finals.length > 0) this.remember(id, { endNs, readings, finals });
-    const series: Series[] = [...readings].map(([key, reading]) => ({
-      name: reading.name,
-      direction: reading.direction,
-      ...this.interval(key, reading, endNs),
-    }));
+    const attributes = new Map<string, SeriesAttributes>();
+    const series: Series[] = [];
+    for (const [key, reading] of readings) {
+      const cached = this.attributeCache.get(key) ?? seriesAttributes(reading.name, reading.direction);
+      attributes.set(key, cached);
+      const { startNs, words } = this.interval(key, reading, endNs);
+      series.push({ attributes: cached, startTime: toHrTime(startNs), words });
+    }
+    this.attributeCache = attributes;
+    const endTime = toHrTime(endNs);
     const scope: ScopeMetrics = {
-      scope: { name: 'carnx', version: this.opts.packageVersion },
-      metrics: COUNTER_INSTRUMENTS.map((instrument, i) => this.metricData(instrument, i, series, endNs)),
+      scope: this.scope,
+      metrics: COUNTER_INSTRUMENTS.map((instrument, i) => this.metricData(instrument, i, series, endTime)),
     };
     this.collectionIds.set(scope, id);
     return { resourceMetrics: resourceMetrics([scope]), errors: [] };
@@ -257,21 +289,15 @@ export class CounterProducer implements MetricProducer {
     instrument: CounterInstrument,
     index: number,
     series: readonly Series[],
-    endNs: bigint,
+    endTime: HrTime,
   ): MetricData {
-    const { name, unit, description } = instrument;
-    const common = {
-      descriptor: { name, unit, description, valueType: ValueType.INT },
-      // The exporter's temporality preference does not touch producer data: each point says its own temporality.
-      aggregationTemporality:
-        this.temporality === 'delta' ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE,
-    };
+    const shape = this.shapes[index] as MetricShape;
     if (instrument.kind === 'histogram') {
-      const histogramPoints = dataPoints(series, index, instrument.points, endNs);
-      return { ...common, dataPointType: DataPointType.HISTOGRAM, dataPoints: histogramPoints };
+      const histogramPoints = dataPoints(series, index, instrument.values, endTime);
+      return { ...shape, dataPointType: DataPointType.HISTOGRAM, dataPoints: histogramPoints };
     }
-    const points = dataPoints(series, index, instrument.points, endNs);
-    return { ...common, dataPointType: DataPointType.SUM, isMonotonic: true, dataPoints: points };
+    const points = dataPoints(series, index, instrument.values, endTime);
+    return { ...shape, dataPointType: DataPointType.SUM, isMonotonic: true, dataPoints: points };
   }
 }
 
@@ -283,17 +309,24 @@ function sameShape(a: readonly (readonly bigint[])[], b: readonly (readonly bigi
 function dataPoints<T>(
   series: readonly Series[],
   index: number,
-  points: (words: readonly bigint[]) => { attributes: Attributes; value: T }[],
-  endNs: bigint,
+  values: (words: readonly bigint[]) => T[],
+  endTime: HrTime,
 ): DataPoint<T>[] {
-  const endTime = toHrTime(endNs);
-  return series.flatMap((s) =>
-    points(s.words[index] ?? []).map((p) => ({
-      attributes: { [ATTR.interfaceName]: s.name, [ATTR.ioDirection]: s.direction, ...p.attributes },
-      startTime: toHrTime(s.startNs),
-      endTime,
-      value: p.value,
-    })),
+  const points: DataPoint<T>[] = [];
+  for (const s of series) {
+    const attributes = s.attributes[index] ?? [];
+    const vs = values(s.words[index] ?? []);
+    // One value per attribute set, by construction of the instrument table.
+    for (let j = 0; j < vs.length; j++) {
+      points.push({ attributes: attributes[j] ?? {}, startTime: s.startTime, endTime, value: vs[j] as T });
+    }
+  }
+  return points;
+}
+
+function seriesAttributes(name: string, direction: Direction): SeriesAttributes {
+  return COUNTER_INSTRUMENTS.map((instrument) =>
+    instrument.attributes.map((own) => ({ [ATTR.interfaceName]: name, [ATTR.ioDirection]: direction, ...own })),
   );
 }
 

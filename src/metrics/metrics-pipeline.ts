@@ -27,8 +27,8 @@ export interface MetricsPipelineOptions {
   attachedByHook: AttachedByHook;
   /** The interfaces carnx counts on: their kernel statistics are exported as system.network.* (not without it). */
   countedInterfaces?: () => string[];
-  /** Where those statistics are read (tests); default /sys/class/net. */
-  sysfsNet?: string;
+  /** Where those statistics are read (tests); default /proc/net/dev. */
+  procNetDev?: string;
   /** Any exporter instead of OTLP/gRPC (tests). It is wrapped like the OTLP one, so delta commits work the same. */
   exporter?: PushMetricExporter;
   /**
@@ -102,7 +102,7 @@ export class MetricsPipeline {
     const delta = this.exporter.selectAggregationTemporality(InstrumentType.OBSERVABLE_COUNTER);
     this.systemNetwork =
       counted &&
-      new SystemNetworkInstruments(() => readKernelStats(counted(), logger, options.sysfsNet), logger, {
+      new SystemNetworkInstruments(() => readKernelStats(counted(), logger, options.procNetDev), logger, {
         fromFirstSight: delta === AggregationTemporality.DELTA,
       });
     this.resource = buildResource(config, options.env ?? process.env, options.packageVersion);

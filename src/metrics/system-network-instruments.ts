@@ -1,7 +1,7 @@
 // The kernel's statistics of the counted interfaces as OpenTelemetry's system.network.* metrics, from one table.
-import { ValueType, type Meter, type ObservableCounter } from '@opentelemetry/api';
+import { ValueType, type Attributes, type Meter, type ObservableCounter } from '@opentelemetry/api';
 import type { Logger } from '../log/logger.js';
-import type { KernelInterfaceStats, KernelStatsSource, LinkCounters, ReceiveCounters } from '../reader/kernel-stats.js';
+import type { KernelInterfaceStats, KernelStatsSource, LinkCounters } from '../reader/kernel-stats.js';
 import { ATTR, toNumber } from './counter-instruments.js';
 
 /** One metric of the system semantic conventions, and where each direction's value comes from. */
@@ -9,7 +9,7 @@ export interface SystemNetworkMetric {
   name: string;
   unit: string;
   description: string;
-  receive: (rx: ReceiveCounters) => bigint;
+  receive: (rx: LinkCounters) => bigint;
   transmit: (tx: LinkCounters) => bigint;
 }
 
@@ -46,7 +46,8 @@ export const SYSTEM_NETWORK_METRICS: readonly SystemNetworkMetric[] = [
     description:
       'Packets dropped without an error on the interface (rx_dropped + rx_missed_errors, tx_dropped): the drop ' +
       'column of /proc/net/dev.',
-    receive: (rx) => rx.dropped + rx.missed,
+    // The reader's receive `dropped` is already rx_dropped + rx_missed_errors (the drop column).
+    receive: (rx) => rx.dropped,
     transmit: (tx) => tx.dropped,
   },
 ];
@@ -67,6 +68,11 @@ interface Series {
 export class SystemNetworkInstruments {
   private readonly baselines: Baselines | undefined;
   private callbackFailing = false;
+  /**
+   * Each counted interface's two attribute sets, made once and reused while it stays counted: a collection observes
+   * eight series per interface. Rebuilt from the interfaces of each collection, so it never outgrows them.
+   */
+  private attributes = new Map<string, Record<Series['direction'], Attributes>>();
 
   constructor(
     private readonly source: KernelStatsSource,
@@ -94,20 +100,19 @@ export class SystemNetworkInstruments {
       (result) => {
         try {
           const stats = this.source();
+          const attributes = new Map<string, Record<Series['direction'], Attributes>>();
           for (const s of stats) {
-            const readings = series.map((one) => ({ one, total: one.read(s) }));
+            const attrs = this.attributes.get(s.name) ?? attributesOf(s.name);
+            attributes.set(s.name, attrs);
+            const totals = series.map((one) => one.read(s));
             // Without a baseline (cumulative), the totals themselves.
-            const base = this.baselines?.of(
-              s.name,
-              readings.map((r) => r.total),
-            );
-            readings.forEach(({ one, total }, i) => {
-              result.observe(one.instrument, toNumber(total - (base?.[i] ?? 0n)), {
-                [ATTR.interfaceName]: s.name,
-                [ATTR.ioDirection]: one.direction,
-              });
+            const base = this.baselines?.of(s.name, totals);
+            series.forEach((one, i) => {
+              const total = totals[i] as bigint;
+              result.observe(one.instrument, toNumber(total - (base?.[i] ?? 0n)), attrs[one.direction]);
             });
           }
+          this.attributes = attributes;
           this.baselines?.keepOnly(stats.map((s) => s.name));
           this.callbackFailing = false;
         } catch (err) {
@@ -121,6 +126,13 @@ export class SystemNetworkInstruments {
       [...new Set(series.map((one) => one.instrument))],
     );
   }
+}
+
+function attributesOf(name: string): Record<Series['direction'], Attributes> {
+  return {
+    receive: { [ATTR.interfaceName]: name, [ATTR.ioDirection]: 'receive' },
+    transmit: { [ATTR.interfaceName]: name, [ATTR.ioDirection]: 'transmit' },
+  };
 }
 
 /**

@@ -163,7 +163,16 @@ Image('`carnx version` and `carnx check` run in it with no capability, no networ
   assert.is(podman(...bare, IMAGE, 'version'), `carnx ${PACKAGE_VERSION}\n`);
   const config = repoPath('config/carnx.compose.yaml');
   assert.is(
-    podman(...bare, '-v', `${config}:/etc/carnx/carnx.yaml:ro`, IMAGE, 'check', '--config', '/etc/carnx/carnx.yaml'),
+    podman(
+      ...bare,
+      '-v',
+      `${config}:/etc/carnx/carnx.yaml:ro`,
+      IMAGE,
+      'check',
+      '--config-only',
+      '--config',
+      '/etc/carnx/carnx.yaml',
+    ),
     'carnx: configuration OK (xdp.object /opt/carnx/xdp/carnx.bpf.o)\n',
     'the shipped object, where the agent looks for it',
   );

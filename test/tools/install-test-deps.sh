@@ -15,6 +15,7 @@ command -v ethtool >/dev/null || need+=(ethtool)   # turns TSO, GSO and GRO on a
 command -v python3 >/dev/null || need+=(python3)   # sends UDP_SEGMENT and virtio-header GSO skbs (tc-hooks)
 command -v bpftool >/dev/null || need+=(bpftool)
 command -v setpriv >/dev/null || need+=(util-linux)
+command -v script >/dev/null || need+=(bsdutils)   # runs the agent on a pseudo-terminal (e2e first-run)
 command -v openssl >/dev/null || need+=(openssl)
 command -v jq >/dev/null || need+=(jq)   # applies config/seccomp/*.jq in the image test
 command -v clang-format >/dev/null || need+=(clang-format)   # npm run check: xdp/ in kernel style
@@ -22,6 +23,7 @@ command -v clang-format >/dev/null || need+=(clang-format)   # npm run check: xd
 command -v containerd >/dev/null || need+=(containerd)
 command -v runc >/dev/null || need+=(runc)
 command -v curl >/dev/null || need+=(curl)
+command -v tmux >/dev/null || need+=(tmux)   # a real terminal for carnx top (test/e2e/top.test.ts)
 if [ "${#need[@]}" -gt 0 ]; then
 	echo "carnx tests: installing ${need[*]}" >&2
 	export DEBIAN_FRONTEND=noninteractive

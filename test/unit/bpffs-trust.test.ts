@@ -99,7 +99,10 @@ test('a second carnx gets BpffsInUse (exit 3, one line naming the pid); other fl
     }
     assert.equal(failureOf(new BpffsInUse('/sys/fs/bpf', 1234)), {
       exitCode: ExitCode.host,
-      lines: ['another carnx (pid 1234) is running on bpffs.path /sys/fs/bpf'],
+      lines: [
+        "another carnx (pid 1234) is running on bpffs.path /sys/fs/bpf: stop that one first ('kill 1234' or " +
+          "'systemctl stop carnx'), or give this one its own bpffs.path",
+      ],
     });
     assert.match(new BpffsInUse('/x', undefined).message, 'its pid is not visible here');
     const broken = () => {

@@ -120,7 +120,7 @@ const DEFAULTS: CarnxConfig = {
     temporality: 'cumulative',
   },
   resource: { attributes: {} },
-  log: { level: 'info' },
+  log: { level: 'info', format: 'auto', summary: 'auto' },
   health: { listen: '' },
 };
 
@@ -130,7 +130,7 @@ test('every key has its documented default', () => {
 
 test('every key has a doc, a format, and an env variable and flag named after it', () => {
   const keys = configKeys();
-  assert.is(keys.length, 24);
+  assert.is(keys.length, 26);
   for (const k of keys) {
     const words = k.key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_');
     assert.is(k.env, `CARNX_${words.toUpperCase()}`, k.key);

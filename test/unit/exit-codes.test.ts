@@ -7,6 +7,7 @@ import { stopAgent } from '../../src/cli/stop-agent.js';
 import { ConfigError } from '../../src/config/config-error.js';
 import { HealthListenError } from '../../src/health/health-listen-error.js';
 import { readiness } from '../../src/health/readiness.js';
+import { BpffsInUse } from '../../src/host/bpffs-lock.js';
 import { BpfObjectUnusable, HostNotReady } from '../../src/host/host-errors.js';
 import { NoInterfaceSelected } from '../../src/interfaces/interface-selector.js';
 import { ExportSettingsError } from '../../src/metrics/export-settings-error.js';
@@ -33,8 +34,62 @@ test('each error type maps to its exit code, with one line per problem', () => {
   });
   assert.equal(failureOf(new NoInterfaceSelected(['lo', 'eth0'])), {
     exitCode: ExitCode.noInterface,
-    lines: ['no interface matches interfaces.include minus interfaces.exclude (present: lo, eth0)'],
+    lines: [
+      'no interface matches interfaces.include minus interfaces.exclude (present: lo, eth0): name one with ' +
+        "--interfaces-include (interfaces.exclude skips veth*, docker*, ... by default: add '--interfaces-exclude=' " +
+        'to count those)',
+    ],
   });
+});
+
+test('host and object errors end with the next step; those that already say it are left alone', () => {
+  const line = (err: Error) => failureOf(err).lines[0] ?? '';
+  assert.is(
+    line(new HostNotReady('bpffs.path /sys/fs/bpf is not usable: ENOENT')),
+    'bpffs.path /sys/fs/bpf is not usable: ENOENT: mount the BPF filesystem there ' +
+      "('mkdir -p /sys/fs/bpf && mount -t bpf -o mode=0700 bpf /sys/fs/bpf'), or set bpffs.path",
+  );
+  assert.match(line(new HostNotReady('bpffs.path /x is not usable: EACCES')), /: run carnx as root$/);
+  assert.match(
+    line(new BpffsInUse('/sys/fs/bpf', 4242)),
+    /is running on bpffs.path \/sys\/fs\/bpf: stop that one first \('kill 4242'/,
+  );
+  assert.match(
+    line(new BpffsInUse('/sys/fs/bpf', undefined)),
+    /: stop that one first \(it may run in another container\)/,
+  );
+  assert.match(
+    line(new HostNotReady('pin directory /sys/fs/bpf/carnx is not usable: EIO')),
+    /: remove it, or set bpffs.path/,
+  );
+  assert.match(
+    line(new HostNotReady('missing capabilities CAP_BPF: run carnx as root or grant them')),
+    /Troubleshooting: capabilities$/,
+  );
+  assert.match(
+    line(new BpfObjectUnusable('xdp.object /o.bpf.o is not readable')),
+    /: make it readable, or leave xdp.object empty/,
+  );
+  assert.match(
+    line(new BpfObjectUnusable('could not load xdp.object /o.bpf.o: EACCES', ['R1 invalid mem access'])),
+    /EACCES: rebuild it with 'npm run build:bpf'; .*--log-level debug/,
+  );
+  // These already say what to do.
+  for (const message of [
+    "bpffs.path /b is not a bpf filesystem: mount it with 'mount -t bpf -o mode=0700 bpf /b'",
+    'pin directory /b/carnx is a symlink: remove it (carnx will not follow it)',
+    "xdp.object /o does not exist (run 'npm run build:bpf')",
+    "could not load xdp.object /o: EPERM; a seccomp filter is active: the container runtime's profile must allow bpf(2)",
+  ]) {
+    assert.is(
+      line(
+        message.startsWith('xdp') || message.startsWith('could')
+          ? new BpfObjectUnusable(message)
+          : new HostNotReady(message),
+      ),
+      message,
+    );
+  }
 });
 
 test('anything else is an internal error that says so', () => {

@@ -1,10 +1,10 @@
 // Listing interfaces from a fake sysfs tree, and keeping only those with an Ethernet header (logged once per change).
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { listInterfaces } from '../../src/interfaces/interface-list.js';
+import { InterfaceLister, listInterfaces } from '../../src/interfaces/interface-list.js';
 import { EthernetOnly } from '../../src/interfaces/link-type.js';
 import type { Logger } from '../../src/log/logger.js';
 
@@ -78,6 +78,69 @@ test('non-Ethernet link types are skipped with one info line per interface and s
       lines.map((l) => l.fields.interface),
       ['tun0'],
     );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+/**
+ * A new entry for `name`, made beside the old one and renamed into place: a fake tree on a disk file system could
+ * otherwise hand the new directory the inode just freed, which sysfs never does.
+ */
+function recreate(root: string, name: string, ifindex: number): void {
+  const fresh = join(root, `${name}.new`);
+  mkdirSync(fresh);
+  writeFileSync(join(fresh, 'ifindex'), `${ifindex}\n`);
+  writeFileSync(join(fresh, 'type'), '1\n');
+  rmSync(join(root, name), { recursive: true, force: true });
+  renameSync(fresh, join(root, name));
+}
+
+test('a rescan re-reads only new or re-created entries; a re-created name gets fresh values, a gone one is dropped', () => {
+  const root = fakeSysClassNet({ eth0: { ifindex: 2, type: 1 }, eth1: { ifindex: 3, type: 1 } });
+  try {
+    const lister = new InterfaceLister(root);
+    assert.equal(
+      lister.list().map((i) => [i.name, i.ifindex]),
+      [
+        ['eth0', 2],
+        ['eth1', 3],
+      ],
+    );
+    // The same entry (same inode) is not read again: a value changed in place (which sysfs never does) goes unseen.
+    writeFileSync(join(root, 'eth0', 'ifindex'), '99\n');
+    assert.equal(
+      lister.list().map((i) => i.ifindex),
+      [2, 3],
+      'cached while the entry is the same',
+    );
+    // eth0 re-created (a new entry under the same name): read afresh.
+    recreate(root, 'eth0', 7);
+    assert.equal(
+      lister.list().map((i) => [i.name, i.ifindex]),
+      [
+        ['eth1', 3],
+        ['eth0', 7],
+      ],
+    );
+    // eth1 gone, then back as a new entry with the old values changed: no stale cache entry answers for it.
+    rmSync(join(root, 'eth1'), { recursive: true });
+    assert.equal(
+      lister.list().map((i) => i.name),
+      ['eth0'],
+    );
+    recreate(root, 'eth1', 8);
+    assert.equal(
+      lister.list().map((i) => [i.name, i.ifindex]),
+      [
+        ['eth0', 7],
+        ['eth1', 8],
+      ],
+    );
+    // What a caller does with the returned objects does not reach the cache.
+    const [first] = lister.list();
+    if (first) first.ifindex = 1000;
+    assert.is(lister.list()[0]?.ifindex, 7);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

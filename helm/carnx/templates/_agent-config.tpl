@@ -35,6 +35,8 @@ resource:
   attributes: {{ include "carnx.resourceAttributes" . }}
 log:
   level: {{ toJson .Values.log.level }}
+  format: {{ toJson .Values.log.format }}
+  summary: {{ toJson .Values.log.summary }}
 health:
   listen: {{ printf "127.0.0.1:%d" (int64 .Values.health.port) | toJson }}
 {{- end }}
