@@ -159,7 +159,9 @@ export class Agent {
   /** A verifier rejection or a corrupt object must stop start-up before anything is attached. */
   async #loadObjectOnce(): Promise<void> {
     try {
-      await Promise.all(this.#attachers.map((attacher) => attacher.verifyPrograms()));
+      // allSettled: start-up ends (and the process may exit) only once no load is left running on a worker thread.
+      const results = await Promise.allSettled(this.#attachers.map((attacher) => attacher.verifyPrograms()));
+      for (const result of results) if (result.status === 'rejected') throw result.reason;
     } catch (err) {
       const detail = err instanceof BpfError ? err.logTail.filter((l) => l.trim() !== '').slice(-15) : [];
       // The capabilities were checked before this, so EPERM under a seccomp filter is almost always the container

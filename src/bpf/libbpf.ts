@@ -195,18 +195,21 @@ export class BpfObject {
   }
 
   /**
-   * load() on one of koffi's worker threads, so several objects are verified at once (the verifier runs in the
-   * calling thread; separate objects share nothing). libbpf's messages still reach the log sink (koffi hands them to
-   * the main thread), but a rejection carries no log tail: which message belongs to which of several concurrent
-   * loads cannot be told apart. load() first (a start-up check) surfaces a verifier rejection with its tail.
+   * load() on one of koffi's worker threads (libuv's pool), so several objects are verified at once (the verifier
+   * runs in the calling thread; separate objects share nothing). libbpf prints nothing meanwhile (see
+   * Libbpf.workerCall), so a rejection carries only its errno: load() first (the start-up check) names the rejected
+   * instruction.
    */
   async loadAsync(): Promise<void> {
     const handle = this.#handle();
     this.#loading = true;
     try {
-      const result = await new Promise<number>((resolve, reject) => {
-        this.#lib.calls.load.async(handle, (err: unknown, res: number) => (err ? reject(err) : resolve(res)));
-      });
+      const result = await this.#lib.workerCall(
+        () =>
+          new Promise<number>((resolve, reject) => {
+            this.#lib.calls.load.async(handle, (err: unknown, res: number) => (err ? reject(err) : resolve(res)));
+          }),
+      );
       if (result < 0) throw new BpfError('bpf_object__load', result, this.path);
     } finally {
       this.#loading = false;
@@ -258,6 +261,8 @@ export class Libbpf {
   #sink: LibbpfLogSink | undefined;
   #capture: string[] | undefined;
   #printCallback: unknown;
+  /** libbpf calls running on worker threads now; while there are any, libbpf's print function is unset. */
+  #workerCalls = 0;
   #possibleCpus: number | undefined;
   #printBuffer: Buffer | undefined;
 
@@ -298,14 +303,35 @@ export class Libbpf {
     return n;
   }
 
-  /** Runs fn while keeping the tail of what libbpf logs meanwhile. */
+  /**
+   * Runs fn while keeping the tail of what libbpf logs meanwhile. While worker calls run, printing is switched on for
+   * fn only: a worker that prints in that window waits for this thread (koffi relays the call), which is free again
+   * once fn returns.
+   */
   capturingLog<T>(fn: () => T): { result: T; log: string[] } {
     const log: string[] = [];
     this.#capture = log;
+    if (this.#workerCalls > 0) this.calls.setPrint(this.#printCallback);
     try {
       return { result: fn(), log };
     } finally {
+      if (this.#workerCalls > 0) this.calls.setPrint(null);
       this.#capture = undefined;
+    }
+  }
+
+  /**
+   * Runs an async (worker thread) libbpf call with libbpf's print function unset. A print from a worker would be
+   * relayed to this thread by koffi, the worker blocked until it runs: at process exit (a failed start-up, a forced
+   * second signal) libuv joins its pool threads, and a worker still waiting for a relay would hang the exit. libbpf
+   * reads the function pointer on each print; it is set back once no worker call is left.
+   */
+  async workerCall<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#workerCalls++ === 0) this.calls.setPrint(null);
+    try {
+      return await fn();
+    } finally {
+      if (--this.#workerCalls === 0) this.calls.setPrint(this.#printCallback);
     }
   }
 
