@@ -2,6 +2,7 @@
 import { knownHooks, receivePlan, tcxSupported, transmitPlan, type Direction } from './attach/attach-hooks.js';
 import { PinnedAttacher } from './attach/pinned-attacher.js';
 import { removeEmptyPinDirs, sweepOtherLayouts } from './attach/pin-sweeper.js';
+import { ProgramTags } from './attach/program-tags.js';
 import { Reconciler } from './attach/reconciler.js';
 import { BpfError } from './bpf/bpf-error.js';
 import type { Libbpf } from './bpf/libbpf.js';
@@ -79,6 +80,8 @@ export class Agent {
       );
     }
     const directions = wanted.filter((d) => d === 'receive' || this.#tcx);
+    // Both directions' attachers learn a program's tag from one load (TC's is used by both).
+    const tags = new ProgramTags(lib, resolveXdpObject(config));
     return directions.map(
       (direction: Direction) =>
         new PinnedAttacher({
@@ -90,6 +93,7 @@ export class Agent {
           known: knownHooks(lib, direction, this.#tcx),
           replaceForeign: config.xdp.replaceForeign,
           logger: this.#deps.logger.child({ module: 'attach', direction }),
+          tags,
         }),
     );
   }
@@ -118,7 +122,7 @@ export class Agent {
     // Health first: a taken port must end start-up before anything is loaded or attached (else systemd's restarts
     // would attach and detach every few seconds).
     await this.#startHealth();
-    this.#loadObjectOnce();
+    await this.#loadObjectOnce();
     sweepOtherLayouts(this.#config.bpffs.path, this.#log);
     const selected = this.#selectedInterfaces().length;
     if (selected === 0) throw new NoInterfaceSelected(listInterfaces().map((i) => i.name));
@@ -126,7 +130,7 @@ export class Agent {
     this.#log.info({ interfaces: selected }, `attaching to ${selected} interface${selected === 1 ? '' : 's'}`);
     // Metrics first, so attach failures at start-up are counted too.
     this.#metrics = this.#deps.createMetrics(this.#counting(), this.#config);
-    this.#reconciler.reconcile();
+    await this.#reconciler.reconcile();
     this.#metrics.start();
     this.#reconciler.rescanEvery(this.#config.interfaces.rescanIntervalMs);
     this.#state = 'running';
@@ -153,9 +157,11 @@ export class Agent {
   }
 
   /** A verifier rejection or a corrupt object must stop start-up before anything is attached. */
-  #loadObjectOnce(): void {
+  async #loadObjectOnce(): Promise<void> {
     try {
-      for (const attacher of this.#attachers) attacher.verifyPrograms();
+      // allSettled: start-up ends (and the process may exit) only once no load is left running on a worker thread.
+      const results = await Promise.allSettled(this.#attachers.map((attacher) => attacher.verifyPrograms()));
+      for (const result of results) if (result.status === 'rejected') throw result.reason;
     } catch (err) {
       const detail = err instanceof BpfError ? err.logTail.filter((l) => l.trim() !== '').slice(-15) : [];
       // The capabilities were checked before this, so EPERM under a seccomp filter is almost always the container
@@ -212,7 +218,7 @@ export class Agent {
       this.#metrics.start();
     }
     // A stop that came in while the old export side was finishing releases everything next: attach nothing new.
-    if (this.#state === 'running') this.#reconciler.reconcile();
+    if (this.#state === 'running') await this.#reconciler.reconcile();
     this.#log.info({ interfaces: this.#reconciler.attachedNames(), exportChanged }, 'configuration reloaded');
   }
 
@@ -235,7 +241,7 @@ export class Agent {
     }
     const keep = this.#config.xdp.keepAttachedOnExit;
     try {
-      this.#reconciler.releaseAll(keep);
+      await this.#reconciler.releaseAll(keep);
     } finally {
       if (!keep) removeEmptyPinDirs(this.#config.bpffs.path);
       this.#state = 'stopped';

@@ -17,6 +17,7 @@ import { AttachRefused } from './attach-refused.js';
 import { type AttachHook, type Direction, type ForeignProgram, type Hook, xdpModeOf } from './attach-hooks.js';
 import { carnxPinRoot, interfacePins, layoutPinDir, type InterfacePins } from './pin-paths.js';
 import { checkPinDir } from './pin-tree.js';
+import { ProgramTags } from './program-tags.js';
 import { removePins } from './pin-sweeper.js';
 
 export const COUNTERS_MAP = 'carnx_counters';
@@ -50,15 +51,21 @@ export interface AttacherOptions {
   known: AttachHook[];
   replaceForeign: boolean;
   logger: Logger;
+  /** Program tags shared with the other direction's attacher (one load per program); by default this attacher's own. */
+  tags?: ProgramTags;
 }
 
 /** Hook-agnostic: what differs between hooks (query, link, clear) is behind AttachHook. One per direction. */
 export class PinnedAttacher {
   readonly #o: AttacherOptions;
-  readonly #tags = new Map<string, string>();
+  readonly #tags: ProgramTags;
 
   constructor(options: AttacherOptions) {
     this.#o = options;
+    this.#tags = options.tags ?? new ProgramTags(options.lib, options.objectPath);
+    if (this.#tags.objectPath !== options.objectPath) {
+      throw new Error(`program tags of ${this.#tags.objectPath} cannot vouch for ${options.objectPath}`);
+    }
   }
 
   get direction(): Direction {
@@ -67,34 +74,24 @@ export class PinnedAttacher {
 
   /**
    * Loads each program this attacher may use once, to learn its tag (how an upgrade is recognised). This is also
-   * where a verifier rejection surfaces, before anything is attached.
+   * where a verifier rejection surfaces, before anything is attached. The programs load side by side.
    */
-  verifyPrograms(): void {
-    for (const hook of [...this.#o.plan, ...this.#o.known]) this.#ourTag(hook.program);
+  async verifyPrograms(): Promise<void> {
+    const programs = new Set([...this.#o.plan, ...this.#o.known].map((hook) => hook.program));
+    // allSettled: no load is left running behind a rejection (the caller may exit); the first error is thrown.
+    const results = await Promise.allSettled([...programs].map((program) => this.#tags.of(program)));
+    for (const result of results) if (result.status === 'rejected') throw result.reason;
   }
 
-  #ourTag(program: string): string {
-    let tag = this.#tags.get(program);
-    if (tag === undefined) {
-      const object = this.#o.lib.openObject(this.#o.objectPath);
-      try {
-        object.loadOnly([program]);
-        object.load();
-        tag = this.#o.lib.progInfo(object.programFd(program), this.#o.objectPath).tag;
-        this.#tags.set(program, tag);
-      } finally {
-        object.close();
-      }
-    }
-    return tag;
-  }
-
-  /** Attaches to iface, or adopts carnx's pinned attachment there (upgrading its program atomically). */
-  ensure(iface: NetInterface): OwnedAttachment {
+  /**
+   * Attaches to iface, or adopts carnx's pinned attachment there (upgrading its program atomically). The verifier
+   * runs on a worker thread, so several interfaces can be attached at once; each one's fds and pins are its own.
+   */
+  async ensure(iface: NetInterface): Promise<OwnedAttachment> {
     const pins = interfacePins(this.#o.bpffs, iface.name, this.#o.direction);
     for (const dir of [carnxPinRoot(this.#o.bpffs), layoutPinDir(this.#o.bpffs), pins.dir]) checkPinDir(dir);
     if (existsSync(pins.link)) {
-      const adopted = this.#adopt(iface, pins);
+      const adopted = await this.#adopt(iface, pins);
       if (adopted) return adopted;
     }
     removePins(pins);
@@ -102,7 +99,7 @@ export class PinnedAttacher {
   }
 
   /** Every fd opened here is closed on every path that does not hand it over in the returned attachment. */
-  #adopt(iface: NetInterface, pins: InterfacePins): OwnedAttachment | undefined {
+  async #adopt(iface: NetInterface, pins: InterfacePins): Promise<OwnedAttachment | undefined> {
     const { lib } = this.#o;
     const opened: number[] = [];
     const open = (path: string) => {
@@ -111,7 +108,7 @@ export class PinnedAttacher {
       return fd;
     };
     try {
-      const adopted = this.#adoptOpened(iface, pins, open);
+      const adopted = await this.#adoptOpened(iface, pins, open);
       if (adopted === undefined) for (const fd of opened) lib.closeFd(fd);
       return adopted;
     } catch (err) {
@@ -120,7 +117,11 @@ export class PinnedAttacher {
     }
   }
 
-  #adoptOpened(iface: NetInterface, pins: InterfacePins, open: (path: string) => number): OwnedAttachment | undefined {
+  async #adoptOpened(
+    iface: NetInterface,
+    pins: InterfacePins,
+    open: (path: string) => number,
+  ): Promise<OwnedAttachment | undefined> {
     const { lib, logger } = this.#o;
     const linkFd = open(pins.link);
     if (lib.objectKind(linkFd) !== 'bpf-link') {
@@ -155,7 +156,7 @@ export class PinnedAttacher {
     // A link whose device lives runs on one of the known hooks.
     const hook = this.#o.known.find((h) => h.runs(iface, info.progId));
     if (hook === undefined) throw new Error(`pinned link ${pins.link} runs on no hook carnx knows`);
-    const progId = this.#upgradeIfChanged(iface, hook, linkFd, info.progId, countersFd, metaFd);
+    const progId = await this.#upgradeIfChanged(iface, hook, linkFd, info.progId, countersFd, metaFd);
     logger.info(
       { interface: iface.name, hook: hook.hook, mode: xdpModeOf(hook.hook), progId },
       'adopted pinned attachment',
@@ -193,14 +194,14 @@ export class PinnedAttacher {
    * Same program: keep it. A new one (an upgrade): load it on the pinned maps and swap it in with one link update.
    * The program is opened through its pin, not bpf_prog_get_fd_by_id, which needs CAP_SYS_ADMIN.
    */
-  #upgradeIfChanged(
+  async #upgradeIfChanged(
     iface: NetInterface,
     hook: AttachHook,
     linkFd: number,
     progId: number,
     countersFd: number,
     metaFd: number,
-  ): number {
+  ): Promise<number> {
     const { lib, logger } = this.#o;
     const pins = interfacePins(this.#o.bpffs, iface.name, this.#o.direction);
     const currentFd = existsSync(pins.prog) ? lib.getPinned(pins.prog) : -1;
@@ -209,13 +210,15 @@ export class PinnedAttacher {
       // for it: the link is ours, so swap in our program without the expected-old check.
       const pinnedIsCurrent =
         currentFd >= 0 && lib.objectKind(currentFd) === 'bpf-prog' && lib.progInfo(currentFd, pins.prog).id === progId;
-      if (pinnedIsCurrent && lib.progInfo(currentFd, pins.prog).tag === this.#ourTag(hook.program)) return progId;
+      if (pinnedIsCurrent && lib.progInfo(currentFd, pins.prog).tag === (await this.#tags.of(hook.program))) {
+        return progId;
+      }
       const object = lib.openObject(this.#o.objectPath);
       try {
         object.reuseMap(COUNTERS_MAP, countersFd);
         object.reuseMap(META_MAP, metaFd);
         object.loadOnly([hook.program]);
-        object.load();
+        await object.loadAsync();
         const newFd = object.programFd(hook.program);
         lib.linkUpdate(linkFd, newFd, iface.name, pinnedIsCurrent ? currentFd : undefined);
         // Pin under a second name, then rename over the old pin, so `prog` always names a live program. A
@@ -240,7 +243,7 @@ export class PinnedAttacher {
    * fallback costs one more verifier run, not every interface). A hook held by a foreign program is skipped unless
    * xdp.replaceForeign says so.
    */
-  #attachFresh(iface: NetInterface, pins: InterfacePins): OwnedAttachment {
+  async #attachFresh(iface: NetInterface, pins: InterfacePins): Promise<OwnedAttachment> {
     const reasons: string[] = [];
     let foreign: ForeignProgram | undefined;
     for (const hook of this.#o.plan) {
@@ -250,8 +253,7 @@ export class PinnedAttacher {
         reasons.push(`${hook.hook} is held by program id ${holder.progId} that carnx does not own`);
         continue;
       }
-      if (holder) this.#removeForeign(hook, iface, holder);
-      const attached = this.#attachOn(hook, iface, pins, reasons);
+      const attached = await this.#attachOn(hook, iface, pins, reasons, holder);
       if (attached === undefined) continue;
       const { logger } = this.#o;
       if (reasons.length > 0) {
@@ -275,19 +277,24 @@ export class PinnedAttacher {
     throw new AttachRefused('mode-refused', `could not attach to ${reasons.join('; ')}`);
   }
 
-  /** One hook: load, link, pin. A refused link adds its reason and returns undefined; anything else throws. */
-  #attachOn(
+  /**
+   * One hook: load, link, pin. A refused link adds its reason and returns undefined; anything else throws. A foreign
+   * program to replace (xdp.replaceForeign) goes only once ours is loaded, so the hook is empty for the least time.
+   */
+  async #attachOn(
     hook: AttachHook,
     iface: NetInterface,
     pins: InterfacePins,
     reasons: string[],
-  ): OwnedAttachment | undefined {
+    foreign: ForeignProgram | undefined,
+  ): Promise<OwnedAttachment | undefined> {
     const { lib } = this.#o;
     const object = lib.openObject(this.#o.objectPath);
     let linkFd = -1;
     try {
       object.loadOnly([hook.program]);
-      object.load();
+      await object.loadAsync();
+      if (foreign) this.#removeForeign(hook, iface, foreign);
       const progFd = object.programFd(hook.program);
       const countingSinceUnixNs = BigInt(Date.now()) * 1_000_000n;
       const meta: CountingMeta = {

@@ -1,4 +1,5 @@
 // Keeps carnx attached to exactly the selected interfaces: attach the new, release the gone, rescan on a timer.
+import { availableParallelism } from 'node:os';
 import type { InterfaceCounters } from '../bpf/counter-layout.js';
 import type { NetInterface } from '../interfaces/interface-list.js';
 import type { Logger } from '../log/logger.js';
@@ -8,7 +9,20 @@ import type { OwnedAttachment, PinnedAttacher } from './pinned-attacher.js';
 import { pinnedInterfaceNames, removeInterfacePins } from './pin-sweeper.js';
 
 /** What the loop needs of an attacher (PinnedAttacher in the agent, a fake in unit tests). */
-export type Attacher = Pick<PinnedAttacher, 'ensure' | 'release' | 'saveDeltaExported'> & { direction: Direction };
+export type Attacher = Pick<PinnedAttacher, 'release' | 'saveDeltaExported'> & {
+  direction: Direction;
+  ensure(iface: NetInterface): OwnedAttachment | Promise<OwnedAttachment>;
+};
+
+/**
+ * How many attaches run at once. Each is mostly the verifier, CPU-bound, on a thread of libuv's pool (koffi's async
+ * calls are libuv work): one per core keeps every core busy. One pool thread stays free for what else the agent
+ * queues there (DNS lookups for the OTLP endpoint, gzip), so the pool's size (UV_THREADPOOL_SIZE, 4 unless set) caps it.
+ */
+export const ATTACH_CONCURRENCY = Math.max(
+  1,
+  Math.min(availableParallelism(), (Number(process.env.UV_THREADPOOL_SIZE) || 4) - 1),
+);
 
 export interface ReconcilerOptions {
   bpffs: string;
@@ -23,6 +37,8 @@ export interface ReconcilerOptions {
    * export comes before it). What it throws is logged; the release goes on.
    */
   finalRead?: (attachment: OwnedAttachment) => void;
+  /** Attaches at once (default ATTACH_CONCURRENCY); 1 attaches one interface after the other. */
+  concurrency?: number;
 }
 
 const keyOf = (ifname: string, direction: Direction) => `${ifname}/${direction}`;
@@ -39,6 +55,10 @@ export class Reconciler {
   #stopped = false;
   /** The last rescan's failure, so a failure that persists is logged once, not at every rescan. */
   #rescanFailure: string | undefined;
+  /** The reconcile running now (settled, never rejected): the next one starts after it. */
+  #running: Promise<void> = Promise.resolve();
+  /** A reconcile asked for while one runs: later requests join it instead of queueing one each. */
+  #next: Promise<void> | undefined;
 
   constructor(attachers: Attacher[], options: ReconcilerOptions) {
     this.#attachers = attachers;
@@ -61,9 +81,9 @@ export class Reconciler {
   }
 
   /** One timed reconcile: what it throws (a bpffs error in the pin sweep) is logged once per message; next try. */
-  #rescan(): void {
+  async #rescan(): Promise<void> {
     try {
-      this.reconcile();
+      await this.reconcile();
       if (this.#rescanFailure !== undefined) this.#o.logger.info({}, 'rescan recovered');
       this.#rescanFailure = undefined;
     } catch (err) {
@@ -73,8 +93,22 @@ export class Reconciler {
     }
   }
 
-  /** Attach to selected interfaces that lack carnx; release those gone, re-created or no longer selected. */
-  reconcile(): void {
+  /**
+   * Attach to selected interfaces that lack carnx; release those gone, re-created or no longer selected. One reconcile
+   * runs at a time (a rescan during a long start-up waits for it); it rejects when the pin sweep fails.
+   */
+  reconcile(): Promise<void> {
+    if (this.#next !== undefined) return this.#next;
+    const next = this.#running.then(() => {
+      this.#next = undefined;
+      return this.#reconcileOnce();
+    });
+    this.#next = next;
+    this.#running = next.catch(() => undefined);
+    return next;
+  }
+
+  async #reconcileOnce(): Promise<void> {
     if (this.#stopped) return;
     let selected: NetInterface[];
     try {
@@ -104,17 +138,28 @@ export class Reconciler {
     }
     for (const key of this.#refused.keys())
       if (!byName.has(key.slice(0, key.lastIndexOf('/')))) this.#refused.delete(key);
-    for (const iface of selected) {
-      for (const attacher of this.#attachers) {
-        if (!this.#attached.has(keyOf(iface.name, attacher.direction))) this.#attach(attacher, iface);
+    // Interfaces in selection order, a few at a time; one interface's directions one after the other, so its log
+    // lines come in the order a serial start-up wrote them. Each attach settles on its own (attached, or refused).
+    const attachers = this.#attachers;
+    const wanted = selected.filter((iface) =>
+      attachers.some((a) => !this.#attached.has(keyOf(iface.name, a.direction))),
+    );
+    const workers = Math.min(wanted.length, this.#o.concurrency ?? ATTACH_CONCURRENCY);
+    const attachNext = async (): Promise<void> => {
+      for (let iface = wanted.shift(); iface !== undefined; iface = wanted.shift()) {
+        for (const attacher of attachers) {
+          if (this.#stopped) return;
+          if (!this.#attached.has(keyOf(iface.name, attacher.direction))) await this.#attach(attacher, iface);
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: workers }, attachNext));
   }
 
-  #attach(attacher: Attacher, iface: NetInterface): void {
+  async #attach(attacher: Attacher, iface: NetInterface): Promise<void> {
     const key = keyOf(iface.name, attacher.direction);
     try {
-      this.#attached.set(key, attacher.ensure(iface));
+      this.#attached.set(key, await attacher.ensure(iface));
       if (this.#refused.delete(key)) {
         this.#o.logger.info({ interface: iface.name, direction: attacher.direction }, 'interface now attached');
       }
@@ -169,9 +214,13 @@ export class Reconciler {
     clearInterval(this.#timer);
   }
 
-  /** Lets go of every interface: detached, or left pinned with keepPinned. Tries all, then throws naming failures. */
-  releaseAll(keepPinned: boolean): void {
+  /**
+   * Lets go of every interface: detached, or left pinned with keepPinned. Attaches under way finish first (no link is
+   * pinned after this returns). Tries all, then rejects naming failures.
+   */
+  async releaseAll(keepPinned: boolean): Promise<void> {
     this.halt();
+    await this.#running;
     const failed = [...this.#attached.values()]
       .filter((a) => !this.#release(a, keepPinned))
       .map((a) => keyOf(a.ifname, a.direction));

@@ -158,6 +158,8 @@ type Calls = ReturnType<typeof declare>;
 export class BpfObject {
   #lib: Libbpf;
   #ptr: unknown;
+  /** A worker thread is inside bpf_object__load: freeing the object now would pull it from under that thread. */
+  #loading = false;
   readonly path: string;
 
   constructor(lib: Libbpf, ptr: unknown, path: string) {
@@ -190,6 +192,28 @@ export class BpfObject {
   load(): void {
     const { result, log } = this.#lib.capturingLog(() => this.#lib.calls.load(this.#handle()));
     if (result < 0) throw new BpfError('bpf_object__load', result, this.path, log);
+  }
+
+  /**
+   * load() on one of koffi's worker threads (libuv's pool), so several objects are verified at once (the verifier
+   * runs in the calling thread; separate objects share nothing). libbpf prints nothing meanwhile (see
+   * Libbpf.workerCall), so a rejection carries only its errno: load() first (the start-up check) names the rejected
+   * instruction.
+   */
+  async loadAsync(): Promise<void> {
+    const handle = this.#handle();
+    this.#loading = true;
+    try {
+      const result = await this.#lib.workerCall(
+        () =>
+          new Promise<number>((resolve, reject) => {
+            this.#lib.calls.load.async(handle, (err: unknown, res: number) => (err ? reject(err) : resolve(res)));
+          }),
+      );
+      if (result < 0) throw new BpfError('bpf_object__load', result, this.path);
+    } finally {
+      this.#loading = false;
+    }
   }
 
   /** Before load(): load only these programs (the others in the object are skipped, verifier time included). */
@@ -226,6 +250,7 @@ export class BpfObject {
   /** Frees the object; its kernel programs and maps live on while pins, links or fds hold them. */
   close(): void {
     if (this.#ptr === null) return;
+    if (this.#loading) throw new Error(`BPF object ${this.path} is still loading: await loadAsync() before close()`);
     this.#lib.calls.close(this.#ptr);
     this.#ptr = null;
   }
@@ -236,6 +261,8 @@ export class Libbpf {
   #sink: LibbpfLogSink | undefined;
   #capture: string[] | undefined;
   #printCallback: unknown;
+  /** libbpf calls running on worker threads now; while there are any, libbpf's print function is unset. */
+  #workerCalls = 0;
   #possibleCpus: number | undefined;
   #printBuffer: Buffer | undefined;
 
@@ -276,14 +303,35 @@ export class Libbpf {
     return n;
   }
 
-  /** Runs fn while keeping the tail of what libbpf logs meanwhile. */
+  /**
+   * Runs fn while keeping the tail of what libbpf logs meanwhile. While worker calls run, printing is switched on for
+   * fn only: a worker that prints in that window waits for this thread (koffi relays the call), which is free again
+   * once fn returns.
+   */
   capturingLog<T>(fn: () => T): { result: T; log: string[] } {
     const log: string[] = [];
     this.#capture = log;
+    if (this.#workerCalls > 0) this.calls.setPrint(this.#printCallback);
     try {
       return { result: fn(), log };
     } finally {
+      if (this.#workerCalls > 0) this.calls.setPrint(null);
       this.#capture = undefined;
+    }
+  }
+
+  /**
+   * Runs an async (worker thread) libbpf call with libbpf's print function unset. A print from a worker would be
+   * relayed to this thread by koffi, the worker blocked until it runs: at process exit (a failed start-up, a forced
+   * second signal) libuv joins its pool threads, and a worker still waiting for a relay would hang the exit. libbpf
+   * reads the function pointer on each print; it is set back once no worker call is left.
+   */
+  async workerCall<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#workerCalls++ === 0) this.calls.setPrint(null);
+    try {
+      return await fn();
+    } finally {
+      if (--this.#workerCalls === 0) this.calls.setPrint(this.#printCallback);
     }
   }
 

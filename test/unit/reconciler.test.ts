@@ -102,17 +102,17 @@ function setup() {
   };
 }
 
-test('attaches each selected interface once, releases the gone and re-attaches the re-created', () => {
+test('attaches each selected interface once, releases the gone and re-attaches the re-created', async () => {
   const t = setup();
   try {
     t.set({ name: 'a', ifindex: 2 }, { name: 'b', ifindex: 3 });
-    t.reconciler.reconcile();
-    t.reconciler.reconcile();
+    await t.reconciler.reconcile();
+    await t.reconciler.reconcile();
     assert.equal(t.attacher.calls, ['ensure a#2', 'ensure b#3']);
     assert.equal(t.reconciler.attachedNames(), ['a', 'b']);
     t.attacher.calls.length = 0;
     t.set({ name: 'a', ifindex: 9 }); // b gone, a re-created with a new ifindex
-    t.reconciler.reconcile();
+    await t.reconciler.reconcile();
     assert.equal(t.attacher.calls, ['final read a#2', 'release a#2', 'final read b#3', 'release b#3', 'ensure a#9']);
     assert.equal(t.reconciler.attachedByHook(), { 'xdp-native': 1 });
   } finally {
@@ -120,7 +120,7 @@ test('attaches each selected interface once, releases the gone and re-attaches t
   }
 });
 
-test('the final read comes before every release at a rescan, not at releaseAll; if it throws, the release goes on', () => {
+test('the final read comes before every release at a rescan, not at releaseAll; if it throws, the release goes on', async () => {
   const t = setup();
   try {
     const reads: string[] = [];
@@ -135,37 +135,37 @@ test('the final read comes before every release at a rescan, not at releaseAll; 
         throw new Error('EBADF reading counters');
       },
     });
-    reconciler.reconcile();
-    reconciler.reconcile();
+    await reconciler.reconcile();
+    await reconciler.reconcile();
     assert.equal(reads, [], 'nothing released, nothing read');
     t.attacher.calls.length = 0;
     present = [];
-    reconciler.reconcile();
+    await reconciler.reconcile();
     assert.equal(reads, ['a']);
     assert.equal(t.attacher.calls, ['release a#2'], 'released although the final read threw');
     assert.ok(t.lines.some((l) => l.msg === 'could not read final counts' && l.fields.interface === 'a'));
     t.set({ name: 'b', ifindex: 3 });
-    t.reconciler.reconcile();
+    await t.reconciler.reconcile();
     t.attacher.calls.length = 0;
-    t.reconciler.releaseAll(false);
+    await t.reconciler.releaseAll(false);
     assert.equal(t.attacher.calls, ['release b#3'], 'no final read at shutdown: the last export came before it');
   } finally {
     t.done();
   }
 });
 
-test('a refusal is logged and counted once per change, not at every rescan', () => {
+test('a refusal is logged and counted once per change, not at every rescan', async () => {
   const t = setup();
   try {
     t.attacher.refuse.set('a', new AttachRefused('foreign-program', 'a already has XDP program id 5', 5));
     t.set({ name: 'a', ifindex: 2 });
-    t.reconciler.reconcile();
-    t.reconciler.reconcile();
+    await t.reconciler.reconcile();
+    await t.reconciler.reconcile();
     assert.equal(t.failures, ['foreign-program']);
     assert.equal(t.lines.filter((l) => l.msg === 'not counting on interface').length, 1);
     assert.equal(t.reconciler.refusals(), { 'a/receive': 'a already has XDP program id 5' });
     t.attacher.refuse.clear();
-    t.reconciler.reconcile();
+    await t.reconciler.reconcile();
     assert.ok(t.lines.some((l) => l.msg === 'interface now attached'));
     assert.equal(t.reconciler.refusals(), {});
   } finally {
@@ -173,11 +173,11 @@ test('a refusal is logged and counted once per change, not at every rescan', () 
   }
 });
 
-test('an error that is not a refusal is reported as attach-error, and listing failures keep what is attached', () => {
+test('an error that is not a refusal is reported as attach-error, and listing failures keep what is attached', async () => {
   const t = setup();
   try {
     t.set({ name: 'a', ifindex: 2 });
-    t.reconciler.reconcile();
+    await t.reconciler.reconcile();
     const broken = new Reconciler([t.attacher], {
       bpffs: t.bpffs,
       logger: recordingLogger(t.lines),
@@ -186,13 +186,13 @@ test('an error that is not a refusal is reported as attach-error, and listing fa
       },
       onAttachFailure: () => undefined,
     });
-    broken.reconcile();
+    await broken.reconcile();
     assert.ok(t.lines.some((l) => l.msg === 'could not list interfaces' && l.fields.err === 'EMFILE'));
     t.attacher.ensure = () => {
       throw new Error('bpf_link_create failed');
     };
     t.set({ name: 'a', ifindex: 2 }, { name: 'c', ifindex: 4 });
-    t.reconciler.reconcile();
+    await t.reconciler.reconcile();
     assert.equal(t.failures, ['attach-error']);
     assert.equal(t.reconciler.attachedNames(), ['a']);
   } finally {
@@ -200,19 +200,19 @@ test('an error that is not a refusal is reported as attach-error, and listing fa
   }
 });
 
-test('pins of interfaces neither present nor attached are swept; releaseAll keeps pins when asked and stops rescans', () => {
+test('pins of interfaces neither present nor attached are swept; releaseAll keeps pins when asked and stops rescans', async () => {
   const t = setup();
   try {
     const stale = interfacePins(t.bpffs, 'gone0');
     mkdirSync(stale.dir, { recursive: true });
     writeFileSync(stale.meta, '');
     t.set({ name: 'a', ifindex: 2 });
-    t.reconciler.reconcile();
+    await t.reconciler.reconcile();
     assert.not.ok(existsSync(stale.dir), 'the stale pin directory is removed');
     t.attacher.calls.length = 0;
-    t.reconciler.releaseAll(true);
+    await t.reconciler.releaseAll(true);
     assert.equal(t.attacher.calls, ['release a#2 keep']);
-    t.reconciler.reconcile();
+    await t.reconciler.reconcile();
     assert.equal(t.attacher.calls, ['release a#2 keep'], 'nothing is attached after releaseAll');
   } finally {
     t.done();
@@ -241,14 +241,18 @@ test('a rescan that throws (bpffs sweep) is logged once per message and the next
   }
 });
 
-test('releaseAll tries every attachment, then throws naming those it could not release', () => {
+test('releaseAll tries every attachment, then throws naming those it could not release', async () => {
   const t = setup();
   try {
     t.set({ name: 'a', ifindex: 2 }, { name: 'b', ifindex: 3 });
-    t.reconciler.reconcile();
+    await t.reconciler.reconcile();
     t.attacher.stuck.add('a');
     t.attacher.calls.length = 0;
-    assert.throws(() => t.reconciler.releaseAll(false), /could not release a\/receive \(logged above\)/);
+    const failed = await t.reconciler.releaseAll(false).then(
+      () => undefined,
+      (err: Error) => err,
+    );
+    assert.match(String(failed?.message), /could not release a\/receive \(logged above\)/);
     assert.equal(t.attacher.calls, ['release a#2', 'release b#3']);
     assert.ok(t.lines.some((l) => l.msg === 'could not release attachment' && l.fields.interface === 'a'));
     assert.equal(t.reconciler.attachedNames(), []);
@@ -257,11 +261,11 @@ test('releaseAll tries every attachment, then throws naming those it could not r
   }
 });
 
-test('saveDeltaExported reaches the attachment by name, and ignores names not attached', () => {
+test('saveDeltaExported reaches the attachment by name, and ignores names not attached', async () => {
   const t = setup();
   try {
     t.set({ name: 'a', ifindex: 2 });
-    t.reconciler.reconcile();
+    await t.reconciler.reconcile();
     t.reconciler.saveDeltaExported('a', 'receive', emptyCounters(), 1n);
     t.reconciler.saveDeltaExported('zz', 'receive', emptyCounters(), 1n);
     t.reconciler.saveDeltaExported('a', 'transmit', emptyCounters(), 1n);
@@ -269,6 +273,146 @@ test('saveDeltaExported reaches the attachment by name, and ignores names not at
       t.attacher.calls.filter((c) => c.startsWith('save')),
       ['save a'],
     );
+  } finally {
+    t.done();
+  }
+});
+
+/** An attacher whose ensure() settles only when the test says so: what is in flight at once is visible. */
+class GatedAttacher implements Attacher {
+  readonly calls: string[] = [];
+  readonly #gates = new Map<string, { open: () => void; fail: (err: Error) => void }>();
+  inFlight = 0;
+  mostInFlight = 0;
+
+  constructor(readonly direction: 'receive' | 'transmit') {}
+
+  async ensure(iface: NetInterface): Promise<OwnedAttachment> {
+    this.calls.push(`ensure ${iface.name}`);
+    this.inFlight += 1;
+    this.mostInFlight = Math.max(this.mostInFlight, this.inFlight);
+    try {
+      await new Promise<void>((resolve, reject) => this.#gates.set(iface.name, { open: resolve, fail: reject }));
+    } finally {
+      this.inFlight -= 1;
+      this.#gates.delete(iface.name);
+    }
+    return { ...new FakeAttacher().ensure(iface), direction: this.direction };
+  }
+
+  waiting(): string[] {
+    return [...this.#gates.keys()].sort();
+  }
+
+  open(name: string): void {
+    this.#gates.get(name)?.open();
+  }
+
+  fail(name: string, err: Error): void {
+    this.#gates.get(name)?.fail(err);
+  }
+
+  release(a: OwnedAttachment): void {
+    this.calls.push(`release ${a.ifname}`);
+  }
+
+  saveDeltaExported(): void {}
+}
+
+function gated(concurrency: number, ...directions: Array<'receive' | 'transmit'>) {
+  const t = setup();
+  const attachers = directions.map((d) => new GatedAttacher(d));
+  const reconciler = new Reconciler(attachers, {
+    bpffs: t.bpffs,
+    logger: recordingLogger(t.lines),
+    selected: () => [1, 2, 3, 4, 5].map((i) => ({ name: `e${i}`, ifindex: i })),
+    onAttachFailure: (reason) => t.failures.push(reason),
+    concurrency,
+  });
+  return { t, attachers, reconciler };
+}
+
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+test('attaches a bounded number of interfaces at once; a failing one is refused alone', async () => {
+  const { t, attachers, reconciler } = gated(2, 'receive');
+  const [a] = attachers as [GatedAttacher];
+  try {
+    const done = reconciler.reconcile();
+    await waitFor('two attaches in flight', () => a.waiting().length === 2);
+    assert.equal(a.waiting(), ['e1', 'e2'], 'in selection order, two at a time');
+    a.fail('e1', new Error('bpf_link_create failed for e1: EBUSY'));
+    await waitFor('e3 started in e1s place', () => a.waiting().includes('e3'));
+    for (const name of ['e2', 'e3']) a.open(name);
+    await waitFor('the last two', () => a.waiting().length === 2 && a.waiting()[0] === 'e4');
+    for (const name of ['e4', 'e5']) a.open(name);
+    await done;
+    assert.is(a.mostInFlight, 2);
+    assert.equal(reconciler.attachedNames().sort(), ['e2', 'e3', 'e4', 'e5']);
+    assert.equal(reconciler.refusals(), { 'e1/receive': 'bpf_link_create failed for e1: EBUSY' });
+    assert.equal(t.failures, ['attach-error']);
+  } finally {
+    t.done();
+  }
+});
+
+test("one interface's directions attach one after the other, receive first", async () => {
+  const { t, attachers, reconciler } = gated(5, 'receive', 'transmit');
+  const [rx, tx] = attachers as [GatedAttacher, GatedAttacher];
+  try {
+    const done = reconciler.reconcile();
+    await waitFor('every receive attach in flight', () => rx.waiting().length === 5);
+    await settle();
+    assert.equal(tx.calls, [], 'no transmit attach before its receive attach settled');
+    rx.open('e3');
+    await waitFor('e3 transmit', () => tx.waiting().includes('e3'));
+    assert.equal(tx.waiting(), ['e3']);
+    for (const name of ['e1', 'e2', 'e4', 'e5']) rx.open(name);
+    await waitFor('every transmit attach in flight', () => tx.waiting().length === 5);
+    for (const name of tx.waiting()) tx.open(name);
+    await done;
+    assert.is([...reconciler.attachments()].length, 10, 'both directions of all five');
+  } finally {
+    t.done();
+  }
+});
+
+test('reconciles never overlap: one asked for meanwhile runs after, and those piling up run once', async () => {
+  const { t, attachers, reconciler } = gated(5, 'receive');
+  const [a] = attachers as [GatedAttacher];
+  try {
+    const first = reconciler.reconcile();
+    await waitFor('attaches in flight', () => a.waiting().length === 5);
+    const second = reconciler.reconcile();
+    assert.is(reconciler.reconcile(), second, 'a third request joins the waiting one');
+    await settle();
+    assert.is(a.calls.length, 5, 'the waiting reconcile has not started');
+    for (const name of a.waiting()) a.open(name);
+    await first;
+    await second;
+    assert.is(a.calls.length, 5, 'the second found every interface attached');
+  } finally {
+    t.done();
+  }
+});
+
+test('releaseAll waits for attaches under way, then releases them too: nothing is left attached', async () => {
+  const { t, attachers, reconciler } = gated(2, 'receive');
+  const [a] = attachers as [GatedAttacher];
+  try {
+    const attaching = reconciler.reconcile();
+    await waitFor('attaches in flight', () => a.waiting().length === 2);
+    const releasing = reconciler.releaseAll(false);
+    await settle();
+    assert.not.ok(
+      a.calls.some((c) => c.startsWith('release')),
+      'nothing released while attaches are under way',
+    );
+    for (const name of a.waiting()) a.open(name);
+    await releasing;
+    await attaching;
+    assert.equal(a.calls, ['ensure e1', 'ensure e2', 'release e1', 'release e2'], 'no attach started after the halt');
+    assert.equal(reconciler.attachedNames(), []);
   } finally {
     t.done();
   }
