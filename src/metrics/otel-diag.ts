@@ -48,7 +48,13 @@ export class OtelDiagBridge implements DiagLogger {
     return partial;
   }
 
-  error = (message: string, ...args: unknown[]): void => this.write('error', message, args);
+  error = (message: string, ...args: unknown[]): void => {
+    // The periodic reader reports every failed export as an error with its stack; the exporter (ReportingExporter)
+    // already said so once per failure burst, with what to do: this copy is for debugging only.
+    if (isReaderExportFailure(message, args))
+      this.write('debug', 'export failed (reported by the periodic reader)', []);
+    else this.write('error', message, args);
+  };
   warn = (message: string, ...args: unknown[]): void => {
     if (message === PARTIAL_SUCCESS && this.notePartial(args[0])) return;
     this.write('warn', message, args);
@@ -90,6 +96,15 @@ export class OtelDiagBridge implements DiagLogger {
   private redact(text: string): string {
     return this.secrets.reduce((out, secret) => out.split(secret).join('[redacted]'), text);
   }
+}
+
+/** The periodic reader's own report of a failed export: an Error whose message names the reader. */
+function isReaderExportFailure(message: string, args: unknown[]): boolean {
+  const text = [
+    message,
+    ...args.map((a) => (a instanceof Error ? a.message : typeof a === 'string' ? a : json(a))),
+  ].join(' ');
+  return text.includes('PeriodicExportingMetricReader: metrics export failed');
 }
 
 function json(value: unknown): string {

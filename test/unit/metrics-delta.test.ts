@@ -428,9 +428,9 @@ function heldDelta(now: () => bigint): {
   return { counters, source, producer, inner: new HeldExporter() };
 }
 
-function captured(): { logger: ReturnType<typeof createLogger>; lines: Record<string, unknown>[] } {
+function captured(level = 'info'): { logger: ReturnType<typeof createLogger>; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
-  const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
+  const logger = createLogger(level, { write: (line: string) => void lines.push(JSON.parse(line)) });
   return { logger, lines };
 }
 
@@ -566,6 +566,27 @@ test('the diag bridge: SDK lines in the log (module otel, repeats left out, secr
   );
   assert.ok(
     handler.includes("diag.warn('Received Partial Success response:', JSON.stringify(response.partialSuccess))"),
+  );
+});
+
+test("the diag bridge: the reader's own copy of a failed export (a JSON stack, as an error) goes to debug only", () => {
+  const log = captured('debug');
+  const bridge = new OtelDiagBridge(log.logger, []);
+  bridge.install();
+  try {
+    // How the SDK's global error handler passes it on: the exception stringified, stack included.
+    const err = new Error('PeriodicExportingMetricReader: metrics export failed (error Error: 14 UNAVAILABLE)');
+    diag.error(JSON.stringify({ stack: err.stack, message: err.message }));
+    diag.error('PeriodicExportingMetricReader: metrics export threw error', new Error('boom'));
+  } finally {
+    diag.disable();
+  }
+  assert.equal(
+    log.lines.map((l) => [l.level, l.msg]),
+    [
+      ['debug', 'export failed (reported by the periodic reader)'],
+      ['error', 'PeriodicExportingMetricReader: metrics export threw error'],
+    ],
   );
 });
 
