@@ -40,7 +40,8 @@ Shared('a second agent on the same bpffs.path exits 3 naming the first, touching
   assert.is(second.code, HOST_NOT_READY, second.stderr);
   assert.is(
     second.stderr,
-    `carnx: another carnx (pid ${first.child.pid}) is running on bpffs.path ${bpffs.path}\n`,
+    `carnx: another carnx (pid ${first.child.pid}) is running on bpffs.path ${bpffs.path}: stop that one first ` +
+      `('kill ${first.child.pid}' or 'systemctl stop carnx'), or give this one its own bpffs.path\n`,
     'one line naming the running agent',
   );
   const detach = await refusedRun(spawnAgent(cleanups, ['detach', '--bpffs-path', bpffs.path]));
