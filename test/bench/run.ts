@@ -14,6 +14,7 @@ import { benchCollection, printCollection } from './collection.js';
 import { benchLivePps, printLivePps } from './live-pps.js';
 import { HOOKS, benchPerPacket, printPerPacket } from './per-packet.js';
 import { machineAtStart, writeResults } from './results.js';
+import { benchStartup, printStartup } from './startup.js';
 import { benchThroughput, printThroughput } from './tcp-throughput.js';
 
 interface BenchSection<R = unknown> {
@@ -40,6 +41,8 @@ const SECTIONS: BenchSection[] = [
   section({ name: 'livePps', target: 'reported', run: () => benchLivePps(), print: printLivePps }),
   section({ name: 'throughput', target: 'reported', run: () => benchThroughput(), print: printThroughput }),
   section({ name: 'collection', target: 'reported', run: () => benchCollection(), print: printCollection }),
+  // Reported only: verifying one program per interface and direction puts 100 interfaces above 1 s (README).
+  section({ name: 'startup', target: 'reported', run: () => benchStartup(), print: printStartup }),
 ];
 
 /** Command-line names: the key or its kebab-case form (live-pps). */
