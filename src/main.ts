@@ -86,13 +86,19 @@ async function runUntilSignalled(flags: string[], config: CarnxConfig): Promise<
     requested = signal;
     if (running) stopNow(running, signal);
   };
+  // stdout is gone for good (the terminal hung up, the pipe's reader exited): stop as on SIGTERM, detaching and
+  // unpinning, with nobody left to tell. Deferred: it is reported from inside whatever log call found out.
+  const onOutputGone = () =>
+    setImmediate(() => {
+      if (!requested) onStop('SIGTERM');
+    });
   process.on('SIGTERM', onStop);
   process.on('SIGINT', onStop);
   process.on('SIGHUP', () => {
     if (running && !requested) reload(flags, running);
   });
   try {
-    running = await startAgent(config, packageVersion());
+    running = await startAgent(config, packageVersion(), onOutputGone);
     if (requested) stopNow(running, requested);
     return await finished;
   } finally {

@@ -3,7 +3,7 @@ import { existsSync, rmSync } from 'node:fs';
 import type { CarnxConfig } from '../config/schema.js';
 import { describeConfig, resolveXdpObject } from '../config/load-config.js';
 import { Agent } from '../agent.js';
-import { chooseLogFormat, colorsWanted, createLogger, type Logger } from '../log/logger.js';
+import { chooseLogFormat, colorsWanted, createLogger, stdoutDestination, type Logger } from '../log/logger.js';
 import { TrafficSummary, wantSummary } from '../metrics/console-summary.js';
 import { checkBpffs, checkObjectFile, checkPrivileges, openLibbpf } from '../host/preflight.js';
 import { carnxPinRoot } from '../attach/pin-paths.js';
@@ -42,9 +42,13 @@ export interface RunningAgent {
 }
 
 /** Preflight, then start; if start fails half-way, whatever was attached is released before the error goes up. */
-export async function startAgent(config: CarnxConfig, packageVersion: string): Promise<RunningAgent> {
+export async function startAgent(
+  config: CarnxConfig,
+  packageVersion: string,
+  onOutputGone: () => void = () => undefined,
+): Promise<RunningAgent> {
   const format = chooseLogFormat(config.log.format, process.stdout.isTTY === true);
-  const logger = createLogger(config.log.level, undefined, {
+  const logger = createLogger(config.log.level, stdoutDestination(onOutputGone), {
     format,
     colors: format === 'pretty' && colorsWanted(process.stdout.isTTY === true, process.env),
   });

@@ -44,9 +44,28 @@ export interface LogOutput {
   colors?: boolean;
 }
 
+/** Write errors that mean stdout is gone for good: the terminal hung up (EIO), the pipe's reader exited (EPIPE). */
+const OUTPUT_GONE = new Set(['EIO', 'EPIPE', 'EBADF', 'ECONNRESET']);
+
+/**
+ * stdout, written synchronously. A failed write must not kill the agent half-way (an unhandled 'error' would, leaving
+ * its programs attached): when stdout is gone for good, this and every later line are dropped and `onGone` is told
+ * once, so the caller can stop cleanly; any other failure drops just that line.
+ */
+export function stdoutDestination(onGone: (err: Error) => void = () => undefined): pino.DestinationStream {
+  const out = pino.destination({ fd: 1, sync: true });
+  let gone = false;
+  out.on('error', (err: NodeJS.ErrnoException) => {
+    if (gone || !OUTPUT_GONE.has(err.code ?? '')) return;
+    gone = true;
+    onGone(err);
+  });
+  return { write: (line: string) => (gone ? undefined : out.write(line)) };
+}
+
 export function createLogger(
   level: string,
-  destination: pino.DestinationStream = pino.destination({ fd: 1, sync: true }),
+  destination: pino.DestinationStream = stdoutDestination(),
   output: LogOutput = {},
 ): Logger {
   return pino(

@@ -1,7 +1,7 @@
 // A first run as a person does it: readable logs on a terminal, JSON on a pipe, and counts shown without a collector.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { agentArgs, spawnAgent, testBpffs, type AgentProcess } from '../fixtures/agent-process.js';
 import { Cleanups } from '../fixtures/cleanups.js';
 import { command } from '../fixtures/command.js';
@@ -256,5 +256,18 @@ FirstRun('on a pipe with --log-summary on: the JSON summary carries the exact by
 async function exitCodeOf(agent: TerminalAgent): Promise<number | null> {
   return (await agent.stop()).code;
 }
+
+FirstRun('the terminal hangs up under a running agent: it stops cleanly, detached and unpinned', async () => {
+  const pair = vethPair(cleanups, 'h');
+  const bpffs = testBpffs(cleanups, 'first-run-hangup');
+  const agent = terminalAgent(cleanups, args(pair, bpffs, ['--xdp-mode', 'generic']));
+  await agent.waitForLine(/INFO: agent: started/);
+  assert.is(command('ip', ['-d', 'link', 'show', pair.host]).includes('xdpgeneric'), true, 'attached');
+  const pid = await agent.hangUp();
+  // Before the fix the SIGHUP's reload line hit EIO, an unhandled 'error' killed the agent, and its program stayed.
+  await waitFor('the agent to exit after the hang-up', () => !existsSync(`/proc/${pid}`), 20_000);
+  assert.not.ok(command('ip', ['-d', 'link', 'show', pair.host]).includes('xdpgeneric'), 'no program left');
+  assert.not.ok(existsSync(`${bpffs.path}/carnx/v1`), 'no pins left');
+});
 
 FirstRun.run();
