@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import type { Direction, Hook } from '../attach/attach-hooks.js';
 import { pinInventory, type PinnedDirection } from '../attach/pin-inventory.js';
 import { META_SIZE, decodeMeta } from '../bpf/counter-layout.js';
-import { LINK_TYPES, TCX_ATTACH_TYPES, linkDetails, progDetails, type Libbpf } from '../bpf/libbpf.js';
+import { LINK_TYPES, MAP_TYPES, TCX_ATTACH_TYPES, linkDetails, progDetails, type Libbpf } from '../bpf/libbpf.js';
+import { checkShape } from '../reader/pinned-counters.js';
 
 export interface CarnxAttachment {
   ifname: string;
@@ -73,7 +74,10 @@ function readOne(lib: Libbpf, pinned: PinnedDirection): CarnxAttachment {
     Object.assign(out, { linkId: link.id, progId: link.progId, ifindex: link.ifindex });
     const hook = hookOf(lib, link.type, link.attachType, link.ifindex, link.progId);
     if (hook) out.hook = hook;
-    const meta = decodeMeta(lib.lookup(open(pinned.meta), 0, META_SIZE, pinned.meta));
+    const metaFd = open(pinned.meta);
+    // A lookup copies the map's own value size into our buffer: a map of another shape must never be read.
+    checkShape(lib, metaFd, pinned.meta, MAP_TYPES.array, META_SIZE);
+    const meta = decodeMeta(lib.lookup(metaFd, 0, META_SIZE, pinned.meta));
     if (meta.countingSinceUnixNs > 0n)
       out.countingSince = new Date(Number(meta.countingSinceUnixNs / 1_000_000n)).toISOString();
     if (pinned.hasProg) {

@@ -104,7 +104,8 @@ function readOne(lib: Libbpf, pins: PinnedDirection, tcx: boolean, hooks: HookCa
   }
 }
 
-function checkShape(lib: Libbpf, fd: number, path: string, type: number, valueSize: number): void {
+/** Refuses a pinned map that is not one of carnx's single-entry maps of this type and value size (before any lookup). */
+export function checkShape(lib: Libbpf, fd: number, path: string, type: number, valueSize: number): void {
   const info = lib.mapInfo(fd, path);
   const want = { type, keySize: 4, valueSize, maxEntries: 1 };
   const wrong = (Object.keys(want) as Array<keyof typeof want>).filter((k) => info[k] !== want[k]);
