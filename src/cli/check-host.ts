@@ -80,8 +80,10 @@ export function objectItem(config: CarnxConfig, lib: Libbpf | undefined, privile
   }
   const programs = tcx ? [XDP_PROGRAM, TC_PROGRAM] : [XDP_PROGRAM];
   for (const program of programs) {
-    const object = lib.openObject(path);
+    let object: ReturnType<Libbpf['openObject']> | undefined;
     try {
+      // Inside the try: a missing or corrupt file is this check's failure, not an exception out of the report.
+      object = lib.openObject(path);
       object.loadOnly([program]);
       object.load();
     } catch (err) {
@@ -94,7 +96,7 @@ export function objectItem(config: CarnxConfig, lib: Libbpf | undefined, privile
         details: tail,
       };
     } finally {
-      object.close();
+      object?.close();
     }
   }
   return { id: 'object', status: 'ok', detail: `${path}: the verifier accepts ${programs.join(' and ')}` };

@@ -6,9 +6,10 @@ import { closeSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BpfError } from '../../src/bpf/bpf-error.js';
-import { encodeMeta, emptyCounters, LAYOUT_VERSION } from '../../src/bpf/counter-layout.js';
+import { encodeMeta, emptyCounters, LAYOUT_VERSION, META_SIZE } from '../../src/bpf/counter-layout.js';
 import {
   LINK_TYPES,
+  MAP_TYPES,
   PROG_TYPES,
   TCX_ATTACH_TYPES,
   linkDetails,
@@ -166,6 +167,8 @@ test('a complete pinned direction is read through its pins: hook, ids, times; ev
   const fds = new Map<string, number>();
   const closed: number[] = [];
   const since = 1_764_590_400_000_000_000n; // 2025-12-01T12:00:00Z
+  let metaValueSize = META_SIZE;
+  let lookups = 0;
   const lib = {
     getPinned: (path: string) => {
       const fd = 100 + fds.size;
@@ -174,7 +177,9 @@ test('a complete pinned direction is read through its pins: hook, ids, times; ev
     },
     closeFd: (fd: number) => closed.push(fd),
     check: (_: string, r: number) => r,
+    mapInfo: () => ({ type: MAP_TYPES.array, keySize: 4, valueSize: metaValueSize, maxEntries: 1 }),
     lookup: () =>
+      ++lookups &&
       encodeMeta({
         countingSinceUnixNs: since,
         layoutVersion: LAYOUT_VERSION,
@@ -217,6 +222,13 @@ test('a complete pinned direction is read through its pins: hook, ids, times; ev
   );
   assert.match(one?.programLoaded ?? '', /^\d{4}-\d\d-\d\dT/);
   assert.equal(closed.sort(), [...fds.values()].sort(), 'every fd closed');
+
+  // A map of another shape under the meta pin is refused before any lookup (it would copy its own value size).
+  metaValueSize = META_SIZE + 8;
+  lookups = 0;
+  const [foreign] = readAttachments(lib, dir);
+  assert.match(foreign?.problem ?? '', 'is not a carnx map');
+  assert.is(lookups, 0, 'not looked up');
 });
 
 test('the bpf(2) probe: true with privileges, EPERM without', () => {
