@@ -50,9 +50,10 @@ function quietLogger() {
   return createLogger('warn', new Writable({ write: (_chunk, _enc, done) => done() }));
 }
 
-Reload('two reloads at once apply one after the other, each built from the running export side', async () => {
-  const pair = vethPair(cleanups, 'r');
-  const bpffs = testBpffs(cleanups, 'reload');
+/** An in-process agent on a fresh veth, generic XDP, exporting to m0 (port 9) through a recording metrics side. */
+async function startedAgent(tag: string, name: string) {
+  const pair = vethPair(cleanups, tag);
+  const bpffs = testBpffs(cleanups, name);
   const events: string[] = [];
   const agent = new Agent(configFor(bpffs, pair.host, 'http://127.0.0.1:9'), {
     lib: libbpf(),
@@ -61,6 +62,11 @@ Reload('two reloads at once apply one after the other, each built from the runni
   });
   cleanups.add(agent, (a) => a.stop());
   await agent.start();
+  return { pair, bpffs, events, agent };
+}
+
+Reload('two reloads at once apply one after the other, each built from the running export side', async () => {
+  const { pair, bpffs, events, agent } = await startedAgent('r', 'reload');
   assert.is(xdpOn(pair.host), 'xdpgeneric');
 
   await Promise.all([
@@ -87,16 +93,7 @@ Reload('two reloads at once apply one after the other, each built from the runni
 });
 
 Reload('stop during a reload waits for it and stops what it started; queued reloads do nothing', async () => {
-  const pair = vethPair(cleanups, 's');
-  const bpffs = testBpffs(cleanups, 'reload-stop');
-  const events: string[] = [];
-  const agent = new Agent(configFor(bpffs, pair.host, 'http://127.0.0.1:9'), {
-    lib: libbpf(),
-    logger: quietLogger(),
-    createMetrics: recordingMetrics(events, 150),
-  });
-  cleanups.add(agent, (a) => a.stop());
-  await agent.start();
+  const { pair, bpffs, events, agent } = await startedAgent('s', 'reload-stop');
 
   const first = agent.reload(configFor(bpffs, pair.host, 'http://127.0.0.1:10'));
   const queued = agent.reload(configFor(bpffs, pair.host, 'http://127.0.0.1:11'));
