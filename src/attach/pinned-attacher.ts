@@ -117,6 +117,18 @@ export class PinnedAttacher {
     }
   }
 
+  /**
+   * The link of a pin set being dropped still holds this interface's hook: detach it now, so the fresh attach that
+   * follows does not find the hook taken (removing the pin detaches it only later) and fall back to another hook.
+   */
+  #detachDropped(linkFd: number, path: string): void {
+    try {
+      this.#o.lib.linkDetach(linkFd, path);
+    } catch (err) {
+      this.#o.logger.warn({ pin: path, err: (err as Error).message }, 'could not detach a dropped link');
+    }
+  }
+
   async #adoptOpened(
     iface: NetInterface,
     pins: InterfacePins,
@@ -140,6 +152,7 @@ export class PinnedAttacher {
     // A link pinned without its maps is an attach cut short: drop it and attach anew, instead of failing forever.
     if (!existsSync(pins.counters) || !existsSync(pins.meta)) {
       logger.warn({ interface: iface.name, dir: pins.dir }, 'dropping pins: the counters or meta pin is missing');
+      this.#detachDropped(linkFd, pins.link);
       return undefined;
     }
     const countersFd = open(pins.counters);
@@ -150,6 +163,7 @@ export class PinnedAttacher {
     if (misfit !== undefined) {
       // Not the maps carnx creates (planted, or left by a build with another layout): never read or reuse them.
       logger.warn({ interface: iface.name, reason: misfit }, 'dropping pinned maps of the wrong shape');
+      this.#detachDropped(linkFd, pins.link);
       return undefined;
     }
     const meta = decodeMeta(lib.lookup(metaFd, 0, META_SIZE, pins.meta));

@@ -132,6 +132,7 @@ function declare(lib: KoffiLib) {
       'int bpf_prog_query(int target_fd, int type, uint32_t query_flags, _Out_ uint32_t *attach_flags, void *prog_ids, _Inout_ uint32_t *prog_cnt)',
     ),
     linkUpdate: lib.func('int bpf_link_update(int link_fd, int new_prog_fd, const bpf_link_update_opts *opts)'),
+    linkDetach: lib.func('int bpf_link_detach(int link_fd)'),
     xdpAttach: lib.func(
       'int bpf_xdp_attach(int ifindex, int prog_fd, uint32_t flags, const bpf_xdp_attach_opts *opts)',
     ),
@@ -404,6 +405,14 @@ export class Libbpf {
       old_prog_fd: oldProgFd ?? 0,
     };
     this.check('bpf_link_update', this.calls.linkUpdate(linkFd, newProgFd, opts), context);
+  }
+
+  /**
+   * Detaches a link from its hook now (BPF_LINK_DETACH). Unpinning alone detaches only once the kernel frees the pin's
+   * inode, after an RCU grace period: an attach right behind it can still find the hook taken.
+   */
+  linkDetach(linkFd: number, context: string): void {
+    this.check('bpf_link_detach', this.calls.linkDetach(linkFd), context);
   }
 
   /** Netlink attach (outlives the process); carnx itself uses links, tests use this for foreign programs. */
