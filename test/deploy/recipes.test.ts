@@ -17,6 +17,7 @@ import {
 } from '@opentelemetry/sdk-metrics';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { COUNTER_INSTRUMENTS } from '../../src/metrics/counter-instruments.js';
+import { SYSTEM_NETWORK_METRICS } from '../../src/metrics/system-network-instruments.js';
 import { HealthInstruments } from '../../src/metrics/health-instruments.js';
 import { createLogger } from '../../src/log/logger.js';
 import { collectorBinary } from '../fixtures/built-tools.js';
@@ -133,44 +134,53 @@ Recipes('recipes: Datadog gets deltas and its key from the environment; Honeycom
   assert.is(exporter.headers['x-honeycomb-team'], collectorEnv('HONEYCOMB_API_KEY'));
 });
 
-Recipes('exported-metrics.json matches the code: COUNTER_INSTRUMENTS and the health instruments', async () => {
-  const listed = (kinds: string[], prefix: (n: string) => boolean) =>
-    EXPORTED.filter((m) => kinds.includes(m.kind) && prefix(m.name))
-      .map((m) => `${m.name} ${m.unit} ${m.kind}`)
-      .sort();
-  const counters = COUNTER_INSTRUMENTS.map((i) => `${i.name} ${i.unit} ${i.kind}`).sort();
-  assert.equal(
-    listed(['sum', 'gauge', 'histogram'], (n) => !n.startsWith('carnx.agent.')),
-    counters,
-  );
+Recipes(
+  'exported-metrics.json matches the code: COUNTER_INSTRUMENTS, SYSTEM_NETWORK_METRICS and the health instruments',
+  async () => {
+    const listed = (kinds: string[], prefix: (n: string) => boolean) =>
+      EXPORTED.filter((m) => kinds.includes(m.kind) && prefix(m.name))
+        .map((m) => `${m.name} ${m.unit} ${m.kind}`)
+        .sort();
+    const counters = [
+      ...COUNTER_INSTRUMENTS.map((i) => `${i.name} ${i.unit} ${i.kind}`),
+      ...SYSTEM_NETWORK_METRICS.map((m) => `${m.name} ${m.unit} sum`),
+    ].sort();
+    assert.equal(
+      listed(['sum', 'gauge', 'histogram'], (n) => !n.startsWith('carnx.agent.')),
+      counters,
+    );
 
-  // The health instruments, created on a real MeterProvider and collected once.
-  const reader = new PeriodicExportingMetricReader({
-    exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
-    exportIntervalMillis: 3_600_000,
-  });
-  const provider = new MeterProvider({ readers: [reader] });
-  const health = new HealthInstruments(() => ({ 'xdp-native': 1 }), createLogger('silent'));
-  health.bind(provider.getMeter('carnx'));
-  health.recordAttachFailure('foreign-program');
-  health.recordExportFailure();
-  health.recordCollection(0.001);
-  const { resourceMetrics } = await reader.collect();
-  await provider.shutdown();
-  const kindOf = {
-    [DataPointType.SUM]: 'sum',
-    [DataPointType.GAUGE]: 'gauge',
-    [DataPointType.HISTOGRAM]: 'histogram',
-  } as Record<number, string>;
-  const seen = resourceMetrics.scopeMetrics
-    .flatMap((s) => s.metrics)
-    .map((m) => `${m.descriptor.name} ${m.descriptor.unit} ${kindOf[m.dataPointType]}`)
-    .sort();
-  assert.equal(
-    listed(['sum', 'gauge', 'histogram'], (n) => n.startsWith('carnx.agent.')),
-    seen,
-  );
-});
+    // The health instruments, created on a real MeterProvider and collected once.
+    const reader = new PeriodicExportingMetricReader({
+      exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
+      exportIntervalMillis: 3_600_000,
+    });
+    const provider = new MeterProvider({ readers: [reader] });
+    const health = new HealthInstruments(() => ({ 'xdp-native': 1 }), createLogger('silent'));
+    health.bind(provider.getMeter('carnx'));
+    health.recordAttachFailure('foreign-program');
+    health.recordExportFailure();
+    health.recordCollection(0.001);
+    const { resourceMetrics } = await reader.collect();
+    await provider.shutdown();
+    const kindOf = {
+      [DataPointType.SUM]: 'sum',
+      [DataPointType.GAUGE]: 'gauge',
+      [DataPointType.HISTOGRAM]: 'histogram',
+    } as Record<number, string>;
+    const seen = resourceMetrics.scopeMetrics
+      .flatMap((s) => s.metrics)
+      .map((m) => `${m.descriptor.name} ${m.descriptor.unit} ${kindOf[m.dataPointType]}`)
+      .sort();
+    assert.equal(
+      listed(['sum', 'gauge', 'histogram'], (n) => n.startsWith('carnx.agent.')),
+      seen,
+    );
+  },
+);
+
+/** carnx's Prometheus families: its own (carnx_*) and the kernel's interface counters it exports (system_network_*). */
+const CARNX_FAMILY = /^# TYPE ((?:carnx|system_network)_\S+) (\S+)$/gm;
 
 /** The Prometheus families and label names the compose stack's collector makes of one point of every exported metric. */
 async function prometheusNames(): Promise<{ families: Map<string, string>; labels: Set<string> }> {
@@ -221,7 +231,7 @@ async function prometheusNames(): Promise<{ families: Map<string, string>; label
     else meter.createHistogram(m.name, { unit: m.unit }).record(1, attributes);
   }
   let body = '';
-  const familiesIn = (text: string) => text.split('\n').filter((l) => l.startsWith('# TYPE carnx_')).length;
+  const familiesIn = (text: string) => [...text.matchAll(CARNX_FAMILY)].length;
   const text = await waitFor(
     `the collector to expose all ${EXPORTED.length} metrics`,
     async () => {
@@ -239,9 +249,9 @@ async function prometheusNames(): Promise<{ families: Map<string, string>; label
   });
   await provider.shutdown();
   const families = new Map<string, string>();
-  for (const [, name, type] of text.matchAll(/^# TYPE (carnx_\S+) (\S+)$/gm)) families.set(name!, type!);
+  for (const [, name, type] of text.matchAll(CARNX_FAMILY)) families.set(name!, type!);
   const labels = new Set<string>();
-  for (const [, inner] of text.matchAll(/^carnx_\S*?\{([^}]*)\}/gm))
+  for (const [, inner] of text.matchAll(/^(?:carnx|system_network)_\S*?\{([^}]*)\}/gm))
     for (const [, l] of inner!.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="/g)) labels.add(l!);
   return { families, labels };
 }
