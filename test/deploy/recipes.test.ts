@@ -8,18 +8,8 @@ import { join } from 'node:path';
 import YAML from 'yaml';
 import { ValueType, type Attributes } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import {
-  AggregationTemporality,
-  DataPointType,
-  InMemoryMetricExporter,
-  MeterProvider,
-  PeriodicExportingMetricReader,
-} from '@opentelemetry/sdk-metrics';
+import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
-import { COUNTER_INSTRUMENTS } from '../../src/metrics/counter-instruments.js';
-import { SYSTEM_NETWORK_METRICS } from '../../src/metrics/system-network-instruments.js';
-import { HealthInstruments } from '../../src/metrics/health-instruments.js';
-import { createLogger } from '../../src/log/logger.js';
 import { collectorBinary } from '../fixtures/built-tools.js';
 import { Cleanups } from '../fixtures/cleanups.js';
 import { freePort } from '../fixtures/collector.js';
@@ -133,51 +123,6 @@ Recipes('recipes: Datadog gets deltas and its key from the environment; Honeycom
   assert.equal(Object.keys(exporter.headers).sort(), ['x-honeycomb-dataset', 'x-honeycomb-team']);
   assert.is(exporter.headers['x-honeycomb-team'], collectorEnv('HONEYCOMB_API_KEY'));
 });
-
-Recipes(
-  'exported-metrics.json matches the code: COUNTER_INSTRUMENTS, SYSTEM_NETWORK_METRICS and the health instruments',
-  async () => {
-    const listed = (kinds: string[], prefix: (n: string) => boolean) =>
-      EXPORTED.filter((m) => kinds.includes(m.kind) && prefix(m.name))
-        .map((m) => `${m.name} ${m.unit} ${m.kind}`)
-        .sort();
-    const counters = [
-      ...COUNTER_INSTRUMENTS.map((i) => `${i.name} ${i.unit} ${i.kind}`),
-      ...SYSTEM_NETWORK_METRICS.map((m) => `${m.name} ${m.unit} sum`),
-    ].sort();
-    assert.equal(
-      listed(['sum', 'gauge', 'histogram'], (n) => !n.startsWith('carnx.agent.')),
-      counters,
-    );
-
-    // The health instruments, created on a real MeterProvider and collected once.
-    const reader = new PeriodicExportingMetricReader({
-      exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
-      exportIntervalMillis: 3_600_000,
-    });
-    const provider = new MeterProvider({ readers: [reader] });
-    const health = new HealthInstruments(() => ({ 'xdp-native': 1 }), createLogger('silent'));
-    health.bind(provider.getMeter('carnx'));
-    health.recordAttachFailure('foreign-program');
-    health.recordExportFailure();
-    health.recordCollection(0.001);
-    const { resourceMetrics } = await reader.collect();
-    await provider.shutdown();
-    const kindOf = {
-      [DataPointType.SUM]: 'sum',
-      [DataPointType.GAUGE]: 'gauge',
-      [DataPointType.HISTOGRAM]: 'histogram',
-    } as Record<number, string>;
-    const seen = resourceMetrics.scopeMetrics
-      .flatMap((s) => s.metrics)
-      .map((m) => `${m.descriptor.name} ${m.descriptor.unit} ${kindOf[m.dataPointType]}`)
-      .sort();
-    assert.equal(
-      listed(['sum', 'gauge', 'histogram'], (n) => n.startsWith('carnx.agent.')),
-      seen,
-    );
-  },
-);
 
 /** carnx's Prometheus families: its own (carnx_*) and the kernel's interface counters it exports (system_network_*). */
 const CARNX_FAMILY = /^# TYPE ((?:carnx|system_network)_\S+) (\S+)$/gm;
