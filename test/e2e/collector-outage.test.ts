@@ -35,25 +35,7 @@ Outage.after.each(() => cleanups.run());
 Outage(
   'SIGSTOP then SIGKILL of the collector for 30 s each: agent runs on, RSS bounded, totals exact, nothing decreases, 2+2 log lines',
   async () => {
-    const pair = quietPair(cleanups, 'o');
-    up(pair);
-    const bpffs = testBpffs(cleanups, 'e2e-outage');
-    const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
-    const agent = startAgent(cleanups, bpffs, pair.host, [
-      '--otlp-endpoint',
-      collector.endpoint,
-      '--export-interval-ms',
-      '1000',
-      '--otlp-timeout-ms',
-      '800',
-      '--log-level',
-      'info',
-      '--xdp-mode',
-      'generic',
-    ]);
-    await agent.waitForMsg('attached', { interface: pair.host });
-    const start = await settle(pair, collector, pair.host);
-    const first = exportedCounters(start.points, pair.host, 'cumulative');
+    const { pair, collector, agent, start, first } = await exportingAgent('o', 'e2e-outage');
 
     const rss: number[] = [];
     const sampler = setInterval(() => {
@@ -138,13 +120,13 @@ Outage(
 );
 
 /**
- * One agent exporting every second to its own collector, which is killed for `outageMs` during traffic and started
- * again on the same port. Returns how long after the collector accepted connections the first export arrived.
+ * An agent in generic mode on a fresh quiet veth pair, exporting every INTERVAL_MS to its own collector with an 800 ms
+ * deadline, settled: the collector's first totals and the kernel's statistics at that point.
  */
-async function outageLeg(tag: string, outageMs: number): Promise<{ resumeMs: number; failedExports: number }> {
+async function exportingAgent(tag: string, bpffsTag: string) {
   const pair = quietPair(cleanups, tag);
   up(pair);
-  const bpffs = testBpffs(cleanups, `e2e-outage-${tag}`);
+  const bpffs = testBpffs(cleanups, bpffsTag);
   const collector = cleanups.add(await TestCollector.start(), (c) => c.destroy());
   const agent = startAgent(cleanups, bpffs, pair.host, [
     '--otlp-endpoint',
@@ -160,7 +142,15 @@ async function outageLeg(tag: string, outageMs: number): Promise<{ resumeMs: num
   ]);
   await agent.waitForMsg('attached', { interface: pair.host });
   const start = await settle(pair, collector, pair.host);
-  const first = exportedCounters(start.points, pair.host, 'cumulative');
+  return { pair, collector, agent, start, first: exportedCounters(start.points, pair.host, 'cumulative') };
+}
+
+/**
+ * One agent exporting every second to its own collector, which is killed for `outageMs` during traffic and started
+ * again on the same port. Returns how long after the collector accepted connections the first export arrived.
+ */
+async function outageLeg(tag: string, outageMs: number): Promise<{ resumeMs: number; failedExports: number }> {
+  const { pair, collector, agent, start, first } = await exportingAgent(tag, `e2e-outage-${tag}`);
   // One sender process every 2 s: a 10-minute outage must not cost the shared machine a process every 400 ms.
   const traffic = steadyTraffic(pair, 25, 64, 2_000);
   cleanups.add(traffic, (t) => t.stop());
