@@ -48,6 +48,57 @@ const RENDERERS: Record<string, (result: Json) => string[]> = {
         : `| ${row.hook} | ${(row.median ?? row.medianGbps).toFixed(2)} | ${pct(row.ratio)} | ${spread(row)} |`,
     ),
   ],
+  collection: (r: Json) => {
+    const rs = r.readSum;
+    const ms = (m: Json) => (m?.cpuMedianMs === undefined ? '-' : `${m.cpuMedianMs.toFixed(1)} ms`);
+    const rows = [
+      `| read + sum, ${rs.interfaces} interfaces x ${rs.cpus} possible CPUs, one direction (target < 10 ms) | ` +
+        `${ms(rs.carnx)}, ${rs.met ? 'met' : 'missed'} | copying the same values only: ${ms(rs.copyOnly)}; ` +
+        `one bigint per word: ${ms(rs.bigintPerWord)} |`,
+      ...r.wire.map(
+        (w: Json) =>
+          `| bytes per interface per export at ${w.interfaces} interfaces (target < 1 KB with gzip) | ` +
+          `${Math.round(w.gzipPerInterface)} B gzip, ${(w.perInterface / 1000).toFixed(1)} KB without, ` +
+          `${w.met ? 'met' : 'missed'} | ${Math.round(w.points / w.interfaces)} points per interface |`,
+      ),
+      ...r.exportCost.map(
+        (e: Json) =>
+          `| CPU per collection + export, ${e.interfaces} interfaces, gzip${e.interfaces === 500 ? ' (target < 0.5% of a core at 10 s exports)' : ''} | ` +
+          `${e.carnx.cpuMsPerExport.toFixed(0)} ms (${e.percentOfCore.toFixed(2)}% of a core)` +
+          `${e.interfaces === 500 ? (e.percentOfCore < 0.5 ? ', met' : ', missed') : ''} | ` +
+          `bare OpenTelemetry SDK, same series: ${e.bare.cpuMsPerExport.toFixed(0)} ms (${e.cpuRatio.toFixed(2)}x) |`,
+      ),
+      ...r.exportCost.map(
+        (e: Json) =>
+          `| RSS at ${e.interfaces} interfaces (target <= 1.2x the bare SDK) | ${e.carnx.rssMb.toFixed(0)} MB, ` +
+          `${e.rssRatio <= 1.2 ? 'met' : 'missed'} | bare SDK: ${e.bare.rssMb.toFixed(0)} MB (${e.rssRatio.toFixed(2)}x) |`,
+      ),
+      `| rescan listing, ${r.rescan.interfaces} interfaces | ${ms(r.rescan.listing)} | reading every entry again: ${ms(r.rescan.uncached)} |`,
+    ];
+    return [
+      'Collection and export (process CPU time, median of runs; the series of both directions and `system.network.*`):',
+      '',
+      '| what | carnx | baseline in the same run |',
+      '| --- | --- | --- |',
+      ...rows,
+    ];
+  },
+  startup: (runs: Json[]) => {
+    const s = (run: Json) =>
+      run
+        ? `${(run.totalMs / 1000).toFixed(2)} s (boot ${run.bootMs} ms, attach ${run.attachMs} ms, CPU ${(run.cpuMs / 1000).toFixed(1)} s)`
+        : '-';
+    return [
+      'Start-up: from the process start until every interface is counted in both directions (target: 100 interfaces ' +
+        'within 1 s), fresh (every program verified, linked and pinned) and adopting the pins after a restart:',
+      '',
+      '| interfaces | fresh | adopted |',
+      '| --- | --- | --- |',
+      ...runs.map((r: Json) =>
+        r.error ? `| ${r.interfaces} | ${r.error} | |` : `| ${r.interfaces} | ${s(r.fresh)} | ${s(r.adopted)} |`,
+      ),
+    ];
+  },
 };
 
 /** `carnx XDP native >= 97%: 104%, met` (files before the measured field: the target row's ratio). */

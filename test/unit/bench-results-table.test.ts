@@ -52,6 +52,49 @@ test('each section comes from the newest file that has it, headed by that file a
   assert.not.ok(text.includes('unknown'), 'a section without a renderer is left out');
 });
 
+test('collection and start-up: each row with its target verdict and its baseline', () => {
+  const cost = (interfaces: number, ms: number, bareMs: number, rss: number, bareRss: number) => ({
+    interfaces,
+    carnx: { cpuMsPerExport: ms, rssMb: rss },
+    bare: { cpuMsPerExport: bareMs, rssMb: bareRss },
+    cpuRatio: ms / bareMs,
+    rssRatio: rss / bareRss,
+    percentOfCore: ms / 100,
+  });
+  const collection = {
+    readSum: {
+      interfaces: 500,
+      cpus: 256,
+      carnx: { cpuMedianMs: 8.04 },
+      copyOnly: { cpuMedianMs: 6 },
+      bigintPerWord: { cpuMedianMs: 100 },
+      met: true,
+    },
+    wire: [{ interfaces: 500, perInterface: 12_300, gzipPerInterface: 577.5, points: 43_000, met: true }],
+    exportCost: [cost(500, 60, 400, 130, 180)],
+    rescan: { interfaces: 500, listing: { cpuMedianMs: 9.2 }, uncached: { cpuMedianMs: 28 } },
+  };
+  const startup = [
+    { interfaces: 100, fresh: { bootMs: 300, attachMs: 2000, totalMs: 2300, cpuMs: 3000 } },
+    { interfaces: 200, error: 'did not start in 60 s' },
+  ];
+  const text = renderBenchResults([
+    { file: 'r.json', doc: { date: '2026-12-02T10:00:00.000Z', machine: machine('b'), collection, startup } },
+  ]);
+  assert.ok(
+    text.includes('| 8.0 ms, met | copying the same values only: 6.0 ms; one bigint per word: 100.0 ms |'),
+    text,
+  );
+  assert.ok(text.includes('| 578 B gzip, 12.3 KB without, met | 86 points per interface |'), text);
+  assert.ok(
+    text.includes('| 60 ms (0.60% of a core), missed | bare OpenTelemetry SDK, same series: 400 ms (0.15x) |'),
+    text,
+  );
+  assert.ok(text.includes('| 130 MB, met | bare SDK: 180 MB (0.72x) |'), text);
+  assert.ok(text.includes('| 100 | 2.30 s (boot 300 ms, attach 2000 ms, CPU 3.0 s) | - |'), text);
+  assert.ok(text.includes('| 200 | did not start in 60 s | |'), text);
+});
+
 test('no results: nothing to show', () => {
   assert.is(renderBenchResults([]), '');
 });
