@@ -1,13 +1,14 @@
 // The WebAssembly module behind sumPerCpuU64, assembled here from named opcodes: no build step, no toolchain.
 //
-// One exported function per module, `sum(base, cpus, stride)`, generated for one field count. For each u64 field f it
-// keeps one i64x2 accumulator holding (sum of the low 32-bit halves, sum of the high 32-bit halves) over every CPU:
-// `v128.load32x2_u` loads the field's two halves zero-extended to two i64 lanes, `i64x2.add` adds them. Each lane sum
-// stays below cpus * 2^32, so nothing wraps; the end joins the two exactly into a u64 and a carry (joinField).
-// WebAssembly memory is little-endian: the halves come out in that order only on a little-endian host.
+// One exported function per module, `sum(base, cpus, stride)`, generated for one field count. It loads two u64 fields
+// at a time (one v128) from every CPU's value and keeps two i64x2 accumulators per pair: the u64s added as they are
+// (wrapping: their sum mod 2^64) and their high 32-bit halves (i64x2.shr_u 32, exact: below cpus * 2^32). From those
+// two, joinField recovers the low halves' sum and the exact total as a u64 and a carry. One 16-byte load and two adds
+// per pair of fields per CPU; v128.load32x2_u per field (the halves zero-extended to lanes) measured ~20% slower.
+// WebAssembly memory is little-endian, so the sums are right only on a little-endian host.
 
-/** Fields summed per pass over the CPUs, their accumulators in registers: 6 measured fastest (4 to 12 tried). */
-export const FIELDS_PER_PASS = 6;
+/** Pairs of fields summed per pass over the CPUs, their accumulators in registers: 3 measured fastest (2 to 6 tried). */
+export const PAIRS_PER_PASS = 3;
 
 const I32 = 0x7f;
 const I64 = 0x7e;
@@ -29,6 +30,7 @@ const OP = {
   i32Add: 0x6a,
   i32Mul: 0x6c,
   i64Add: 0x7c,
+  i64Sub: 0x7d,
   i64Shl: 0x86,
   i64ShrU: 0x88,
   i64ExtendI32U: 0xad,
@@ -36,7 +38,7 @@ const OP = {
   simd: 0xfd,
 } as const;
 /** SIMD opcodes (after the 0xfd prefix, LEB128-encoded). */
-const SIMD = { v128Load32x2U: 6, i64x2ExtractLane: 29, i64x2Add: 206 } as const;
+const SIMD = { v128Load: 0, v128Load64Zero: 93, i64x2ExtractLane: 29, i64x2ShrU: 205, i64x2Add: 206 } as const;
 
 function uleb(n: number): number[] {
   const out: number[] = [];
@@ -66,18 +68,31 @@ const storeI64At = (offset: number, value: number[]): number[] => [
   ...memarg(3, offset),
 ];
 
-// Locals: parameters 0 base, 1 cpus, 2 stride; i32 end, ptr; i64 lo, hi, total; one v128 accumulator per field.
-const [BASE, CPUS, STRIDE, END, PTR, LO, HI, TOTAL] = [0, 1, 2, 3, 4, 5, 6, 7];
-const acc = (f: number): number => 8 + f;
+// Locals: parameters 0 base, 1 cpus, 2 stride; i32 end, ptr; i64 lo, hi, total; v128 word; then per pair of fields
+// p two i64x2 accumulators: the u64s themselves (wrapping) and their high halves.
+const [BASE, CPUS, STRIDE, END, PTR, LO, HI, TOTAL, WORD] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+const words = (p: number): number => 9 + 2 * p;
+const highs = (p: number): number => 10 + 2 * p;
 
-/** One pass over every CPU for `pass` fields: acc[f] += load32x2_u(ptr + 8f), ptr from base to end by stride. */
-function sumPass(pass: readonly number[]): number[] {
-  const adds = pass.flatMap((f) => [
-    ...get(acc(f)),
+/**
+ * One pass over every CPU for the pairs of fields `pass`, ptr from base to end by stride: words[p] += v and
+ * highs[p] += v >> 32 for v the pair's two u64s (v128.load64_zero for a last, unpaired field).
+ */
+function sumPass(pass: readonly number[], fields: number): number[] {
+  const adds = pass.flatMap((p) => [
     ...get(PTR),
-    ...simd(SIMD.v128Load32x2U, ...memarg(3, 8 * f)),
+    ...simd(2 * p + 1 < fields ? SIMD.v128Load : SIMD.v128Load64Zero, ...memarg(3, 16 * p)),
+    ...tee(WORD),
+    ...get(words(p)),
     ...simd(SIMD.i64x2Add),
-    ...set(acc(f)),
+    ...set(words(p)),
+    ...get(WORD),
+    OP.i32Const,
+    32,
+    ...simd(SIMD.i64x2ShrU),
+    ...get(highs(p)),
+    ...simd(SIMD.i64x2Add),
+    ...set(highs(p)),
   ]);
   return [
     // block { ptr = base; if (ptr >= end) break; loop { adds; ptr += stride; if (ptr < end) continue } }
@@ -106,24 +121,26 @@ function sumPass(pass: readonly number[]): number[] {
 }
 
 /**
- * Field f's exact sum lo + hi * 2^32 as two u64s: total = (lo + (hi << 32)) mod 2^64 at 8f, and the carry
- * (hi >> 32) + (1 if that addition wrapped, i.e. total < lo) at 8 * (fields + f). The sum is carry * 2^64 + total.
+ * Field f's exact sum as two u64s. With total = the u64s' sum mod 2^64 and hi = their high halves' sum (exact), the
+ * low halves' sum is lo = (total - (hi << 32)) mod 2^64 (exact: below 2^64). The true sum lo + hi * 2^32 is
+ * carry * 2^64 + total, carry = (hi >> 32) + (1 if lo + (hi << 32) wrapped, i.e. total < lo): total at 8f, carry at
+ * 8 * (fields + f).
  */
 function joinField(f: number, fields: number): number[] {
-  const lane = (i: number) => [...get(acc(f)), ...simd(SIMD.i64x2ExtractLane, i)];
+  const lane = (local: number) => [...get(local), ...simd(SIMD.i64x2ExtractLane, f % 2)];
   const wrapped = [...get(TOTAL), ...get(LO), OP.i64LtU, OP.i64ExtendI32U];
   return [
-    ...lane(0),
-    ...set(LO),
-    ...lane(1),
+    ...lane(words(f >> 1)),
+    ...set(TOTAL),
+    ...lane(highs(f >> 1)),
     ...set(HI),
-    ...get(LO),
+    ...get(TOTAL),
     ...get(HI),
     OP.i64Const,
     32,
     OP.i64Shl,
-    OP.i64Add,
-    ...set(TOTAL),
+    OP.i64Sub,
+    ...set(LO),
     ...storeI64At(8 * f, get(TOTAL)),
     ...storeI64At(8 * (fields + f), [...get(HI), OP.i64Const, 32, OP.i64ShrU, ...wrapped, OP.i64Add]),
   ];
@@ -133,18 +150,19 @@ function joinField(f: number, fields: number): number[] {
  * The module's bytes for values of `fields` u64 fields: a memory (exported as `memory`, one page to start) and
  * `sum(base, cpus, stride)`, which leaves each field's total and carry (joinField) in the first 16 * fields bytes.
  */
-export function perCpuSumModule(fields: number, fieldsPerPass = FIELDS_PER_PASS): Uint8Array<ArrayBuffer> {
+export function perCpuSumModule(fields: number, pairsPerPass = PAIRS_PER_PASS): Uint8Array<ArrayBuffer> {
   const body = [...get(BASE), ...get(CPUS), ...get(STRIDE), OP.i32Mul, OP.i32Add, ...set(END)];
-  for (let first = 0; first < fields; first += fieldsPerPass) {
-    const pass = Array.from({ length: Math.min(fieldsPerPass, fields - first) }, (_, i) => first + i);
-    body.push(...sumPass(pass));
+  const pairs = Math.ceil(fields / 2);
+  for (let first = 0; first < pairs; first += pairsPerPass) {
+    const pass = Array.from({ length: Math.min(pairsPerPass, pairs - first) }, (_, i) => first + i);
+    body.push(...sumPass(pass, fields));
   }
   for (let f = 0; f < fields; f++) body.push(...joinField(f, fields));
   body.push(OP.end);
   const locals = vec([
     [2, I32],
     [3, I64],
-    [...uleb(fields), V128],
+    [...uleb(1 + 2 * pairs), V128],
   ]);
   const code = [...locals, ...body];
   return new Uint8Array([
@@ -169,8 +187,8 @@ export interface PerCpuSumInstance {
   sum: (base: number, cpus: number, stride: number) => void;
 }
 
-export function instantiatePerCpuSum(fields: number, fieldsPerPass = FIELDS_PER_PASS): PerCpuSumInstance {
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(perCpuSumModule(fields, fieldsPerPass)));
+export function instantiatePerCpuSum(fields: number, pairsPerPass = PAIRS_PER_PASS): PerCpuSumInstance {
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(perCpuSumModule(fields, pairsPerPass)));
   const { memory, sum } = instance.exports as unknown as PerCpuSumInstance;
   return { memory, sum };
 }

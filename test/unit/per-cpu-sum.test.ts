@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { COUNTERS_SIZE, COUNTERS_WORDS } from '../../src/bpf/counter-layout.js';
 import { PerCpuSummer, sumPerCpuU64Js } from '../../src/bpf/per-cpu-sum.js';
-import { FIELDS_PER_PASS, perCpuSumModule } from '../../src/bpf/per-cpu-sum-wasm.js';
+import { PAIRS_PER_PASS, perCpuSumModule } from '../../src/bpf/per-cpu-sum-wasm.js';
 
 const ALL_ONES = 0xffff_ffff_ffff_ffffn;
 
@@ -45,7 +45,7 @@ test('the module validates for every field count up to twice the layout', () => 
 
 test('exact for field counts around the pass size, CPU counts 0 to 257, padded strides', () => {
   const summer = new PerCpuSummer();
-  const fieldCounts = [1, 2, FIELDS_PER_PASS - 1, FIELDS_PER_PASS, FIELDS_PER_PASS + 1, COUNTERS_WORDS];
+  const fieldCounts = [1, 2, 2 * PAIRS_PER_PASS - 1, 2 * PAIRS_PER_PASS, 2 * PAIRS_PER_PASS + 1, COUNTERS_WORDS];
   for (const fields of fieldCounts) {
     for (const cpus of [0, 1, 2, 3, 64, 257]) {
       for (const stride of [fields * 8, fields * 8 + 8]) {
@@ -57,6 +57,20 @@ test('exact for field counts around the pass size, CPU counts 0 to 257, padded s
         assert.equal(summer.sum(buf, cpus, stride, fields), want, `read in place: ${label}`);
       }
     }
+  }
+});
+
+test('a value that ends exactly where the memory ends (an unpaired last field reads 8 bytes, not 16)', () => {
+  for (const fields of [1, 3, 5]) {
+    const summer = new PerCpuSummer();
+    // Results take 16 bytes per field from 0, rounded up to 64; the value fills the rest of some 64 KiB pages.
+    const stride = fields * 8;
+    const base = Math.ceil((16 * fields) / 64) * 64;
+    const pages = [1, 2, 3].find((n) => (n * 65_536 - base) % stride === 0) ?? 0;
+    const cpus = (pages * 65_536 - base) / stride;
+    assert.ok(cpus > 0);
+    const { raw, want } = perCpu(cpus, fields, stride, extremes(fields));
+    assert.equal(summer.sum(raw, cpus, stride, fields), want, `${fields} fields`);
   }
 });
 
