@@ -24,11 +24,13 @@ function join(lo: number, hi: number): bigint {
 
 /**
  * Sums per-CPU values in WebAssembly (SIMD, see per-cpu-sum-wasm.ts). Read each value straight into `buffer()`: the
- * sum then reads it where the kernel wrote it, with no copy. Any other Buffer is copied in first.
+ * sum then reads it where the kernel wrote it, with no copy. Any other Buffer is copied in first. On a big-endian
+ * host, or where WebAssembly SIMD cannot be compiled, the same sums run in plain JavaScript (about 5 times slower).
  */
 export class PerCpuSummer {
+  /** null: summing in plain JavaScript. */
+  #wasm: PerCpuSumInstance | null | undefined;
   #fields = -1;
-  #wasm: PerCpuSumInstance | undefined;
   /** Where values start in the WebAssembly memory: after the results, 16 bytes per field from 0. */
   #base = 0;
   #view: Buffer | undefined;
@@ -36,13 +38,21 @@ export class PerCpuSummer {
   #totals: BigUint64Array | undefined;
   #carries: Uint32Array | undefined;
 
+  /** `webAssembly: false` sums in plain JavaScript. */
+  constructor(options: { webAssembly?: boolean } = {}) {
+    if (options.webAssembly === false || !LOW_FIRST) this.#wasm = null;
+  }
+
+  get usesWebAssembly(): boolean {
+    return this.#wasm !== null;
+  }
+
   /** A buffer of `bytes` bytes for a value of `fields` u64 fields, valid until the next call to buffer(). */
   buffer(bytes: number, fields: number): Buffer {
-    if (this.#fields !== fields || this.#wasm === undefined) {
-      this.#wasm = instantiatePerCpuSum(fields);
-      this.#fields = fields;
-      this.#base = Math.ceil((16 * fields) / 64) * 64;
-      this.#view = undefined;
+    if (this.#wasm !== null && (this.#fields !== fields || this.#wasm === undefined)) this.#instantiate(fields);
+    if (this.#wasm === null || this.#wasm === undefined) {
+      if (this.#view?.length !== bytes) this.#view = Buffer.alloc(bytes);
+      return this.#view;
     }
     const memory = this.#wasm.memory;
     const need = this.#base + bytes;
@@ -56,16 +66,31 @@ export class PerCpuSummer {
     return this.#view;
   }
 
+  #instantiate(fields: number): void {
+    try {
+      this.#wasm = instantiatePerCpuSum(fields);
+    } catch {
+      // No WebAssembly (node --jitless) or no SIMD on this CPU: the same sums, in JavaScript.
+      this.#wasm = null;
+    }
+    this.#fields = fields;
+    this.#base = Math.ceil((16 * fields) / 64) * 64;
+    this.#view = undefined;
+  }
+
   /**
    * `raw` holds `cpus` values `stride` bytes apart (round_up(value_size, 8)), each `fields` native-endian u64s: the
    * sum of each field over the CPUs, exact (also past 2^64).
    */
   sum(raw: Buffer, cpus: number, stride: number, fields: number): bigint[] {
     checkShape(raw, cpus, stride, fields);
-    if (!LOW_FIRST) return sumPerCpuU64Js(raw, cpus, stride, fields, LOW_FIRST);
     const inPlace = this.#fields === fields && raw.buffer === this.#view?.buffer && raw.byteOffset === this.#base;
-    if (!inPlace) raw.copy(this.buffer(cpus * stride, fields), 0, 0, cpus * stride);
-    (this.#wasm as PerCpuSumInstance).sum(this.#base, cpus, stride);
+    // buffer() makes the module for this many fields, or falls back to JavaScript, if not done yet.
+    const view = inPlace ? raw : this.buffer(cpus * stride, fields);
+    const wasm = this.#wasm;
+    if (!wasm) return sumPerCpuU64Js(raw, cpus, stride, fields, LOW_FIRST);
+    if (!inPlace) raw.copy(view, 0, 0, cpus * stride);
+    wasm.sum(this.#base, cpus, stride);
     const totals = this.#totals as BigUint64Array;
     const carries = this.#carries as Uint32Array;
     const out = new Array<bigint>(fields);

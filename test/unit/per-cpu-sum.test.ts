@@ -1,9 +1,11 @@
 // The per-CPU sum (WebAssembly and its plain JavaScript fallback) equals adding the u64s as bigints, in every case.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { fileURLToPath } from 'node:url';
 import { COUNTERS_SIZE, COUNTERS_WORDS } from '../../src/bpf/counter-layout.js';
 import { PerCpuSummer, sumPerCpuU64Js } from '../../src/bpf/per-cpu-sum.js';
 import { PAIRS_PER_PASS, perCpuSumModule } from '../../src/bpf/per-cpu-sum-wasm.js';
+import { command } from '../fixtures/command.js';
 
 const ALL_ONES = 0xffff_ffff_ffff_ffffn;
 
@@ -127,6 +129,31 @@ test('the JavaScript fallback: little- and big-endian halves, odd CPU counts', (
   }
   const { raw, want } = perCpu(3, 2, 16, extremes(3));
   assert.equal(sumPerCpuU64Js(Buffer.concat([Buffer.alloc(1), raw]).subarray(1), 3, 16, 2, true), want, 'odd offset');
+});
+
+test('a summer told not to use WebAssembly gives the same sums, copied in or read in place', () => {
+  const summer = new PerCpuSummer({ webAssembly: false });
+  assert.is(summer.usesWebAssembly, false);
+  assert.is(new PerCpuSummer().usesWebAssembly, true, 'this host is little-endian and has WebAssembly SIMD');
+  const { raw, want } = perCpu(257, COUNTERS_WORDS, COUNTERS_SIZE, extremes(9));
+  assert.equal(summer.sum(raw, 257, COUNTERS_SIZE, COUNTERS_WORDS), want);
+  const buf = summer.buffer(raw.length, COUNTERS_WORDS);
+  raw.copy(buf);
+  assert.equal(summer.sum(buf, 257, COUNTERS_SIZE, COUNTERS_WORDS), want);
+});
+
+test('without WebAssembly (node --jitless) the summer falls back to JavaScript, exact past 2^64', () => {
+  const module = fileURLToPath(new URL('../../src/bpf/per-cpu-sum.js', import.meta.url));
+  const script = [
+    `const { PerCpuSummer } = await import(${JSON.stringify(module)});`,
+    'const s = new PerCpuSummer();',
+    'const b = s.buffer(16, 1);',
+    'b.writeBigUInt64LE(2n ** 64n - 1n, 0);',
+    'b.writeBigUInt64LE(1n, 8);',
+    "console.log([typeof WebAssembly, s.usesWebAssembly, s.sum(b, 2, 8, 1)[0]].join(' '));",
+  ].join('\n');
+  const out = command(process.execPath, ['--jitless', '--no-warnings', '--input-type=module', '-e', script]);
+  assert.is(out.trim(), `undefined false ${2n ** 64n}`);
 });
 
 test.run();
