@@ -25,7 +25,7 @@ function join(lo: number, hi: number): bigint {
 /**
  * Sums per-CPU values in WebAssembly (SIMD, see per-cpu-sum-wasm.ts). Read each value straight into `buffer()`: the
  * sum then reads it where the kernel wrote it, with no copy. Any other Buffer is copied in first. On a big-endian
- * host, or where WebAssembly SIMD cannot be compiled, the same sums run in plain JavaScript (about 5 times slower).
+ * host, or where WebAssembly SIMD cannot be compiled, the same sums run in plain JavaScript (read + sum ~4x slower).
  */
 export class PerCpuSummer {
   /** null: summing in plain JavaScript. */
@@ -112,9 +112,9 @@ export function sumPerCpuU64(raw: Buffer, cpus: number, stride: number, fields: 
 }
 
 /**
- * The same sums in plain JavaScript, for a big-endian host (WebAssembly memory is little-endian): each field's low and
- * high 32-bit halves are summed as doubles (exact below 2^53 for fewer than 2^21 CPUs) and joined at the end.
- * `lowFirst` says which half of a u64 comes first in memory.
+ * The same sums in plain JavaScript, for a big-endian host (WebAssembly memory is little-endian) or one without
+ * WebAssembly SIMD: each field's low and high 32-bit halves are summed as doubles (exact below 2^53 for fewer than 2^21
+ * CPUs) and joined at the end. `lowFirst` says which half of a u64 comes first in memory.
  */
 export function sumPerCpuU64Js(raw: Buffer, cpus: number, stride: number, fields: number, lowFirst: boolean): bigint[] {
   checkShape(raw, cpus, stride, fields);
