@@ -34,9 +34,9 @@ export class PerCpuSummer {
   /** Where values start in the WebAssembly memory: after the results, 16 bytes per field from 0. */
   #base = 0;
   #view: Buffer | undefined;
-  /** Each field's sum mod 2^64, then its carry (multiples of 2^64), as the module leaves them. */
+  /** Each field's sum mod 2^64, then its carry (multiples of 2^64), as the module leaves them; #words as u32s. */
   #totals: BigUint64Array | undefined;
-  #carries: Uint32Array | undefined;
+  #words: Uint32Array | undefined;
 
   /** `webAssembly: false` sums in plain JavaScript. */
   constructor(options: { webAssembly?: boolean } = {}) {
@@ -61,7 +61,7 @@ export class PerCpuSummer {
     if (this.#view?.buffer !== memory.buffer || this.#view.length !== bytes) {
       this.#view = Buffer.from(memory.buffer, this.#base, bytes);
       this.#totals = new BigUint64Array(memory.buffer, 0, fields);
-      this.#carries = new Uint32Array(memory.buffer, 8 * fields, 2 * fields);
+      this.#words = new Uint32Array(memory.buffer, 0, 4 * fields);
     }
     return this.#view;
   }
@@ -92,12 +92,14 @@ export class PerCpuSummer {
     if (!inPlace) raw.copy(view, 0, 0, cpus * stride);
     wasm.sum(this.#base, cpus, stride);
     const totals = this.#totals as BigUint64Array;
-    const carries = this.#carries as Uint32Array;
+    const words = this.#words as Uint32Array;
     const out = new Array<bigint>(fields);
     for (let f = 0; f < fields; f++) {
       // The carry is below 2^22: its low 32-bit word (little-endian) is all of it.
-      const carry = carries[2 * f] as number;
-      out[f] = carry === 0 ? (totals[f] as bigint) : (BigInt(carry) << 64n) + (totals[f] as bigint);
+      const carry = words[2 * (fields + f)] as number;
+      if (carry !== 0) out[f] = (BigInt(carry) << 64n) + (totals[f] as bigint);
+      // Zero (rare classes, malformed frames): one shared 0n instead of a new bigint each time.
+      else out[f] = ((words[2 * f] as number) | (words[2 * f + 1] as number)) === 0 ? 0n : (totals[f] as bigint);
     }
     return out;
   }
