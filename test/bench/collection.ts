@@ -71,7 +71,7 @@ export function benchReadSum(interfaces = 500, cpus = 256, runs = 9): ReadSumRes
   const both = fakeAttachments(interfaces, DIRECTIONS);
   const scratch = Buffer.alloc(COUNTERS_SIZE * cpus);
   // Untimed first collections: the steady state an agent runs in (code optimized, the set-up's garbage collected).
-  for (let i = 0; i < 3; i++) readSnapshots(lib, both, silent);
+  for (let i = 0; i < 10; i++) readSnapshots(lib, both, silent);
   const copyOnly = timed(runs, () => {
     for (const v of values) v.copy(scratch);
   });
