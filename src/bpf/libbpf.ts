@@ -2,7 +2,7 @@
 import { readlinkSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import koffi from 'koffi';
-import { sumPerCpuU64 } from './per-cpu-sum.js';
+import { PerCpuSummer } from './per-cpu-sum.js';
 import { BpfError } from './bpf-error.js';
 
 /** libbpf's print levels. */
@@ -532,17 +532,17 @@ export class Libbpf {
   lookupPerCpuU64Sums(fd: number, key: number, valueSize: number, context: string): bigint[] {
     const stride = Math.ceil(valueSize / 8) * 8;
     const cpus = this.possibleCpus();
-    // One buffer for every read of this size: at 256 CPUs a value is ~94 KB, per interface and collection.
-    if (this.perCpuScratch?.length !== stride * cpus) this.perCpuScratch = Buffer.alloc(stride * cpus);
-    const raw = this.perCpuScratch;
+    // The kernel writes the value (~94 KB at 256 CPUs) straight into the summer's memory, where the sum reads it.
+    this.perCpuSummer ??= new PerCpuSummer();
+    const raw = this.perCpuSummer.buffer(stride * cpus, valueSize / 8);
     const keyBuf = Buffer.alloc(4);
     keyBuf.writeUInt32LE(key);
     this.check('bpf_map_lookup_elem', this.calls.lookup(fd, keyBuf, raw), context);
-    return sumPerCpuU64(raw, cpus, stride, valueSize / 8);
+    return this.perCpuSummer.sum(raw, cpus, stride, valueSize / 8);
   }
 
-  /** The buffer lookupPerCpuU64Sums reads into (a plain field: the bench's fake Libbpf has no private slots). */
-  private perCpuScratch: Buffer | undefined;
+  /** Sums lookupPerCpuU64Sums's values (a plain field: the bench's fake Libbpf has no private slots). */
+  private perCpuSummer: PerCpuSummer | undefined;
 
   /** BPF_PROG_TEST_RUN: runs the program on one frame `repeat` times; ctxIn, when given, is the program's context
    * (e.g. a struct __sk_buff with gso_segs and gso_size for a tc program). */
