@@ -182,19 +182,23 @@ __noinline int count_gso_verdict(struct carnx_counters *c, const struct frame_ve
 	 * counted as the one frame it is. */
 	if (segs < 2 || !gso_size || !v.headers || headers >= len ||
 	    len - headers <= (__u64)(segs - 1) * gso_size) {
-		c->size_buckets[size_bucket(len)]++;
-		count_verdict(c, &v, len);
-		return 0;
+		segs = 1;
+		headers = 0;
+		gso_size = 0;
 	}
-	/* The last segment: the headers and what the others did not carry. */
+	/* The last segment: the headers and what the others did not carry (the frame, when one). */
 	last = len - (__u64)(segs - 1) * gso_size;
 
 	c->packets[v.cls] += segs;
 	c->bytes[v.cls] += len + (__u64)(segs - 1) * headers;
-	c->size_buckets[size_bucket(headers + gso_size)] += segs - 1;
+	if (segs > 1)
+		c->size_buckets[size_bucket(headers + gso_size)] += segs - 1;
 	c->size_buckets[size_bucket(last)]++;
 	if (v.vlan_tags)
 		c->vlan_packets += segs;
+	/* Only a frame counted as one has a malformed layer: a verdict with headers has none. */
+	if (v.malformed_layer != NOT_MALFORMED)
+		c->malformed[v.malformed_layer]++;
 	if (v.tcp_flags > 0)
 		add_tcp_flags(c, v.tcp_flags, segs, 1, once);
 	return 0;
