@@ -56,20 +56,45 @@ int carnx_count(struct xdp_md *ctx)
  * whole frame. A GSO skb (merged by GRO on ingress, or not yet split by TSO/GSO on egress)
  * is counted as the segments it stands for on the wire. skb->wire_len is the kernel's wire
  * length at egress (headers repeated per segment, a tunnel's inner ones too); at ingress it is
- * skb->len without the Ethernet header, and count_segments() leaves it aside.
+ * skb->len without the Ethernet header, and count_gso_verdict() leaves it aside.
+ *
+ * A global function: the verifier checks it once, on its own, so the classifier's GSO variant
+ * is walked once, apart from the path of every other frame. It proves nothing from the caller:
+ * c may be NULL as far as it knows.
  */
-SEC("tc")
-int carnx_count_tc(struct __sk_buff *skb)
+__noinline int count_gso_skb(struct __sk_buff *skb, struct carnx_counters *c)
 {
 	void *data_end = (void *)(long)skb->data_end;
 	void *data = (void *)(long)skb->data;
+	struct gso_skb gso = {
+		.segs = skb->gso_segs,
+		.gso_size = skb->gso_size,
+		.wire_len = skb->wire_len,
+	};
+
+	if (c)
+		count_gso_frame(c, data, data_end, skb->len, &gso);
+	return 0;
+}
+
+/* A skb without gso_size is one frame: counted exactly as at XDP, on the same path. */
+SEC("tc")
+int carnx_count_tc(struct __sk_buff *skb)
+{
 	struct carnx_counters *c;
+	void *data, *data_end;
 	__u32 key = 0;
 
 	c = bpf_map_lookup_elem(&carnx_counters, &key);
-	if (c)
-		count_segments(c, data, data_end, skb->len, skb->gso_segs, skb->gso_size,
-			       skb->wire_len);
+	if (!c)
+		return TCX_NEXT;
+	if (unlikely(skb->gso_size)) {
+		count_gso_skb(skb, c);
+		return TCX_NEXT;
+	}
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	count_frame(c, data, data_end, skb->len);
 	return TCX_NEXT;
 }
 

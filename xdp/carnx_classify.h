@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * What carnx counts for one frame, independent of the hook: count_frame() classifies the bytes
- * from data to data_end and adds the frame to a struct carnx_counters; count_segments() adds a
+ * from data to data_end and adds the frame to a struct carnx_counters; count_gso_frame() adds a
  * GSO skb as the segments it stands for. They use no context or helper of any program type, so
  * the XDP program and a TC classifier (data and data_end from struct __sk_buff) include them
  * unchanged and count alike. They never write to the frame.
@@ -9,7 +9,8 @@
  * Shaped for a short path per frame: the classifier counts the frame where its verdict becomes
  * known (settle()), so each of those places counts with its class and malformed layer as
  * constants: no verdict is carried to a shared tail, where every early exit would first have to
- * set up the values that tail reads.
+ * set up the values that tail reads. A GSO skb, rare and worth many frames, is the exception: its
+ * verdict goes to one tail (count_gso_frame()), which keeps the verifier's work small.
  */
 #ifndef CARNX_CLASSIFY_H
 #define CARNX_CLASSIFY_H
@@ -32,21 +33,22 @@ struct frame_verdict {
 	__u64 headers;
 };
 
-/* What TC knows of a GSO skb beyond its bytes (see count_segments()). */
+/* What TC knows of a GSO skb beyond its bytes (see count_gso_verdict()). */
 struct gso_skb {
 	__u32 segs;
 	__u32 gso_size;
 	__u64 wire_len;
 };
 
-/* One frame being classified: where its verdict goes. gso is NULL at XDP, a constant once
- * inlined, so the XDP program carries none of the segment arithmetic. */
+/* One frame being classified: where its verdict goes. out is NULL in count_frame(), a constant
+ * once inlined, so the path of a single frame carries none of the segment arithmetic. */
 struct frame {
 	struct carnx_counters *c;
 	void *data;
 	__u64 len;
-	const struct gso_skb *gso;
-	int vlan_tags; /* at TC; at XDP the tags are counted where they are parsed */
+	/* A GSO skb's verdict is kept here and counted once classified (count_gso_frame()). */
+	struct frame_verdict *out;
+	int vlan_tags; /* of a GSO skb; a single frame's tags are counted where they are parsed */
 };
 
 /* The first bucket whose bound is at least len. Fully unrolled, the loop becomes one compare
@@ -66,7 +68,7 @@ static __always_inline int size_bucket(__u64 len)
 
 /*
  * Adds a segment's TCP flags: every flag set adds `every`, except those in `once_mask`, which
- * add `once` (see count_segments()). The combinations nearly every segment carries are one
+ * add `once` (see count_gso_verdict()). The combinations nearly every segment carries are one
  * case each, a compare or two and constant-offset increments; any other walks the flags.
  */
 static __always_inline void add_tcp_flags(struct carnx_counters *c, int flags, __u64 every,
@@ -147,9 +149,9 @@ static __always_inline void count_verdict(struct carnx_counters *c, const struct
  * kernel's segmentation: FIN and PSH on the last segment, CWR on the first, SYN and RST never on a
  * GSO skb; the other flags on every segment.
  *
- * A global function: the verifier checks it once, on its own, rather than at each of the
- * classifier's many call sites, so it proves nothing from the caller: the pointers may be NULL and
- * the indices anything, as far as it knows.
+ * A global function: the verifier checks it once, on its own, rather than once for every verdict
+ * the classifier can reach, so it proves nothing from the caller: the pointers may be NULL and the
+ * indices anything, as far as it knows.
  */
 __noinline int count_gso_verdict(struct carnx_counters *c, const struct frame_verdict *vp,
 				 __u64 len, const struct gso_skb *gso)
@@ -180,25 +182,29 @@ __noinline int count_gso_verdict(struct carnx_counters *c, const struct frame_ve
 	 * counted as the one frame it is. */
 	if (segs < 2 || !gso_size || !v.headers || headers >= len ||
 	    len - headers <= (__u64)(segs - 1) * gso_size) {
-		c->size_buckets[size_bucket(len)]++;
-		count_verdict(c, &v, len);
-		return 0;
+		segs = 1;
+		headers = 0;
+		gso_size = 0;
 	}
-	/* The last segment: the headers and what the others did not carry. */
+	/* The last segment: the headers and what the others did not carry (the frame, when one). */
 	last = len - (__u64)(segs - 1) * gso_size;
 
 	c->packets[v.cls] += segs;
 	c->bytes[v.cls] += len + (__u64)(segs - 1) * headers;
-	c->size_buckets[size_bucket(headers + gso_size)] += segs - 1;
+	if (segs > 1)
+		c->size_buckets[size_bucket(headers + gso_size)] += segs - 1;
 	c->size_buckets[size_bucket(last)]++;
 	if (v.vlan_tags)
 		c->vlan_packets += segs;
+	/* Only a frame counted as one has a malformed layer: a verdict with headers has none. */
+	if (v.malformed_layer != NOT_MALFORMED)
+		c->malformed[v.malformed_layer]++;
 	if (v.tcp_flags > 0)
 		add_tcp_flags(c, v.tcp_flags, segs, 1, once);
 	return 0;
 }
 
-/* The frame's verdict is known: count it. */
+/* The frame's verdict is known: count it (a GSO skb's: keep it for count_gso_verdict()). */
 static __always_inline void settle(struct frame *f, int cls, int malformed_layer, int tcp_flags,
 				   __u64 headers)
 {
@@ -210,8 +216,8 @@ static __always_inline void settle(struct frame *f, int cls, int malformed_layer
 		.headers = headers,
 	};
 
-	if (f->gso && f->gso->gso_size)
-		count_gso_verdict(f->c, &v, f->len, f->gso);
+	if (f->out)
+		*f->out = v;
 	else
 		count_verdict(f->c, &v, f->len);
 }
@@ -378,7 +384,7 @@ static __always_inline void classify_count(struct frame *f, void *data_end)
 		proto = parse_vlan_tags(&pos, data_end, proto, &tags);
 		/* One frame at XDP: its tags are counted here, once, rather than tested for wherever
 		 * the classifier settles. A GSO skb needs its segment count first. */
-		if (f->gso)
+		if (f->out)
 			f->vlan_tags = tags;
 		else if (tags)
 			f->c->vlan_packets++;
@@ -398,7 +404,7 @@ static __always_inline void classify_count(struct frame *f, void *data_end)
 static __always_inline void count_frame(struct carnx_counters *c, void *data, void *data_end,
 					__u64 len)
 {
-	struct frame f = { .c = c, .data = data, .len = len, .gso = NULL, .vlan_tags = 0 };
+	struct frame f = { .c = c, .data = data, .len = len, .out = NULL, .vlan_tags = 0 };
 
 	/* The size bucket needs nothing but the length: counted here once, not in every place
 	 * the classifier settles. */
@@ -406,18 +412,18 @@ static __always_inline void count_frame(struct carnx_counters *c, void *data, vo
 	classify_count(&f, data_end);
 }
 
-/* Adds the skb from data to data_end, of length len, to *c: as the segments it stands for when
- * it is a GSO skb (see count_gso_verdict()), else as one frame. */
-static __always_inline void count_segments(struct carnx_counters *c, void *data, void *data_end,
-					   __u64 len, __u32 segs, __u32 gso_size, __u64 wire_len)
+/* Adds the GSO skb from data to data_end, of length len, to *c as the segments it stands for (see
+ * count_gso_verdict()). Only for a skb with a gso_size: one without is a single frame, for
+ * count_frame(). The classifier only keeps the verdict here and the counting follows once: a
+ * program verifies this best in a global function of its own, apart from count_frame()'s path. */
+static __always_inline void count_gso_frame(struct carnx_counters *c, void *data, void *data_end,
+					    __u64 len, const struct gso_skb *gso)
 {
-	struct gso_skb gso = { .segs = segs, .gso_size = gso_size, .wire_len = wire_len };
-	struct frame f = { .c = c, .data = data, .len = len, .gso = &gso, .vlan_tags = 0 };
+	struct frame_verdict v;
+	struct frame f = { .c = c, .data = data, .len = len, .out = &v, .vlan_tags = 0 };
 
-	/* Without gso_size the skb is one frame, counted as at XDP (see count_frame()). */
-	if (!gso_size)
-		c->size_buckets[size_bucket(len)]++;
 	classify_count(&f, data_end);
+	count_gso_verdict(c, &v, len, gso);
 }
 
 #endif /* CARNX_CLASSIFY_H */

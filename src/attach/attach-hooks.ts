@@ -32,8 +32,8 @@ export interface AttachHook {
   foreignProgram(iface: NetInterface): ForeignProgram | undefined;
   /** Removes that program: only ever called when the config says so (xdp.replaceForeign). */
   removeForeign(iface: NetInterface, foreign: ForeignProgram): void;
-  /** An unpinned link running progFd on this hook; throws the kernel's refusal as a BpfError. */
-  createLink(progFd: number, iface: NetInterface): number;
+  /** An unpinned link running progFd on this hook (made on a worker thread); rejects with the kernel's refusal. */
+  createLink(progFd: number, iface: NetInterface): Promise<number>;
   /** Whether the program progId runs on this hook of iface now (tells an adopted link's hook). */
   runs(iface: NetInterface, progId: number): boolean;
 }
@@ -70,8 +70,9 @@ class XdpHook implements AttachHook {
     this.lib.xdpDetach(iface.ifindex, flags, iface.name);
   }
 
-  createLink(progFd: number, iface: NetInterface): number {
-    return this.lib.linkCreateXdp(progFd, iface.ifindex, XDP_FLAGS[this.mode], `${iface.name} in ${this.mode} mode`);
+  createLink(progFd: number, iface: NetInterface): Promise<number> {
+    const hook = { kind: 'xdp', flags: XDP_FLAGS[this.mode] } as const;
+    return this.lib.linkCreateAsync(progFd, iface.ifindex, hook, `${iface.name} in ${this.mode} mode`);
   }
 
   runs(iface: NetInterface, progId: number): boolean {
@@ -107,9 +108,9 @@ class TcxHook implements AttachHook {
     throw new Error('tcx hooks are shared: carnx never removes another program from them');
   }
 
-  createLink(progFd: number, iface: NetInterface): number {
-    const place = this.tcx === 'ingress' ? 'before' : 'after';
-    return this.lib.linkCreateTcx(progFd, iface.ifindex, this.tcx, place, `${iface.name} on TC ${this.tcx}`);
+  createLink(progFd: number, iface: NetInterface): Promise<number> {
+    const hook = { kind: 'tcx', direction: this.tcx, place: this.tcx === 'ingress' ? 'before' : 'after' } as const;
+    return this.lib.linkCreateAsync(progFd, iface.ifindex, hook, `${iface.name} on TC ${this.tcx}`);
   }
 
   runs(iface: NetInterface, progId: number): boolean {

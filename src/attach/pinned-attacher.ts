@@ -320,7 +320,7 @@ export class PinnedAttacher {
       };
       lib.update(object.mapFd(META_MAP), 0, encodeMeta(meta), iface.name);
       try {
-        linkFd = hook.createLink(progFd, iface);
+        linkFd = await hook.createLink(progFd, iface);
       } catch (err) {
         reasons.push((err as Error).message);
         return undefined;

@@ -16,12 +16,14 @@ export type Attacher = Pick<PinnedAttacher, 'release' | 'saveDeltaExported'> & {
 
 /**
  * How many attaches run at once. Each is mostly the verifier, CPU-bound, on a thread of libuv's pool (koffi's async
- * calls are libuv work): one per core keeps every core busy. One pool thread stays free for what else the agent
- * queues there (DNS lookups for the OTLP endpoint, gzip), so the pool's size (UV_THREADPOOL_SIZE, 4 unless set) caps it.
+ * calls are libuv work), then its link, which waits in the kernel without a CPU (a tcx link: an RCU grace period,
+ * 8-16 ms here, one link after the other under the rtnl lock): one more attach than cores keeps every core verifying
+ * meanwhile. One pool thread stays free for what else the agent queues there (DNS lookups for the OTLP endpoint,
+ * gzip), so the pool's size (UV_THREADPOOL_SIZE, 4 unless set) caps it.
  */
 export const ATTACH_CONCURRENCY = Math.max(
   1,
-  Math.min(availableParallelism(), (Number(process.env.UV_THREADPOOL_SIZE) || 4) - 1),
+  Math.min(availableParallelism() + 1, (Number(process.env.UV_THREADPOOL_SIZE) || 4) - 1),
 );
 
 export interface ReconcilerOptions {

@@ -58,6 +58,22 @@ export type TcxDirection = keyof typeof TCX_ATTACH_TYPES;
 /** Where a tcx link goes in the hook's program list: before every other program, or after them. */
 const BPF_F_BEFORE = 1 << 3;
 const BPF_F_AFTER = 1 << 4;
+/** Where a link goes: XDP with its mode flags, or a tcx hook, first or last in its list. */
+export type LinkHook =
+  | { kind: 'xdp'; flags: number }
+  | { kind: 'tcx'; direction: TcxDirection; place: 'before' | 'after' };
+
+/** bpf_link_create_opts with only flags set. */
+function linkOpts(flags: number) {
+  return {
+    sz: koffi.sizeof('bpf_link_create_opts'),
+    flags,
+    iter_info: 0n,
+    iter_info_len: 0,
+    target_btf_id: 0,
+    union_space: [0n, 0n, 0n, 0n],
+  };
+}
 const ATTACH_MODES: XdpQueryResult['attachMode'][] = ['none', 'native', 'generic', 'offload', 'multi'];
 const LOG_LEVELS: LibbpfLogLevel[] = ['warn', 'info', 'debug'];
 const LOG_TAIL_LINES = 40;
@@ -351,15 +367,11 @@ export class Libbpf {
 
   /** Attaches prog to ifindex as a bpf_link with XDP mode flags; returns the link fd. */
   linkCreateXdp(progFd: number, ifindex: number, flags: number, context: string): number {
-    const opts = {
-      sz: koffi.sizeof('bpf_link_create_opts'),
-      flags,
-      iter_info: 0n,
-      iter_info_len: 0,
-      target_btf_id: 0,
-      union_space: [0n, 0n, 0n, 0n],
-    };
-    return this.check('bpf_link_create', this.calls.linkCreate(progFd, ifindex, BPF_XDP_ATTACH_TYPE, opts), context);
+    return this.check(
+      'bpf_link_create',
+      this.calls.linkCreate(progFd, ifindex, BPF_XDP_ATTACH_TYPE, linkOpts(flags)),
+      context,
+    );
   }
 
   /**
@@ -373,16 +385,34 @@ export class Libbpf {
     place: 'before' | 'after',
     context: string,
   ): number {
-    const opts = {
-      sz: koffi.sizeof('bpf_link_create_opts'),
-      flags: place === 'before' ? BPF_F_BEFORE : BPF_F_AFTER,
-      iter_info: 0n,
-      iter_info_len: 0,
-      target_btf_id: 0,
-      union_space: [0n, 0n, 0n, 0n],
-    };
-    const type = TCX_ATTACH_TYPES[direction];
-    return this.check('bpf_link_create', this.calls.linkCreate(progFd, ifindex, type, opts), context);
+    const opts = linkOpts(place === 'before' ? BPF_F_BEFORE : BPF_F_AFTER);
+    return this.check(
+      'bpf_link_create',
+      this.calls.linkCreate(progFd, ifindex, TCX_ATTACH_TYPES[direction], opts),
+      context,
+    );
+  }
+
+  /**
+   * linkCreateXdp and linkCreateTcx on a worker thread (libuv's pool). Creating a link can wait in the kernel without
+   * using a CPU (a tcx attach waits for an RCU grace period, under the rtnl lock, about 8-16 ms here): meanwhile this
+   * thread goes on with other interfaces' loads and links.
+   */
+  async linkCreateAsync(progFd: number, ifindex: number, hook: LinkHook, context: string): Promise<number> {
+    const [type, flags] =
+      hook.kind === 'xdp'
+        ? [BPF_XDP_ATTACH_TYPE, hook.flags]
+        : [TCX_ATTACH_TYPES[hook.direction], hook.place === 'before' ? BPF_F_BEFORE : BPF_F_AFTER];
+    const opts = linkOpts(flags);
+    const result = await this.workerCall(
+      () =>
+        new Promise<number>((resolve, reject) => {
+          this.calls.linkCreate.async(progFd, ifindex, type, opts, (err: unknown, res: number) =>
+            err ? reject(err) : resolve(res),
+          );
+        }),
+    );
+    return this.check('bpf_link_create', result, context);
   }
 
   /** The ids of the programs on ifindex's tcx hook, in run order (at most 64 are listed). */

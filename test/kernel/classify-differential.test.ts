@@ -232,4 +232,22 @@ Differential('carnx_count_tc: GSO skbs over a grid of gso_segs, gso_size and wir
   assert.ok(runs > 1000, `${runs} GSO cases counted by both`);
 });
 
+Differential('carnx_count_tc: GSO skbs of every class, cut short and malformed as the crafted frames are', () => {
+  const frames: Buffer[] = [];
+  const contexts: Buffer[] = [];
+  for (const frame of craftedFrames()) {
+    for (const [segs, gsoSize, extra] of [
+      [0, 100, 0],
+      [3, 536, 54],
+      [45, 1448, 3 * 66],
+    ] as const) {
+      frames.push(frame);
+      contexts.push(skbContext(frame.length + extra, segs, gsoSize));
+    }
+  }
+  let i = 0;
+  const counted = compare('carnx_count_tc', frames, 'crafted GSO', () => contexts[i++]!);
+  assert.ok(counted > 7500, `${counted} GSO cases counted by both`);
+});
+
 Differential.run();
