@@ -34,7 +34,8 @@ test('carnx version loads none of the agent, export or config file modules', () 
 });
 
 test('carnx run that fails its checks exits before the export side is loaded', () => {
-  // No bpffs there: a host error (3) after the config, the log and the export side's import have started.
+  // No bpffs there (or, unprivileged, no capabilities): a host error (3), after the config and the log are set up and
+  // the export side's import has started.
   const { status, packages, stderr } = carnx(['run', '--bpffs-path', '/nonexistent/carnx-startup-imports']);
   assert.is(status, 3, stderr);
   assert.equal(heavyIn(packages), [], 'no OTel SDK, gRPC, yaml (no config file) or pino-pretty (JSON log)');
