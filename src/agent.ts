@@ -27,9 +27,14 @@ export interface AgentDeps {
   logger: Logger;
   /**
    * Builds the metrics side without starting it; on reload `previous` is the running one, stopped only after this
-   * returns. Throws an ExportSettingsError naming the config key when the export settings are unusable.
+   * returns. Throws (or rejects with) an ExportSettingsError naming the config key when the export settings are
+   * unusable. May return a promise: the export side's modules may still be loading (cli/run-command.ts).
    */
-  createMetrics: (counting: CountingSide, config: CarnxConfig, previous?: MetricsController) => MetricsController;
+  createMetrics: (
+    counting: CountingSide,
+    config: CarnxConfig,
+    previous?: MetricsController,
+  ) => MetricsController | Promise<MetricsController>;
   /** Sees every collection's snapshots, as the exporter gets them (log.summary); must not throw. */
   onCollected?: (snapshots: readonly InterfaceSnapshot[]) => void;
 }
@@ -128,8 +133,9 @@ export class Agent {
     if (selected === 0) throw new NoInterfaceSelected(listInterfaces().map((i) => i.name));
     // Each attach loads and verifies a program (about 30 ms): hundreds take seconds, so say what is under way.
     this.#log.info({ interfaces: selected }, `attaching to ${selected} interface${selected === 1 ? '' : 's'}`);
-    // Metrics first, so attach failures at start-up are counted too.
-    this.#metrics = this.#deps.createMetrics(this.#counting(), this.#config);
+    // Metrics first, so attach failures at start-up are counted too, and unusable export settings (a config error)
+    // end start-up before anything is attached.
+    this.#metrics = await this.#deps.createMetrics(this.#counting(), this.#config);
     await this.#reconciler.reconcile();
     this.#metrics.start();
     this.#reconciler.rescanEvery(this.#config.interfaces.rescanIntervalMs);
@@ -200,7 +206,7 @@ export class Agent {
     let next: MetricsController | undefined;
     if (exportChanged && this.#metrics) {
       try {
-        next = this.#deps.createMetrics(this.#counting(), config, this.#metrics);
+        next = await this.#deps.createMetrics(this.#counting(), config, this.#metrics);
       } catch (err) {
         if (!(err instanceof ExportSettingsError)) throw err;
         this.#log.error({ problems: [err.message] }, 'reload refused: keeping the running configuration');

@@ -4,17 +4,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from './config/config-error.js';
 import { loadConfig, packageRoot } from './config/load-config.js';
-import { renderConfigReference } from './config/config-reference.js';
 import { parseCommandLine, takeSwitches, USAGE } from './cli/command-line.js';
 import { ExitCode, failureOf } from './cli/exit-codes.js';
-import { checkCommand, detachCommand, startAgent, type RunningAgent } from './cli/commands.js';
+import type { RunningAgent } from './cli/run-command.js';
 import { stopAgent } from './cli/stop-agent.js';
-import { CHECK_HELP } from './cli/check-command.js';
-import { COUNTERS_HELP, countersCommand } from './cli/counters-command.js';
-import { STATUS_HELP, statusCommand } from './cli/status-command.js';
 import type { CarnxConfig } from './config/schema.js';
-import { snapshotCommand } from './cli/snapshot-command.js';
-import { topCommand } from './cli/top-command.js';
+
+// Each command's modules are imported when that command runs: the agent's start-up does not wait for the other
+// commands' modules, and they do not load the agent's (the OTel SDK and gRPC are most of the loading).
 
 function packageVersion(): string {
   return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
@@ -24,6 +21,11 @@ async function main(argv: string[]): Promise<number> {
   const { command, flags } = parseCommandLine(argv);
   switch (command) {
     case 'help': {
+      const [{ CHECK_HELP }, { STATUS_HELP }, { COUNTERS_HELP }] = await Promise.all([
+        import('./cli/check-command.js'),
+        import('./cli/status-command.js'),
+        import('./cli/counters-command.js'),
+      ]);
       const own: Record<string, string> = { check: CHECK_HELP, status: STATUS_HELP, counters: COUNTERS_HELP };
       process.stdout.write(`${own[flags[0] ?? ''] ?? USAGE}\n`);
       return ExitCode.ok;
@@ -31,29 +33,37 @@ async function main(argv: string[]): Promise<number> {
     case 'counters': {
       const { switches, rest } = takeSwitches(flags, ['--json']);
       if (rest.length > 0) throw new ConfigError([`carnx counters takes only --json, got ${rest.join(' ')}`]);
+      const { countersCommand } = await import('./cli/counters-command.js');
       return countersCommand({ json: switches.has('--json') });
     }
     case 'version':
       process.stdout.write(`carnx ${packageVersion()}\n`);
       return ExitCode.ok;
-    case 'config-reference':
+    case 'config-reference': {
+      const { renderConfigReference } = await import('./config/config-reference.js');
       process.stdout.write(renderConfigReference());
       return ExitCode.ok;
-    case 'snapshot':
+    }
+    case 'snapshot': {
+      const { snapshotCommand } = await import('./cli/snapshot-command.js');
       return snapshotCommand(flags, (text) => process.stdout.write(text));
-    case 'top':
+    }
+    case 'top': {
+      const { topCommand } = await import('./cli/top-command.js');
       return topCommand(flags);
+    }
     default: {
       // check and status take switches of their own; every other flag is a config flag.
       const { switches, rest } = takeSwitches(flags, ['--json', '--config-only']);
       if (command === 'check' || command === 'status') {
         const config = loadConfig({ argv: rest, env: process.env });
         const json = switches.has('--json');
-        if (command === 'status') return statusCommand(config, { json });
+        if (command === 'status') return (await import('./cli/status-command.js')).statusCommand(config, { json });
+        const { checkCommand } = await import('./cli/commands.js');
         return checkCommand(config, { json, configOnly: switches.has('--config-only') });
       }
       const config = loadConfig({ argv: flags, env: process.env });
-      if (command === 'detach') return detachCommand(config);
+      if (command === 'detach') return (await import('./cli/commands.js')).detachCommand(config);
       return runUntilSignalled(flags, config);
     }
   }
@@ -98,6 +108,7 @@ async function runUntilSignalled(flags: string[], config: CarnxConfig): Promise<
     if (running && !requested) reload(flags, running);
   });
   try {
+    const { startAgent } = await import('./cli/run-command.js');
     running = await startAgent(config, packageVersion(), onOutputGone);
     if (requested) stopNow(running, requested);
     return await finished;

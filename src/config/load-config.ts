@@ -1,9 +1,10 @@
 // Loads the config: schema defaults < OTEL_* env < config file < CARNX_* env < flags, validated strictly, every problem reported at once.
 import convict from 'convict';
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import YAML from 'yaml';
+import type YAML from 'yaml';
 import { ConfigError } from './config-error.js';
 import { fileExpects, fromConvictMap, registerFormats, toConvictMap } from './formats.js';
 import { readHeadersFile } from './headers-file.js';
@@ -239,7 +240,9 @@ function fileSettings(path: string, problems: Problems): Setting[] {
     return [];
   }
   // JSON is parsed as YAML too (JSON is YAML 1.2): one parser, errors with line numbers, and no source excerpts that could hold secrets.
-  const doc = YAML.parseDocument(text, { uniqueKeys: true, logLevel: 'error' });
+  // Required here, not imported: yaml is about 70 modules, and without a config file the agent starts without them.
+  const yaml = createRequire(import.meta.url)('yaml') as typeof YAML;
+  const doc = yaml.parseDocument(text, { uniqueKeys: true, logLevel: 'error' });
   if (doc.errors.length > 0) {
     for (const e of doc.errors) {
       const what = (e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');

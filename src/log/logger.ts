@@ -1,6 +1,7 @@
 // pino logger: one line per state change, module children, OTLP secrets redacted by path; JSON, or readable on a terminal.
+import { createRequire } from 'node:module';
 import pino from 'pino';
-import { prettyFactory } from 'pino-pretty';
+import type { prettyFactory } from 'pino-pretty';
 
 export type Logger = pino.Logger;
 
@@ -86,7 +87,9 @@ export function createLogger(
  * transport: those run in a worker thread and lose the last lines when the process exits (exit codes, "stopped").
  */
 function prettyDestination(destination: pino.DestinationStream, colors: boolean): pino.DestinationStream {
-  const prettify = prettyFactory({
+  // Required here, not imported: JSON logs (every service, every container) start without pino-pretty's modules.
+  const pretty = createRequire(import.meta.url)('pino-pretty') as { prettyFactory: typeof prettyFactory };
+  const prettify = pretty.prettyFactory({
     colorize: colors,
     translateTime: 'SYS:HH:MM:ss',
     // One event, one line: the extra fields follow the message as compact JSON.
