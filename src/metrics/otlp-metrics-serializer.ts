@@ -13,8 +13,8 @@ import {
   type ResourceMetrics,
   type ScopeMetrics,
 } from '@opentelemetry/sdk-metrics';
+import { AttributeCache, type EncodedAttributes } from './otlp-attribute-cache.js';
 import {
-  AttributeCache,
   WireWriter,
   encodeAttributes,
   fieldSize,
@@ -79,7 +79,7 @@ interface Plan {
   /** Body of the Metric message. */
   size: number;
   /** Each point's attribute bytes, in point order. */
-  attributes: Uint8Array[];
+  attributes: EncodedAttributes[];
 }
 
 /**
@@ -114,6 +114,8 @@ export class OtlpMetricsSerializer implements ISerializer<ResourceMetrics, IExpo
   }
 
   private encode(request: ResourceMetrics): Buffer {
+    this.numberAttributes.beginExport();
+    this.histogramAttributes.beginExport();
     const resource = this.resourceBytes(request.resource);
     const resourceSchema = request.resource.schemaUrl;
     const scopes = request.scopeMetrics.map((sm) => {
@@ -185,15 +187,15 @@ export class OtlpMetricsSerializer implements ISerializer<ResourceMetrics, IExpo
 
   /** The sizing pass of one metric; throws Unsupported for what the writing pass cannot write. */
   private plan(metric: MetricData): Plan {
-    const attributes: Uint8Array[] = new Array(metric.dataPoints.length);
+    const attributes: EncodedAttributes[] = new Array(metric.dataPoints.length);
     let dataSize = 0;
     let dataKey: number;
     if (metric.dataPointType === DataPointType.HISTOGRAM) {
       dataKey = F.histogram;
       metric.dataPoints.forEach((p, i) => {
-        const bytes = this.histogramAttributes.bytes(p.attributes);
-        attributes[i] = bytes;
-        dataSize += fieldSize(histogramPointSize(p, bytes.length));
+        const encoded = this.histogramAttributes.get(p.attributes);
+        attributes[i] = encoded;
+        dataSize += fieldSize(histogramPointSize(p, encoded.length));
       });
     } else if (metric.dataPointType === DataPointType.SUM || metric.dataPointType === DataPointType.GAUGE) {
       dataKey = metric.dataPointType === DataPointType.SUM ? F.sum : F.gauge;
@@ -201,9 +203,9 @@ export class OtlpMetricsSerializer implements ISerializer<ResourceMetrics, IExpo
       for (let i = 0; i < points.length; i++) {
         const p = points[i] as DataPoint<number>;
         if (!isPlainTime(p.startTime) || !isPlainTime(p.endTime)) throw new Unsupported();
-        const bytes = this.numberAttributes.bytes(p.attributes);
-        attributes[i] = bytes;
-        dataSize += fieldSize(NUMBER_POINT_FIXED + bytes.length);
+        const encoded = this.numberAttributes.get(p.attributes);
+        attributes[i] = encoded;
+        dataSize += fieldSize(NUMBER_POINT_FIXED + encoded.length);
       }
     } else {
       throw new Unsupported();
@@ -245,14 +247,14 @@ function writeMetric(w: WireWriter, plan: Plan): void {
   w.varint(plan.dataSize);
   if (metric.dataPointType === DataPointType.HISTOGRAM) {
     metric.dataPoints.forEach((p, i) => {
-      writeHistogramPoint(w, p, attributes[i] as Uint8Array);
+      writeHistogramPoint(w, p, attributes[i] as EncodedAttributes);
     });
   } else if (metric.dataPointType === DataPointType.SUM || metric.dataPointType === DataPointType.GAUGE) {
     const isInt = metric.descriptor.valueType === ValueType.INT;
     const points = metric.dataPoints;
     for (let i = 0; i < points.length; i++) {
       const p = points[i] as DataPoint<number>;
-      const attrs = attributes[i] as Uint8Array;
+      const attrs = attributes[i] as EncodedAttributes;
       w.byte(F.dataPoint);
       w.varint(NUMBER_POINT_FIXED + attrs.length);
       w.byte(F.startTime);
@@ -266,7 +268,7 @@ function writeMetric(w: WireWriter, plan: Plan): void {
         w.byte(F.asDouble);
         w.double(p.value);
       }
-      w.bytes(attrs);
+      w.copy(attrs.chunk, attrs.offset, attrs.length);
     }
   }
   const temporality = metric.dataPointType === DataPointType.GAUGE ? 0 : temporalityOf(metric);
@@ -280,7 +282,7 @@ function writeMetric(w: WireWriter, plan: Plan): void {
   }
 }
 
-function writeHistogramPoint(w: WireWriter, p: DataPoint<Histogram>, attributes: Uint8Array): void {
+function writeHistogramPoint(w: WireWriter, p: DataPoint<Histogram>, attributes: EncodedAttributes): void {
   const h = p.value;
   w.byte(F.dataPoint);
   w.varint(histogramPointSize(p, attributes.length));
@@ -305,7 +307,7 @@ function writeHistogramPoint(w: WireWriter, p: DataPoint<Histogram>, attributes:
     w.varint(8 * boundaries.length);
     for (const b of boundaries) w.double(b);
   }
-  w.bytes(attributes);
+  w.copy(attributes.chunk, attributes.offset, attributes.length);
   if (h.min !== undefined) {
     w.byte(F.min);
     w.double(h.min);

@@ -1,6 +1,6 @@
 // Protobuf wire format for the OTLP metrics encoder: varint sizes, a writer over an exact-size buffer, and attributes
 // (repeated KeyValue) encoded to bytes once, the way the OTel serializer encodes them.
-import type { AttributeValue, Attributes, HrTime } from '@opentelemetry/api';
+import type { Attributes, HrTime } from '@opentelemetry/api';
 
 /** Wire types: varint, 64-bit, length-delimited. */
 const VARINT = 0;
@@ -38,7 +38,7 @@ export function isPlainTime(time: HrTime): boolean {
 export class WireWriter {
   pos = 0;
   private readonly view: DataView;
-  /** The same bytes as a plain Uint8Array: V8 copies into one about twice as fast as into a Buffer. */
+  /** The same bytes as a plain Uint8Array, for single bytes. */
   private readonly u8: Uint8Array;
 
   constructor(readonly buf: Buffer) {
@@ -107,6 +107,11 @@ export class WireWriter {
   bytes(bytes: Uint8Array): void {
     this.u8.set(bytes, this.pos);
     this.pos += bytes.length;
+  }
+
+  /** Bytes kept elsewhere: `length` bytes of `from` at `offset`. */
+  copy(from: Buffer, offset: number, length: number): void {
+    this.pos += from.copy(this.buf, this.pos, offset, offset + length);
   }
 
   /** A string field's length and UTF-8 bytes; `size` is Buffer.byteLength(text). */
@@ -180,8 +185,8 @@ function anyValue(value: unknown): Buffer {
   return Buffer.alloc(0);
 }
 
-/** Each own enumerable key as a KeyValue field (key 1, value 2), in for-in order. */
-function keyValues(attributes: object, field: number, pair = keyValue): Buffer {
+/** Each own enumerable key as a KeyValue field (key 1, value 2), in for-in order; `pair` encodes one. */
+export function keyValues(attributes: object, field: number, pair = keyValue): Buffer {
   const parts: Buffer[] = [];
   for (const name in attributes) {
     if (!Object.hasOwn(attributes, name)) continue;
@@ -190,7 +195,7 @@ function keyValues(attributes: object, field: number, pair = keyValue): Buffer {
   return Buffer.concat(parts);
 }
 
-function keyValue(name: string, value: unknown, field: number): Buffer {
+export function keyValue(name: string, value: unknown, field: number): Buffer {
   const kv = Buffer.concat([delimited(lenKey(1), Buffer.from(name, 'utf8')), delimited(lenKey(2), anyValue(value))]);
   return delimited(lenKey(field), kv);
 }
@@ -199,59 +204,3 @@ function keyValue(name: string, value: unknown, field: number): Buffer {
 export function encodeAttributes(attributes: Attributes | undefined, field: number): Buffer {
   return attributes === undefined ? Buffer.alloc(0) : keyValues(attributes, field);
 }
-
-const isPrimitive = (v: AttributeValue | undefined): boolean =>
-  typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
-
-/**
- * Encoded attributes by attribute object, for one field number. Only frozen objects of primitive values are kept: they
- * cannot change after being encoded (carnx freezes the attribute objects it reuses for every export); any other object
- * is encoded every time. Kept weakly: a series that is gone takes its entry with it.
- */
-export class AttributeCache {
-  private readonly cache = new WeakMap<Attributes, Uint8Array>();
-  /**
-   * KeyValue fields by key and primitive value: series share most of them (the direction, the protocol, an interface's
-   * name across its metrics), so a new series costs a few lookups. Emptied when it reaches PAIRS_LIMIT (interfaces come
-   * and go), so it never grows without bound.
-   */
-  private pairs = new Map<string, Map<unknown, Buffer>>();
-  private pairCount = 0;
-
-  constructor(private readonly field: number) {}
-
-  bytes(attributes: Attributes | undefined): Uint8Array {
-    if (attributes === undefined || attributes === null) return EMPTY;
-    const hit = this.cache.get(attributes);
-    if (hit !== undefined) return hit;
-    if (!(Object.isFrozen(attributes) && Object.values(attributes).every(isPrimitive))) {
-      return encodeAttributes(attributes, this.field);
-    }
-    // A plain Uint8Array of its own (not a slice of Buffer's pool): the fastest source to copy from.
-    const encoded = new Uint8Array(keyValues(attributes, this.field, (name, value) => this.pair(name, value)));
-    this.cache.set(attributes, encoded);
-    return encoded;
-  }
-
-  private pair(name: string, value: unknown): Buffer {
-    let byValue = this.pairs.get(name);
-    const hit = byValue?.get(value);
-    if (hit !== undefined) return hit;
-    if (this.pairCount >= PAIRS_LIMIT) {
-      this.pairs = new Map();
-      this.pairCount = 0;
-      byValue = undefined;
-    }
-    if (byValue === undefined) {
-      byValue = new Map();
-      this.pairs.set(name, byValue);
-    }
-    const bytes = keyValue(name, value, this.field);
-    byValue.set(value, bytes);
-    this.pairCount++;
-    return bytes;
-  }
-}
-
-const PAIRS_LIMIT = 16_384;
-const EMPTY = new Uint8Array(0);

@@ -14,7 +14,9 @@ import {
   type ScopeMetrics,
 } from '@opentelemetry/sdk-metrics';
 import protobuf from 'protobufjs';
+import { AttributeCache } from '../../src/metrics/otlp-attribute-cache.js';
 import { OtlpMetricsSerializer } from '../../src/metrics/otlp-metrics-serializer.js';
+import { encodeAttributes } from '../../src/metrics/otlp-wire.js';
 
 /** mulberry32: deterministic, so a failing batch can be replayed from its seed. */
 function prng(seed: number): () => number {
@@ -206,6 +208,53 @@ test('one serializer across batches that share resource, scopes and attribute ob
       scopeMetrics: batch.scopeMetrics.map((s) => ({ scope: s.scope, metrics: s.metrics.map(() => gen.metric([])) })),
     };
     same(serializer.serializeRequest(next), next, `round ${i}`);
+  }
+});
+
+test('series that come and go: the same bytes throughout, and the cache forgets series unused for 64 exports', () => {
+  const serializer = new OtlpMetricsSerializer();
+  const series = Array.from({ length: 1000 }, (_, i) =>
+    Object.freeze({ 'network.interface.name': `veth${i}`, 'network.io.direction': i % 2 ? 'receive' : 'transmit' }),
+  );
+  const batch = (from: number, count: number): ResourceMetrics => ({
+    resource: emptyResource(),
+    scopeMetrics: [
+      {
+        scope: { name: 'carnx' },
+        metrics: [
+          {
+            descriptor: { name: 'carnx.packets', description: 'd', unit: '{packet}', valueType: ValueType.INT },
+            aggregationTemporality: AggregationTemporality.CUMULATIVE,
+            dataPointType: DataPointType.SUM,
+            isMonotonic: true,
+            dataPoints: series.slice(from, from + count).map((attributes, i) => ({
+              attributes,
+              startTime: [1_700_000_000, i] as HrTime,
+              endTime: [1_700_000_010, from] as HrTime,
+              value: from * 1000 + i,
+            })),
+          },
+        ],
+      },
+    ],
+  });
+  // Windows of 100 series sliding by 3 per export: entries die at the sweeps of exports 128 and 192, and at 192 the
+  // dead bytes outweigh the live ones (a compaction).
+  for (let e = 0; e < 200; e++) same(serializer.serializeRequest(batch(e * 3, 100)), batch(e * 3, 100), `export ${e}`);
+
+  // Sweeps come every 64 exports and drop what the last 64 did not use.
+  const cache = new AttributeCache(7);
+  for (let e = 1; e <= 127; e++) {
+    cache.beginExport();
+    for (const a of series.slice(e === 1 ? 0 : 300, 400)) cache.get(a);
+  }
+  assert.is(cache.size, 400, 'at the sweep of export 64, the series of export 1 were 63 exports old');
+  cache.beginExport(); // export 128: a sweep
+  for (const a of series.slice(300, 400)) cache.get(a);
+  assert.is(cache.size, 100, 'the 300 unused since export 1 are gone');
+  for (const a of series.slice(300, 400)) {
+    const e = cache.get(a);
+    assert.equal(e.chunk.subarray(e.offset, e.offset + e.length), encodeAttributes(a, 7), 'kept bytes intact');
   }
 });
 
