@@ -2,11 +2,9 @@
 import type { AttributeValue, Attributes } from '@opentelemetry/api';
 import { encodeAttributes, keyValue, keyValues } from './otlp-wire.js';
 
-/** Encoded attributes: `length` bytes of `chunk` from `offset`. */
+/** Encoded attributes: a view into one of the cache's chunks (or bytes of their own when not cached). */
 export interface EncodedAttributes {
-  chunk: Buffer;
-  offset: number;
-  length: number;
+  bytes: Uint8Array;
   /** The export that used it last. */
   used: number;
 }
@@ -28,7 +26,7 @@ const isPrimitive = (v: AttributeValue | undefined): boolean =>
  */
 export class AttributeCache {
   private entries = new Map<Attributes, EncodedAttributes>();
-  private chunk = Buffer.allocUnsafeSlow(CHUNK);
+  private chunk = new Uint8Array(CHUNK);
   private chunkUsed = 0;
   private allocated = 0;
   private live = 0;
@@ -56,13 +54,12 @@ export class AttributeCache {
       return hit;
     }
     if (!(Object.isFrozen(attributes) && Object.values(attributes).every(isPrimitive))) {
-      const bytes = encodeAttributes(attributes, this.field);
-      return { chunk: bytes, offset: 0, length: bytes.length, used: this.exports };
+      return { bytes: encodeAttributes(attributes, this.field), used: this.exports };
     }
     const bytes = keyValues(attributes, this.field, (name, value) => this.pair(name, value));
     const entry = this.store(bytes);
     this.entries.set(attributes, entry);
-    this.live += bytes.length;
+    this.live += entry.bytes.length;
     return entry;
   }
 
@@ -71,35 +68,32 @@ export class AttributeCache {
     return this.entries.size;
   }
 
+  /** A copy of `bytes` in the current chunk, as a view (views share their chunk's memory: no buffer of their own). */
   private store(bytes: Uint8Array): EncodedAttributes {
     if (this.chunkUsed + bytes.length > this.chunk.length) {
-      this.chunk = Buffer.allocUnsafeSlow(Math.max(CHUNK, bytes.length));
+      this.chunk = new Uint8Array(Math.max(CHUNK, bytes.length));
       this.chunkUsed = 0;
     }
-    this.chunk.set(bytes, this.chunkUsed);
-    const entry = { chunk: this.chunk, offset: this.chunkUsed, length: bytes.length, used: this.exports };
+    const view = this.chunk.subarray(this.chunkUsed, this.chunkUsed + bytes.length);
+    view.set(bytes);
     this.chunkUsed += bytes.length;
     this.allocated += bytes.length;
-    return entry;
+    return { bytes: view, used: this.exports };
   }
 
   private sweep(): void {
     for (const [attributes, entry] of this.entries) {
       if (this.exports - entry.used < SWEEP_EVERY) continue;
       this.entries.delete(attributes);
-      this.live -= entry.length;
+      this.live -= entry.bytes.length;
     }
     if (this.live * 2 >= this.allocated) return;
     // Compact: the live entries move to fresh chunks; the old ones go with the dead entries.
     const entries = [...this.entries.values()];
-    this.chunk = Buffer.allocUnsafeSlow(CHUNK);
+    this.chunk = new Uint8Array(CHUNK);
     this.chunkUsed = 0;
     this.allocated = 0;
-    for (const entry of entries) {
-      const moved = this.store(entry.chunk.subarray(entry.offset, entry.offset + entry.length));
-      entry.chunk = moved.chunk;
-      entry.offset = moved.offset;
-    }
+    for (const entry of entries) entry.bytes = this.store(entry.bytes).bytes;
   }
 
   private pair(name: string, value: unknown): Buffer {
@@ -122,4 +116,4 @@ export class AttributeCache {
   }
 }
 
-const NONE: EncodedAttributes = { chunk: Buffer.alloc(0), offset: 0, length: 0, used: 0 };
+const NONE: EncodedAttributes = { bytes: new Uint8Array(0), used: 0 };

@@ -195,7 +195,7 @@ export class OtlpMetricsSerializer implements ISerializer<ResourceMetrics, IExpo
       metric.dataPoints.forEach((p, i) => {
         const encoded = this.histogramAttributes.get(p.attributes);
         attributes[i] = encoded;
-        dataSize += fieldSize(histogramPointSize(p, encoded.length));
+        dataSize += fieldSize(histogramPointSize(p, encoded.bytes.length));
       });
     } else if (metric.dataPointType === DataPointType.SUM || metric.dataPointType === DataPointType.GAUGE) {
       dataKey = metric.dataPointType === DataPointType.SUM ? F.sum : F.gauge;
@@ -205,7 +205,7 @@ export class OtlpMetricsSerializer implements ISerializer<ResourceMetrics, IExpo
         if (!isPlainTime(p.startTime) || !isPlainTime(p.endTime)) throw new Unsupported();
         const encoded = this.numberAttributes.get(p.attributes);
         attributes[i] = encoded;
-        dataSize += fieldSize(NUMBER_POINT_FIXED + encoded.length);
+        dataSize += fieldSize(NUMBER_POINT_FIXED + encoded.bytes.length);
       }
     } else {
       throw new Unsupported();
@@ -254,7 +254,7 @@ function writeMetric(w: WireWriter, plan: Plan): void {
     const points = metric.dataPoints;
     for (let i = 0; i < points.length; i++) {
       const p = points[i] as DataPoint<number>;
-      const attrs = attributes[i] as EncodedAttributes;
+      const attrs = (attributes[i] as EncodedAttributes).bytes;
       w.byte(F.dataPoint);
       w.varint(NUMBER_POINT_FIXED + attrs.length);
       w.byte(F.startTime);
@@ -268,7 +268,7 @@ function writeMetric(w: WireWriter, plan: Plan): void {
         w.byte(F.asDouble);
         w.double(p.value);
       }
-      w.copy(attrs.chunk, attrs.offset, attrs.length);
+      w.bytes(attrs);
     }
   }
   const temporality = metric.dataPointType === DataPointType.GAUGE ? 0 : temporalityOf(metric);
@@ -285,7 +285,7 @@ function writeMetric(w: WireWriter, plan: Plan): void {
 function writeHistogramPoint(w: WireWriter, p: DataPoint<Histogram>, attributes: EncodedAttributes): void {
   const h = p.value;
   w.byte(F.dataPoint);
-  w.varint(histogramPointSize(p, attributes.length));
+  w.varint(histogramPointSize(p, attributes.bytes.length));
   w.byte(F.startTime);
   w.time(p.startTime);
   w.byte(F.time);
@@ -307,7 +307,7 @@ function writeHistogramPoint(w: WireWriter, p: DataPoint<Histogram>, attributes:
     w.varint(8 * boundaries.length);
     for (const b of boundaries) w.double(b);
   }
-  w.copy(attributes.chunk, attributes.offset, attributes.length);
+  w.bytes(attributes.bytes);
   if (h.min !== undefined) {
     w.byte(F.min);
     w.double(h.min);
