@@ -1,24 +1,22 @@
 // carnx's ExportMetricsServiceRequest encoder: ResourceMetrics straight to protobuf bytes, reusing what never changes.
-import { ValueType, type Attributes } from '@opentelemetry/api';
+import type { Attributes } from '@opentelemetry/api';
 import type { IExportMetricsServiceResponse, ISerializer } from '@opentelemetry/otlp-transformer';
 import { ProtobufMetricsSerializer } from '@opentelemetry/otlp-transformer';
 import type { Resource } from '@opentelemetry/resources';
 import {
-  AggregationTemporality,
   DataPointType,
   type DataPoint,
-  type Histogram,
   type MetricData,
   type MetricDescriptor,
   type ResourceMetrics,
   type ScopeMetrics,
 } from '@opentelemetry/sdk-metrics';
 import { AttributeCache, type EncodedAttributes } from './otlp-attribute-cache.js';
+import { NUMBER_POINT_FIXED, Unsupported, dataTrailerSize, histogramPointSize, writeData } from './otlp-data-points.js';
 import {
   WireWriter,
   encodeAttributes,
   fieldSize,
-  i64Key,
   isPlainTime,
   lenKey,
   stringFieldSize,
@@ -47,27 +45,11 @@ const F = {
   gauge: lenKey(5),
   sum: lenKey(7),
   histogram: lenKey(9),
-  dataPoint: lenKey(1),
-  temporality: varintKey(2),
-  monotonic: varintKey(3),
-  startTime: i64Key(2),
-  time: i64Key(3),
-  asDouble: i64Key(4),
-  asInt: i64Key(6),
-  count: i64Key(4),
-  histogramSum: i64Key(5),
-  bucketCounts: lenKey(6),
-  explicitBounds: lenKey(7),
-  min: i64Key(11),
-  max: i64Key(12),
 } as const;
 /** Attribute field numbers: NumberDataPoint 7, HistogramDataPoint 9, InstrumentationScope 3. */
 const NUMBER_ATTRIBUTES = 7;
 const HISTOGRAM_ATTRIBUTES = 9;
 const SCOPE_ATTRIBUTES = 3;
-
-/** A batch this encoder does not cover (an exponential histogram, an odd time): OTel's serializer takes it whole. */
-class Unsupported extends Error {}
 
 /** One metric's sizes and attribute bytes, from the sizing pass to the writing pass. */
 interface Plan {
@@ -210,112 +192,19 @@ export class OtlpMetricsSerializer implements ISerializer<ResourceMetrics, IExpo
     } else {
       throw new Unsupported();
     }
-    if (metric.dataPointType !== DataPointType.GAUGE && temporalityOf(metric) !== 0) dataSize += 2;
-    if (metric.dataPointType === DataPointType.SUM && metric.isMonotonic) dataSize += 2;
+    dataSize += dataTrailerSize(metric);
     const header = this.header(metric.descriptor);
     return { metric, header, dataKey, dataSize, size: header.length + fieldSize(dataSize), attributes };
   }
 }
 
-/** A NumberDataPoint without its attributes: start and end times and the value, each a key and 8 bytes. */
-const NUMBER_POINT_FIXED = 27;
-
-function histogramPointSize(p: DataPoint<Histogram>, attributesSize: number): number {
-  if (!isPlainTime(p.startTime) || !isPlainTime(p.endTime)) throw new Unsupported();
-  const h = p.value;
-  let size = 27 + attributesSize; // times and count
-  if (h.sum !== undefined) size += 9;
-  if (h.buckets.counts.length > 0) size += fieldSize(8 * h.buckets.counts.length);
-  if (h.buckets.boundaries.length > 0) size += fieldSize(8 * h.buckets.boundaries.length);
-  if (h.min !== undefined) size += 9;
-  if (h.max !== undefined) size += 9;
-  return size;
-}
-
-/** OTLP's AggregationTemporality: 1 delta, 2 cumulative, 0 (left out) otherwise. */
-function temporalityOf(metric: MetricData): number {
-  if (metric.aggregationTemporality === AggregationTemporality.DELTA) return 1;
-  return metric.aggregationTemporality === AggregationTemporality.CUMULATIVE ? 2 : 0;
-}
-
 function writeMetric(w: WireWriter, plan: Plan): void {
-  const { metric, attributes } = plan;
   w.byte(F.metric);
   w.varint(plan.size);
   w.bytes(plan.header);
   w.byte(plan.dataKey);
   w.varint(plan.dataSize);
-  if (metric.dataPointType === DataPointType.HISTOGRAM) {
-    metric.dataPoints.forEach((p, i) => {
-      writeHistogramPoint(w, p, attributes[i] as EncodedAttributes);
-    });
-  } else if (metric.dataPointType === DataPointType.SUM || metric.dataPointType === DataPointType.GAUGE) {
-    const isInt = metric.descriptor.valueType === ValueType.INT;
-    const points = metric.dataPoints;
-    for (let i = 0; i < points.length; i++) {
-      const p = points[i] as DataPoint<number>;
-      const attrs = (attributes[i] as EncodedAttributes).bytes;
-      w.byte(F.dataPoint);
-      w.varint(NUMBER_POINT_FIXED + attrs.length);
-      w.byte(F.startTime);
-      w.time(p.startTime);
-      w.byte(F.time);
-      w.time(p.endTime);
-      if (isInt) {
-        w.byte(F.asInt);
-        w.int64(p.value);
-      } else {
-        w.byte(F.asDouble);
-        w.double(p.value);
-      }
-      w.bytes(attrs);
-    }
-  }
-  const temporality = metric.dataPointType === DataPointType.GAUGE ? 0 : temporalityOf(metric);
-  if (temporality !== 0) {
-    w.byte(F.temporality);
-    w.byte(temporality);
-  }
-  if (metric.dataPointType === DataPointType.SUM && metric.isMonotonic) {
-    w.byte(F.monotonic);
-    w.byte(1);
-  }
-}
-
-function writeHistogramPoint(w: WireWriter, p: DataPoint<Histogram>, attributes: EncodedAttributes): void {
-  const h = p.value;
-  w.byte(F.dataPoint);
-  w.varint(histogramPointSize(p, attributes.bytes.length));
-  w.byte(F.startTime);
-  w.time(p.startTime);
-  w.byte(F.time);
-  w.time(p.endTime);
-  w.byte(F.count);
-  w.uint64(h.count);
-  if (h.sum !== undefined) {
-    w.byte(F.histogramSum);
-    w.double(h.sum);
-  }
-  const { counts, boundaries } = h.buckets;
-  if (counts.length > 0) {
-    w.byte(F.bucketCounts);
-    w.varint(8 * counts.length);
-    for (const c of counts) w.uint64(c);
-  }
-  if (boundaries.length > 0) {
-    w.byte(F.explicitBounds);
-    w.varint(8 * boundaries.length);
-    for (const b of boundaries) w.double(b);
-  }
-  w.bytes(attributes.bytes);
-  if (h.min !== undefined) {
-    w.byte(F.min);
-    w.double(h.min);
-  }
-  if (h.max !== undefined) {
-    w.byte(F.max);
-    w.double(h.max);
-  }
+  writeData(w, plan.metric, plan.attributes);
 }
 
 function delimitedField(fieldKey: number, body: Buffer): Buffer {
