@@ -324,9 +324,12 @@ function dataPoints<T>(
   return points;
 }
 
+/** Frozen: the OTLP encoder keeps the bytes of frozen attribute objects and reuses them at every export. */
 function seriesAttributes(name: string, direction: Direction): SeriesAttributes {
   return COUNTER_INSTRUMENTS.map((instrument) =>
-    instrument.attributes.map((own) => ({ [ATTR.interfaceName]: name, [ATTR.ioDirection]: direction, ...own })),
+    instrument.attributes.map((own) =>
+      Object.freeze({ [ATTR.interfaceName]: name, [ATTR.ioDirection]: direction, ...own }),
+    ),
   );
 }
 

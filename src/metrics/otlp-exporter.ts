@@ -6,7 +6,7 @@ import type { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-gr
 import { OTLPMetricExporterBase } from '@opentelemetry/exporter-metrics-otlp-http';
 import { createOtlpNetworkExportDelegate } from '@opentelemetry/otlp-exporter-base';
 import { convertLegacyOtlpGrpcOptions, createOtlpGrpcExporterMetrics } from '@opentelemetry/otlp-grpc-exporter-base';
-import { MetricsExporterMetricsHelper, ProtobufMetricsSerializer } from '@opentelemetry/otlp-transformer';
+import { MetricsExporterMetricsHelper } from '@opentelemetry/otlp-transformer';
 import {
   AggregationTemporality,
   AggregationType,
@@ -24,6 +24,7 @@ import type { CounterProducer } from './counter-producer.js';
 import { ExportSettingsError } from './export-settings-error.js';
 import { tlsCredentials } from './tls-credentials.js';
 import { ReconnectingGrpcTransport } from './grpc-export-transport.js';
+import { OtlpMetricsSerializer } from './otlp-metrics-serializer.js';
 
 type GrpcExporterOptions = NonNullable<ConstructorParameters<typeof OTLPMetricExporter>[0]>;
 
@@ -86,7 +87,7 @@ export function createOtlpExporter(
     undefined,
   );
   return new OTLPMetricExporterBase(
-    createOtlpNetworkExportDelegate(resolved, ProtobufMetricsSerializer, selfMetrics, transport),
+    createOtlpNetworkExportDelegate(resolved, new OtlpMetricsSerializer(), selfMetrics, transport),
     options,
   );
 }

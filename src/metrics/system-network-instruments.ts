@@ -128,10 +128,11 @@ export class SystemNetworkInstruments {
   }
 }
 
+/** Frozen: the OTLP encoder keeps the bytes of frozen attribute objects and reuses them at every export. */
 function attributesOf(name: string): Record<Series['direction'], Attributes> {
   return {
-    receive: { [ATTR.interfaceName]: name, [ATTR.ioDirection]: 'receive' },
-    transmit: { [ATTR.interfaceName]: name, [ATTR.ioDirection]: 'transmit' },
+    receive: Object.freeze({ [ATTR.interfaceName]: name, [ATTR.ioDirection]: 'receive' }),
+    transmit: Object.freeze({ [ATTR.interfaceName]: name, [ATTR.ioDirection]: 'transmit' }),
   };
 }
 

@@ -12,6 +12,7 @@ import { loadConfig } from '../../src/config/load-config.js';
 import { InterfaceLister, listInterfaces } from '../../src/interfaces/interface-list.js';
 import { createLogger } from '../../src/log/logger.js';
 import { MetricsPipeline } from '../../src/metrics/metrics-pipeline.js';
+import { OtlpMetricsSerializer } from '../../src/metrics/otlp-metrics-serializer.js';
 import { readSnapshots } from '../../src/reader/counter-reader.js';
 import { requireRoot } from '../fixtures/privileges.js';
 import { benchName, benchNetns, fakeAttachments, fakeLibbpf, loopbackSysfs, perCpuValue } from './collection-data.js';
@@ -123,10 +124,16 @@ export interface WireResult {
   perInterface: number;
   gzipPerInterface: number;
   points: number;
+  /** CPU ms per serialization of that request (median, same process, alternating): OTel's serializer, then carnx's. */
+  serializeOtelMs: number;
+  serializeCarnxMs: number;
   met: boolean;
 }
 
-/** One export's request, serialized by the OTLP exporter's own serializer, per interface; gzip as zlib does it. */
+/**
+ * One export's request, serialized by the OTLP exporter's serializer (carnx's, which writes the same bytes as OTel's:
+ * checked here), per interface; gzip as grpc-js does it (zlib's default level). Both serializers are timed on it.
+ */
 export async function benchWire(interfaces: number, netDev: string): Promise<WireResult> {
   const lib = fakeLibbpf(
     Array.from({ length: interfaces }, (_, i) => perCpuValue(availableParallelism(), i)),
@@ -152,8 +159,17 @@ export async function benchWire(interfaces: number, netDev: string): Promise<Wir
     await pipeline.forceCollectAndExport();
     const last = exporter.getMetrics().at(-1);
     if (last === undefined) throw new Error('no export captured');
-    const request = ProtobufMetricsSerializer.serializeRequest(last);
-    if (request === undefined) throw new Error('the serializer returned nothing');
+    const carnx = new OtlpMetricsSerializer();
+    const request = carnx.serializeRequest(last);
+    const otel = ProtobufMetricsSerializer.serializeRequest(last);
+    if (request === undefined || otel === undefined) throw new Error('the serializer returned nothing');
+    if (Buffer.compare(Buffer.from(request), Buffer.from(otel)) !== 0) throw new Error('the serializers disagree');
+    const otelMs: number[] = [];
+    const carnxMs: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      otelMs.push(timed(1, () => ProtobufMetricsSerializer.serializeRequest(last)).cpuMedianMs);
+      carnxMs.push(timed(1, () => carnx.serializeRequest(last)).cpuMedianMs);
+    }
     const gzip = gzipSync(request);
     const points = last.scopeMetrics.reduce((n, s) => n + s.metrics.reduce((m, x) => m + x.dataPoints.length, 0), 0);
     return {
@@ -163,6 +179,8 @@ export async function benchWire(interfaces: number, netDev: string): Promise<Wir
       perInterface: request.length / interfaces,
       gzipPerInterface: gzip.length / interfaces,
       points,
+      serializeOtelMs: median(otelMs),
+      serializeCarnxMs: median(carnxMs),
       met: gzip.length / interfaces < TARGETS.gzipBytesPerInterface,
     };
   } finally {
@@ -301,6 +319,9 @@ export function printCollection(r: CollectionResult): boolean {
   for (const w of r.wire) {
     console.log(
       `  ${w.interfaces} interfaces, ${w.points} points: ${f(w.perInterface, 0)} B uncompressed, ${f(w.gzipPerInterface, 0)} B gzip (${f(w.bytes / w.gzipBytes)}x); target < ${TARGETS.gzipBytesPerInterface} B gzip: ${w.met ? 'met' : 'NOT met'}`,
+    );
+    console.log(
+      `    serializing it (CPU ms, median): carnx ${f(w.serializeCarnxMs)}, OTel's serializer ${f(w.serializeOtelMs)} (${f(w.serializeCarnxMs / w.serializeOtelMs, 2)}x), same bytes`,
     );
   }
   console.log(`\nCPU and RSS per collection + export (gzip, to a sink process; bare = OTel SDK alone, same series)`);

@@ -283,6 +283,24 @@ test('no interfaces: no counter scope; a throwing source: errors, no points, one
   assert.is(logged[1]!.failedCollections, 3);
 });
 
+test('point attributes: one frozen object per series, the same in every collection (the OTLP encoder keeps its bytes)', async () => {
+  const producer = new CounterProducer({ logger, packageVersion: '1', temporality: 'cumulative', source: snapshots });
+  const attributesOf = async () =>
+    (await producer.collect()).resourceMetrics.scopeMetrics.flatMap((s) =>
+      s.metrics.flatMap((m) => (m.dataPoints as { attributes: Attributes }[]).map((p) => p.attributes)),
+    );
+  const [first, second] = [await attributesOf(), await attributesOf()];
+  assert.ok(first.length > 40, 'every point of the interface');
+  assert.ok(
+    first.every((a) => Object.isFrozen(a)),
+    'frozen',
+  );
+  assert.ok(
+    first.every((a, i) => a === second[i]),
+    'the same objects',
+  );
+});
+
 test('resource: own attributes, k8s.node.name from env, OTEL_RESOURCE_ATTRIBUTES below config attributes', () => {
   const saved = { attrs: process.env.OTEL_RESOURCE_ATTRIBUTES, name: process.env.OTEL_SERVICE_NAME };
   process.env.OTEL_RESOURCE_ATTRIBUTES = 'deployment.environment=staging,team=net,host.name=from-env';

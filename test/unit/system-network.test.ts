@@ -267,6 +267,23 @@ test('names, units, descriptions, INT cumulative monotonic sums; exact values in
   assert.is(pointsOf(kernel, 'system.network.io')[0]![1], 1_099_511_627_777, 'rx_bytes 2^40 + 1, exact');
 });
 
+test('point attributes: frozen, the same objects in every collection (the OTLP encoder keeps their bytes)', async () => {
+  writeDevice('eth0', known(1n));
+  const exporter = startPipeline(() => ['eth0']);
+  const attributesOf = async () =>
+    (await collect(exporter)).kernel.flatMap((m) => (m as SumMetricData).dataPoints.map((p) => p.attributes));
+  const [first, second] = [await attributesOf(), await attributesOf()];
+  assert.is(first.length, 8);
+  assert.ok(
+    first.every((a) => Object.isFrozen(a)),
+    'frozen',
+  );
+  assert.ok(
+    first.every((a, i) => a === second[i]),
+    'the same objects',
+  );
+});
+
 test('an interface that vanished or cannot be read is left out of the export; the others are exported', async () => {
   writeDevice('eth0', known(1n));
   writeRawDevice('bad0', '');
