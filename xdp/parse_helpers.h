@@ -21,8 +21,8 @@
 #define CARNX_MAX_VLAN_TAGS 2
 /* Extension headers walked before giving up on finding the transport. Six covers the
  * longest chain RFC 8200 recommends of the kinds we walk; the verifier needs a bound,
- * and its time grows with it (about 17 ms per load at 6, 56 ms at 8 on kernel 6.18),
- * which is paid once per interface at attach. */
+ * and its time grows with it, paid once per interface at attach (at 6 on kernel 6.18:
+ * about 7 ms to verify the XDP program and 19 ms the TC one). */
 #ifndef CARNX_MAX_IPV6_EXT_HEADERS
 #define CARNX_MAX_IPV6_EXT_HEADERS 6
 #endif
