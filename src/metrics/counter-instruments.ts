@@ -57,8 +57,9 @@ export type CounterInstrument = SumInstrument | HistogramInstrument;
 
 /**
  * bigint -> number at the last moment. Exact up to 2^53 (9.0e15): that is 2 years of packets at 150 Mpps, but only
- * 8.3 days of bytes at a sustained 100 Gbit/s; above it a cumulative value is the nearest double (relative error
- * below 1e-16). Delta values are differences taken in bigint, so they stay exact.
+ * 8.3 days of bytes at a sustained 100 Gbit/s. Above it the number is the nearest double, and the producer hands the
+ * exact word to carnx's OTLP encoder beside it (EXACT_INT in otlp-data-points.ts), so the wire stays exact to 2^63.
+ * Delta values are differences taken in bigint, so they stay exact.
  */
 export function toNumber(value: bigint): number {
   return Number(value);

@@ -15,6 +15,7 @@ import type { Direction, InterfaceSnapshot, SnapshotSource } from '../reader/int
 import type { InterfaceCounters } from '../bpf/counter-layout.js';
 import type { Logger } from '../log/logger.js';
 import { ATTR, COUNTER_INSTRUMENTS, type CounterInstrument } from './counter-instruments.js';
+import { EXACT_INT, type ExactIntPoint } from './otlp-data-points.js';
 
 export type Temporality = 'cumulative' | 'delta';
 
@@ -293,10 +294,10 @@ export class CounterProducer implements MetricProducer {
   ): MetricData {
     const shape = this.shapes[index] as MetricShape;
     if (instrument.kind === 'histogram') {
-      const histogramPoints = dataPoints(series, index, instrument.values, endTime);
+      const histogramPoints = dataPoints(series, index, instrument.values, endTime, false);
       return { ...shape, dataPointType: DataPointType.HISTOGRAM, dataPoints: histogramPoints };
     }
-    const points = dataPoints(series, index, instrument.values, endTime);
+    const points = dataPoints(series, index, instrument.values, endTime, true);
     return { ...shape, dataPointType: DataPointType.SUM, isMonotonic: true, dataPoints: points };
   }
 }
@@ -305,20 +306,33 @@ function sameShape(a: readonly (readonly bigint[])[], b: readonly (readonly bigi
   return a.length === b.length && a.every((words, i) => words.length === b[i]?.length);
 }
 
-/** One instrument's points for every interface, each with the interface's attributes and interval. */
+/**
+ * One instrument's points for every interface, each with the interface's attributes and interval. A sum's values are
+ * its words one to one: where a value is past 2^53, where a number is no longer exact, the point also carries the
+ * word itself for carnx's OTLP encoder (EXACT_INT).
+ */
 function dataPoints<T>(
   series: readonly Series[],
   index: number,
   values: (words: readonly bigint[]) => T[],
   endTime: HrTime,
+  wordPerValue: boolean,
 ): DataPoint<T>[] {
   const points: DataPoint<T>[] = [];
   for (const s of series) {
     const attributes = s.attributes[index] ?? [];
-    const vs = values(s.words[index] ?? []);
+    const words = s.words[index] ?? [];
+    const vs = values(words);
     // One value per attribute set, by construction of the instrument table.
     for (let j = 0; j < vs.length; j++) {
-      points.push({ attributes: attributes[j] ?? {}, startTime: s.startTime, endTime, value: vs[j] as T });
+      const point: DataPoint<T> = {
+        attributes: attributes[j] ?? {},
+        startTime: s.startTime,
+        endTime,
+        value: vs[j] as T,
+      };
+      if (wordPerValue && !Number.isSafeInteger(vs[j])) (point as ExactIntPoint)[EXACT_INT] = words[j];
+      points.push(point);
     }
   }
   return points;

@@ -30,6 +30,15 @@ const F = {
   max: i64Key(12),
 } as const;
 
+/**
+ * Where an integer point also carries its value as a bigint: the producer sets it when the number is not exact (above
+ * 2^53), and the encoder writes it instead of the number. The OTel SDK passes points through untouched; OTel's own
+ * serializer (the fallback) ignores it and sends the number.
+ */
+export const EXACT_INT: unique symbol = Symbol('carnx.exactInt');
+/** An integer data point that may carry its exact value. */
+export type ExactIntPoint = DataPoint<number> & { [EXACT_INT]?: bigint };
+
 /** A NumberDataPoint without its attributes: start and end times and the value, each a key and 8 bytes. */
 export const NUMBER_POINT_FIXED = 27;
 
@@ -68,7 +77,7 @@ export function writeData(w: WireWriter, metric: MetricData, attributes: readonl
     const isInt = metric.descriptor.valueType === ValueType.INT;
     const points = metric.dataPoints;
     for (let i = 0; i < points.length; i++) {
-      const p = points[i] as DataPoint<number>;
+      const p = points[i] as ExactIntPoint;
       const attrs = (attributes[i] as EncodedAttributes).bytes;
       w.byte(F.dataPoint);
       w.varint(NUMBER_POINT_FIXED + attrs.length);
@@ -78,7 +87,9 @@ export function writeData(w: WireWriter, metric: MetricData, attributes: readonl
       w.time(p.endTime);
       if (isInt) {
         w.byte(F.asInt);
-        w.int64(p.value);
+        const exact = p[EXACT_INT];
+        if (exact === undefined) w.int64(p.value);
+        else w.int64Exact(exact);
       } else {
         w.byte(F.asDouble);
         w.double(p.value);

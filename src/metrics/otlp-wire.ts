@@ -71,6 +71,12 @@ export class WireWriter {
    * A JS number as fixed64/sfixed64, as OTel's writer does it: the halves of its integer part (modulo 2^64), two's
    * complement when negative. Exact for every integer double below 2^64, beyond 2^53 too (those are whole numbers).
    */
+  /** A bigint as fixed64/sfixed64: its value modulo 2^64, exact where a double is not (above 2^53). */
+  int64Exact(value: bigint): void {
+    const u = BigInt.asUintN(64, value);
+    this.fixed64(Number(u & 0xffff_ffffn), Number(u >> 32n));
+  }
+
   int64(value: number): void {
     if (value >= 0) {
       this.fixed64(value >>> 0, (value / TWO_32) >>> 0);

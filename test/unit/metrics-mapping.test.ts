@@ -22,6 +22,7 @@ import type { CarnxConfig } from '../../src/config/schema.js';
 import { createLogger } from '../../src/log/logger.js';
 import type { InterfaceSnapshot } from '../../src/reader/interface-snapshot.js';
 import { CounterProducer } from '../../src/metrics/counter-producer.js';
+import { EXACT_INT, type ExactIntPoint } from '../../src/metrics/otlp-data-points.js';
 import { MetricsPipeline } from '../../src/metrics/metrics-pipeline.js';
 import { buildResource, uuidV5 } from '../../src/metrics/resource.js';
 import { reported } from '../fixtures/hooks.js';
@@ -186,6 +187,26 @@ test('packets and bytes: 12 classes per interface, zeros included, exact values 
   assert.equal(pointsOf(packets!), expected(known.packets));
   assert.equal(pointsOf(bytes!), expected(known.bytes));
   assert.is(pointsOf(bytes!)[0]![1], 1_099_511_691_776, 'class 0 bytes: 2^40 + 1000 * 64');
+});
+
+test('a value past 2^53 reaches the exporter with its exact word beside the number; exact ones carry none', async () => {
+  const big = (1n << 60n) + 1n;
+  const source = (): InterfaceSnapshot[] => {
+    const [eth0, eth1] = snapshots();
+    const counters = knownCounters();
+    counters.bytes[0] = big;
+    return [{ ...eth0!, counters }, eth1!];
+  };
+  const [packets, bytes] = counterMetrics(await exportOnce(source));
+  const points = bytes!.dataPoints as ExactIntPoint[];
+  assert.is(points[0]?.value, Number(big), 'the number: the nearest double');
+  assert.is(points[0]?.[EXACT_INT], big, 'the exact word, through the SDK untouched');
+  assert.equal(
+    points.slice(1).map((p) => p[EXACT_INT]),
+    points.slice(1).map(() => undefined),
+    'no word beside an exact number',
+  );
+  assert.ok((packets!.dataPoints as ExactIntPoint[]).every((p) => p[EXACT_INT] === undefined));
 });
 
 test('tcp flags, syn kinds, vlan and malformed series', async () => {

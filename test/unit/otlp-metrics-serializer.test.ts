@@ -16,6 +16,7 @@ import {
 import protobuf from 'protobufjs';
 import { AttributeCache } from '../../src/metrics/otlp-attribute-cache.js';
 import { OtlpMetricsSerializer } from '../../src/metrics/otlp-metrics-serializer.js';
+import { EXACT_INT, type ExactIntPoint } from '../../src/metrics/otlp-data-points.js';
 import { encodeAttributes } from '../../src/metrics/otlp-wire.js';
 
 /** mulberry32: deterministic, so a failing batch can be replayed from its seed. */
@@ -424,6 +425,42 @@ test('protobufjs reads back exact int64 values beyond 2^53, times in ns and the 
       ['n', (2n ** 60n).toString()],
     ],
   );
+});
+
+test('a point carrying its exact value (EXACT_INT) is sent exactly, to 2^63 - 1; the others as their number', () => {
+  const exact = [(1n << 53n) + 1n, (1n << 60n) + 3n, (1n << 63n) - 1n];
+  const withExact = (big: bigint): DataPoint<number> => {
+    const p: ExactIntPoint = { attributes: {}, startTime: [1, 0], endTime: [2, 0], value: Number(big) };
+    p[EXACT_INT] = big;
+    return p;
+  };
+  const batch: ResourceMetrics = {
+    resource: resourceFromAttributes({ 'service.name': 'carnx' }),
+    scopeMetrics: [
+      {
+        scope: { name: 'carnx' },
+        metrics: [
+          {
+            descriptor: { name: 'carnx.bytes', description: '', unit: 'By', valueType: ValueType.INT },
+            aggregationTemporality: AggregationTemporality.CUMULATIVE,
+            dataPointType: DataPointType.SUM,
+            isMonotonic: true,
+            dataPoints: [...exact.map(withExact), { attributes: {}, startTime: [1, 0], endTime: [2, 0], value: 7 }],
+          },
+        ],
+      },
+    ],
+  };
+  const bytes = new OtlpMetricsSerializer().serializeRequest(batch);
+  assert.ok(bytes !== undefined);
+  const decoded = REQUEST.toObject(REQUEST.decode(bytes), { longs: String }) as {
+    resourceMetrics: { scopeMetrics: { metrics: { sum: { dataPoints: { asInt: string }[] } }[] }[] }[];
+  };
+  assert.equal(
+    decoded.resourceMetrics[0]?.scopeMetrics[0]?.metrics[0]?.sum.dataPoints.map((p) => p.asInt),
+    [...exact.map(String), '7'],
+  );
+  assert.is.not(String(Number(exact[0])), String(exact[0]), 'the number alone would not have been exact');
 });
 
 test('the response (partial success) is decoded as OTel decodes it', () => {
