@@ -15,6 +15,7 @@ import { quietPair, up, type VethPair } from '../fixtures/netns.js';
 import { steadyTraffic } from '../fixtures/traffic.js';
 import { waitFor } from '../fixtures/wait.js';
 import { reported } from '../fixtures/hooks.js';
+import { prng } from '../fixtures/prng.js';
 
 const KILLS = 50;
 
@@ -23,18 +24,6 @@ const cleanups = new Cleanups();
 
 Restarts.before(reported(() => requireRoot('the e2e tests')));
 Restarts.after.each(() => cleanups.run());
-
-/** mulberry32: a small deterministic PRNG, so a failing sequence of kill delays can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * SIGKILLs the agent during traffic, lets at least 60 datagrams arrive while no agent runs, starts a second agent

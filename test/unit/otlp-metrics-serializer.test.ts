@@ -18,18 +18,7 @@ import { AttributeCache } from '../../src/metrics/otlp-attribute-cache.js';
 import { OtlpMetricsSerializer } from '../../src/metrics/otlp-metrics-serializer.js';
 import { EXACT_INT, type ExactIntPoint } from '../../src/metrics/otlp-data-points.js';
 import { encodeAttributes } from '../../src/metrics/otlp-wire.js';
-
-/** mulberry32: deterministic, so a failing batch can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+import { prng } from '../fixtures/prng.js';
 
 /** Random batches, with the values where encoders go wrong: beyond 2^53, at 2^63, negative, non-ASCII, empty. */
 class Gen {
@@ -189,6 +178,32 @@ function same(ours: Uint8Array | undefined, batch: ResourceMetrics, context: str
   }
 }
 
+/** A request of one monotonic integer sum in one scope: the shape most hand-made cases below need. */
+function oneSum(
+  scope: ScopeMetrics['scope'],
+  descriptor: { name: string; unit: string; description?: string },
+  dataPoints: DataPoint<number>[],
+  options: { resource?: ResourceMetrics['resource']; temporality?: AggregationTemporality } = {},
+): ResourceMetrics {
+  return {
+    resource: options.resource ?? emptyResource(),
+    scopeMetrics: [
+      {
+        scope,
+        metrics: [
+          {
+            descriptor: { description: '', ...descriptor, valueType: ValueType.INT },
+            aggregationTemporality: options.temporality ?? AggregationTemporality.CUMULATIVE,
+            dataPointType: DataPointType.SUM,
+            isMonotonic: true,
+            dataPoints,
+          },
+        ],
+      },
+    ],
+  };
+}
+
 test('random batches of every shape: the same bytes as the OTel serializer, first and second time (caches)', () => {
   for (let seed = 1; seed <= 400; seed++) {
     const batch = new Gen(prng(seed)).batch();
@@ -217,28 +232,17 @@ test('series that come and go: the same bytes throughout, and the cache forgets 
   const series = Array.from({ length: 1000 }, (_, i) =>
     Object.freeze({ 'network.interface.name': `veth${i}`, 'network.io.direction': i % 2 ? 'receive' : 'transmit' }),
   );
-  const batch = (from: number, count: number): ResourceMetrics => ({
-    resource: emptyResource(),
-    scopeMetrics: [
-      {
-        scope: { name: 'carnx' },
-        metrics: [
-          {
-            descriptor: { name: 'carnx.packets', description: 'd', unit: '{packet}', valueType: ValueType.INT },
-            aggregationTemporality: AggregationTemporality.CUMULATIVE,
-            dataPointType: DataPointType.SUM,
-            isMonotonic: true,
-            dataPoints: series.slice(from, from + count).map((attributes, i) => ({
-              attributes,
-              startTime: [1_700_000_000, i] as HrTime,
-              endTime: [1_700_000_010, from] as HrTime,
-              value: from * 1000 + i,
-            })),
-          },
-        ],
-      },
-    ],
-  });
+  const batch = (from: number, count: number): ResourceMetrics =>
+    oneSum(
+      { name: 'carnx' },
+      { name: 'carnx.packets', description: 'd', unit: '{packet}' },
+      series.slice(from, from + count).map((attributes, i) => ({
+        attributes,
+        startTime: [1_700_000_000, i] as HrTime,
+        endTime: [1_700_000_010, from] as HrTime,
+        value: from * 1000 + i,
+      })),
+    );
   // Windows of 100 series sliding by 3 per export: entries die at the sweeps of exports 128 and 192, and at 192 the
   // dead bytes outweigh the live ones (a compaction).
   for (let e = 0; e < 200; e++) same(serializer.serializeRequest(batch(e * 3, 100)), batch(e * 3, 100), `export ${e}`);
@@ -261,23 +265,10 @@ test('series that come and go: the same bytes throughout, and the cache forgets 
 test('an attribute object that is not frozen is encoded afresh: a change between exports is sent', () => {
   const serializer = new OtlpMetricsSerializer();
   const attributes: Attributes = { 'carnx.reason': 'EPERM' };
-  const batch = (): ResourceMetrics => ({
-    resource: emptyResource(),
-    scopeMetrics: [
-      {
-        scope: { name: 'carnx.agent' },
-        metrics: [
-          {
-            descriptor: { name: 'carnx.agent.attach.failures', description: '', unit: '', valueType: ValueType.INT },
-            aggregationTemporality: AggregationTemporality.CUMULATIVE,
-            dataPointType: DataPointType.SUM,
-            isMonotonic: true,
-            dataPoints: [{ attributes, startTime: [1, 0], endTime: [2, 0], value: 3 }],
-          },
-        ],
-      },
-    ],
-  });
+  const batch = (): ResourceMetrics =>
+    oneSum({ name: 'carnx.agent' }, { name: 'carnx.agent.attach.failures', unit: '' }, [
+      { attributes, startTime: [1, 0], endTime: [2, 0], value: 3 },
+    ]);
   same(serializer.serializeRequest(batch()), batch(), 'first');
   attributes['carnx.reason'] = 'EINVAL';
   same(serializer.serializeRequest(batch()), batch(), 'after the change');
@@ -356,28 +347,17 @@ test('protobufjs reads back exact int64 values beyond 2^53, times in ns and the 
   // Counters are u64 summed as bigint; the producer hands the SDK Number(total), which above 2^53 is a whole double.
   const values = [0, 2 ** 53 + 2, 2 ** 60 + 2 ** 8, 2 ** 63 - 1024, -5];
   const attributes = Object.freeze({ 'network.interface.name': 'eth0', 'network.io.direction': 'receive', n: 2 ** 60 });
-  const batch: ResourceMetrics = {
-    resource: resourceFromAttributes({ 'service.name': 'carnx' }),
-    scopeMetrics: [
-      {
-        scope: { name: 'carnx', version: '0.1.0' },
-        metrics: [
-          {
-            descriptor: { name: 'carnx.bytes', description: 'Bytes.', unit: 'By', valueType: ValueType.INT },
-            aggregationTemporality: AggregationTemporality.DELTA,
-            dataPointType: DataPointType.SUM,
-            isMonotonic: true,
-            dataPoints: values.map((value) => ({
-              attributes,
-              startTime: [1_700_000_000, 987_654_321] as HrTime,
-              endTime: [2 ** 33, 999_999_999] as HrTime,
-              value,
-            })),
-          },
-        ],
-      },
-    ],
-  };
+  const batch = oneSum(
+    { name: 'carnx', version: '0.1.0' },
+    { name: 'carnx.bytes', description: 'Bytes.', unit: 'By' },
+    values.map((value) => ({
+      attributes,
+      startTime: [1_700_000_000, 987_654_321] as HrTime,
+      endTime: [2 ** 33, 999_999_999] as HrTime,
+      value,
+    })),
+    { resource: resourceFromAttributes({ 'service.name': 'carnx' }), temporality: AggregationTemporality.DELTA },
+  );
   const bytes = new OtlpMetricsSerializer().serializeRequest(batch);
   assert.ok(bytes !== undefined);
   const decoded = REQUEST.toObject(REQUEST.decode(bytes), { longs: String, defaults: true }) as {
@@ -434,23 +414,10 @@ test('a point carrying its exact value (EXACT_INT) is sent exactly, to 2^63 - 1;
     p[EXACT_INT] = big;
     return p;
   };
-  const batch: ResourceMetrics = {
-    resource: resourceFromAttributes({ 'service.name': 'carnx' }),
-    scopeMetrics: [
-      {
-        scope: { name: 'carnx' },
-        metrics: [
-          {
-            descriptor: { name: 'carnx.bytes', description: '', unit: 'By', valueType: ValueType.INT },
-            aggregationTemporality: AggregationTemporality.CUMULATIVE,
-            dataPointType: DataPointType.SUM,
-            isMonotonic: true,
-            dataPoints: [...exact.map(withExact), { attributes: {}, startTime: [1, 0], endTime: [2, 0], value: 7 }],
-          },
-        ],
-      },
-    ],
-  };
+  const batch = oneSum({ name: 'carnx' }, { name: 'carnx.bytes', unit: 'By' }, [
+    ...exact.map(withExact),
+    { attributes: {}, startTime: [1, 0], endTime: [2, 0], value: 7 },
+  ]);
   const bytes = new OtlpMetricsSerializer().serializeRequest(batch);
   assert.ok(bytes !== undefined);
   const decoded = REQUEST.toObject(REQUEST.decode(bytes), { longs: String }) as {
