@@ -246,16 +246,25 @@ Totals(
           s.labels.network_interface_name === pair.host &&
           Object.entries(labels).every(([k, v]) => s.labels[k] === v),
       );
+    // What the last scrape showed, for the failure message: a wait that times out says how far off it was.
+    let lastScrape = 'no scrape answered';
     const scraped = await waitFor(
       'the Prometheus exporter to serve the last export',
       async () => {
-        const samples = await collector.scrape();
-        const total = promOf(samples, 'carnx_packets_total', {}).reduce((n, s) => n + s.value, 0);
+        const samples = await collector.scrape().catch((err: Error) => {
+          lastScrape = `scrape failed: ${err.message}`;
+          return [];
+        });
+        const mine = promOf(samples, 'carnx_packets_total', {});
+        const total = mine.reduce((n, s) => n + s.value, 0);
+        if (samples.length > 0) lastScrape = `${mine.length} series summing to ${total} of ${rxPackets} packets`;
         return total === Number(rxPackets) ? samples : undefined;
       },
       15_000,
       200,
-    );
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}: the last scrape had ${lastScrape}`);
+    });
     for (const c of TRAFFIC_CLASSES) {
       const labels = { network_type: c.network, network_transport: c.transport };
       assert.equal(
