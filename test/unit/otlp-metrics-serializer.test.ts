@@ -178,30 +178,33 @@ function same(ours: Uint8Array | undefined, batch: ResourceMetrics, context: str
   }
 }
 
-/** A request of one monotonic integer sum in one scope: the shape most hand-made cases below need. */
+/** A request of one metric in one scope: the shape the hand-made cases below need. */
+function oneMetric(
+  scope: ScopeMetrics['scope'],
+  metric: MetricData,
+  resource: ResourceMetrics['resource'] = emptyResource(),
+): ResourceMetrics {
+  return { resource, scopeMetrics: [{ scope, metrics: [metric] }] };
+}
+
+/** A request of one monotonic integer sum in one scope. */
 function oneSum(
   scope: ScopeMetrics['scope'],
   descriptor: { name: string; unit: string; description?: string },
   dataPoints: DataPoint<number>[],
   options: { resource?: ResourceMetrics['resource']; temporality?: AggregationTemporality } = {},
 ): ResourceMetrics {
-  return {
-    resource: options.resource ?? emptyResource(),
-    scopeMetrics: [
-      {
-        scope,
-        metrics: [
-          {
-            descriptor: { description: '', ...descriptor, valueType: ValueType.INT },
-            aggregationTemporality: options.temporality ?? AggregationTemporality.CUMULATIVE,
-            dataPointType: DataPointType.SUM,
-            isMonotonic: true,
-            dataPoints,
-          },
-        ],
-      },
-    ],
-  };
+  return oneMetric(
+    scope,
+    {
+      descriptor: { description: '', ...descriptor, valueType: ValueType.INT },
+      aggregationTemporality: options.temporality ?? AggregationTemporality.CUMULATIVE,
+      dataPointType: DataPointType.SUM,
+      isMonotonic: true,
+      dataPoints,
+    },
+    options.resource,
+  );
 }
 
 test('random batches of every shape: the same bytes as the OTel serializer, first and second time (caches)', () => {
@@ -277,53 +280,39 @@ test('an attribute object that is not frozen is encoded afresh: a change between
 test('what the encoder does not cover goes to the OTel serializer: exponential histograms, odd times', () => {
   const serializer = new OtlpMetricsSerializer();
   const descriptor = { name: 'h', description: '', unit: '', valueType: ValueType.DOUBLE };
-  const exponential: ResourceMetrics = {
-    resource: emptyResource(),
-    scopeMetrics: [
-      {
-        scope: { name: 's' },
-        metrics: [
-          {
-            descriptor,
-            aggregationTemporality: AggregationTemporality.DELTA,
-            dataPointType: DataPointType.EXPONENTIAL_HISTOGRAM,
-            dataPoints: [
-              {
-                attributes: {},
-                startTime: [1, 0],
-                endTime: [2, 0],
-                value: {
-                  count: 3,
-                  sum: 6,
-                  scale: 2,
-                  zeroCount: 1,
-                  positive: { offset: -1, bucketCounts: [1, 1] },
-                  negative: { offset: 0, bucketCounts: [] },
-                },
-              },
-            ],
+  const exponential = oneMetric(
+    { name: 's' },
+    {
+      descriptor,
+      aggregationTemporality: AggregationTemporality.DELTA,
+      dataPointType: DataPointType.EXPONENTIAL_HISTOGRAM,
+      dataPoints: [
+        {
+          attributes: {},
+          startTime: [1, 0],
+          endTime: [2, 0],
+          value: {
+            count: 3,
+            sum: 6,
+            scale: 2,
+            zeroCount: 1,
+            positive: { offset: -1, bucketCounts: [1, 1] },
+            negative: { offset: 0, bucketCounts: [] },
           },
-        ],
-      },
-    ],
-  };
+        },
+      ],
+    },
+  );
   same(serializer.serializeRequest(exponential), exponential, 'exponential histogram');
-  const oddTime: ResourceMetrics = {
-    resource: emptyResource(),
-    scopeMetrics: [
-      {
-        scope: { name: 's' },
-        metrics: [
-          {
-            descriptor,
-            aggregationTemporality: AggregationTemporality.DELTA,
-            dataPointType: DataPointType.GAUGE,
-            dataPoints: [{ attributes: {}, startTime: [1.5, 0], endTime: [2, 1e9], value: 1 }],
-          },
-        ],
-      },
-    ],
-  };
+  const oddTime = oneMetric(
+    { name: 's' },
+    {
+      descriptor,
+      aggregationTemporality: AggregationTemporality.DELTA,
+      dataPointType: DataPointType.GAUGE,
+      dataPoints: [{ attributes: {}, startTime: [1.5, 0], endTime: [2, 1e9], value: 1 }],
+    },
+  );
   same(serializer.serializeRequest(oddTime), oddTime, 'fractional seconds, a whole second of nanoseconds');
 });
 
